@@ -1,0 +1,5 @@
+"""``python -m inbox_finder``."""
+
+from .cli import run
+
+run()

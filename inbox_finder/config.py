@@ -1,0 +1,126 @@
+"""The TOML config file: ``[mailbox.NAME]`` profiles and the ``[trust]`` table.
+
+    [trust]
+    sender_domains = ["mail.example-relay.com"]     # trusted in addition to salesforce.com
+    authserv_ids = ["mx.google.com", "mx.example.com"]  # replaces the default list
+
+    [mailbox.work]
+    url = "imaps://dana@imap.example.com"
+    username = "dana@example.com"                   # default --username for this profile
+    password_env = "WORK_IMAP_PASSWORD"
+
+Location: ``--config PATH``, else ``$INBOX_FINDER_CONFIG``, else ``config.toml`` in the
+platform's user config dir. A missing default file means an empty config; a missing file that
+was named explicitly is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .trust import TrustPolicy
+
+ENV_CONFIG = "INBOX_FINDER_CONFIG"
+_TOP_LEVEL = {"mailbox", "trust"}
+_TRUST_KEYS = {"sender_domains", "authserv_ids"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded config file."""
+
+    path: Path | None = None
+    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    trust: TrustPolicy = field(default_factory=TrustPolicy)
+
+
+def default_config_path() -> Path:
+    """``config.toml`` in the platform's user config directory."""
+    from platformdirs import user_config_path  # small, but only needed here
+
+    return user_config_path("inbox-finder") / "config.toml"
+
+
+def _str_list(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{where} must be a list of non-empty strings")
+    return tuple(v.strip().lower() for v in value)
+
+
+def _parse_trust(table: Any, path: Path) -> TrustPolicy:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [trust] must be a table")
+    unknown = set(table) - _TRUST_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) in [trust]: {', '.join(sorted(unknown))}")
+    policy = TrustPolicy()
+    if "sender_domains" in table:
+        policy = policy.with_extra_domains(
+            _str_list(table["sender_domains"], "trust.sender_domains")
+        )
+    if "authserv_ids" in table:
+        policy = TrustPolicy(
+            policy.sender_domains, _str_list(table["authserv_ids"], "trust.authserv_ids")
+        )
+    return policy
+
+
+def _parse_profiles(table: Any, path: Path) -> dict[str, dict[str, Any]]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [mailbox] must hold tables such as [mailbox.work]")
+    profiles = {}
+    for name, profile in table.items():
+        if not isinstance(profile, dict):
+            raise ConfigError(f"{path}: [mailbox.{name}] must be a table")
+        url = profile.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise ConfigError(f'{path}: [mailbox.{name}] needs a url, e.g. url = "mbox:~/mail"')
+        profiles[name] = dict(profile)
+    return profiles
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load the config file (see module doc for where it is looked up)."""
+    explicit = path or os.environ.get(ENV_CONFIG) or None
+    file = Path(explicit).expanduser() if explicit else default_config_path()
+    try:
+        text = file.read_bytes()
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"config file not found: {file}") from None
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"bad config file {file}: {exc}") from exc
+    unknown = set(data) - _TOP_LEVEL
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        raise ConfigError(f"{file}: unknown section(s) {names}; expected [mailbox.NAME] or [trust]")
+    return Config(
+        path=file,
+        profiles=_parse_profiles(data.get("mailbox", {}), file),
+        trust=_parse_trust(data.get("trust", {}), file),
+    )
+
+
+def profile_for(source: str, config: Config) -> tuple[str, str | None, Mapping[str, Any]]:
+    """Resolve SOURCE: a URL (has a ``:``) or a profile name -> (url, profile name, keys)."""
+    if ":" in source:
+        return source, None, {}
+    profile = config.profiles.get(source)
+    if profile is None:
+        where = f" in {config.path}" if config.path else " (no config file found)"
+        known = ", ".join(sorted(config.profiles)) or "none"
+        raise ConfigError(
+            f"{source!r} is neither a source URL nor a profile{where}; profiles: {known}"
+        )
+    return str(profile["url"]), source, profile

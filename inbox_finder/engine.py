@@ -1,0 +1,128 @@
+"""The engine: walk a provider's candidates newest first and turn trusted token mails into
+Findings, stopping as soon as the answer is known."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from .extract import extract, is_reply, subject_mentions_token
+from .model import Candidate, Finding
+from .parse import Headers, parse_headers, parse_message
+from .provider import Provider, Query
+from .trust import TrustPolicy, Verdict, judge
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which findings the caller wants."""
+
+    username: str | None = None
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a candidate yielded no finding (for logs and tests; never holds a token)."""
+
+    reason: str
+
+
+def screen_headers(headers: Headers, policy: TrustPolicy) -> Verdict | Rejection:
+    """Cheap checks on headers alone: trusted sender, not a reply, subject names a token."""
+    verdict = judge(headers, policy)
+    if not verdict.trusted:
+        return Rejection(verdict.reason)
+    if is_reply(headers.subject):
+        return Rejection("a reply")
+    if not subject_mentions_token(headers.subject):
+        return Rejection("subject does not name a security token")
+    return verdict
+
+
+def evaluate(
+    raw: bytes, candidate: Candidate, source: str, policy: TrustPolicy
+) -> Finding | Rejection:
+    """Turn one raw message into a Finding, or say why not."""
+    parsed = parse_message(raw)
+    screened = screen_headers(parsed.headers, policy)
+    if isinstance(screened, Rejection):
+        return screened
+    found = extract(parsed)
+    if found is None:
+        return Rejection("no unambiguous token in the body")
+    return Finding(
+        token=found.token,
+        username=found.username,
+        received=candidate.received,
+        sender=screened.sender,
+        subject=parsed.headers.subject,
+        message_id=parsed.headers.message_id,
+        source=source,
+        language=found.language,
+        template=found.template,
+        trust=screened.reason,
+        received_source=candidate.received_source,
+    )
+
+
+def _username_matches(finding: Finding, wanted: str | None) -> bool:
+    if wanted is None:
+        return True
+    return (finding.username or "").casefold() == wanted.casefold()
+
+
+def iter_findings(
+    provider: Provider,
+    selection: Selection | None = None,
+    policy: TrustPolicy | None = None,
+) -> Iterator[Finding]:
+    """Yield findings newest first; stop iterating it as soon as you have what you need."""
+    selection = selection or Selection()
+    policy = policy or TrustPolicy()
+    query = Query(since=selection.since, sender_domains=policy.sender_domains)
+    fetched = 0
+    for candidate in provider.search(query):
+        if selection.since is not None and candidate.received < selection.since:
+            break  # newest first: everything after is older still
+        header_block = provider.fetch_headers(candidate)
+        if header_block is not None:
+            screened = screen_headers(parse_headers(header_block), policy)
+            if isinstance(screened, Rejection):
+                log.debug("skip %s (headers): %s", candidate.ref, screened.reason)
+                continue
+        raw = provider.fetch(candidate)
+        fetched += 1
+        result = evaluate(raw, candidate, provider.source, policy)
+        if isinstance(result, Rejection):
+            log.debug("skip %s: %s", candidate.ref, result.reason)
+            continue
+        if not _username_matches(result, selection.username):
+            log.debug("skip %s: another username", candidate.ref)
+            continue
+        log.info(
+            "token mail %s for %s received %s (%d fetched so far)",
+            candidate.ref,
+            result.username,
+            result.received.isoformat(),
+            fetched,
+        )
+        yield result
+
+
+def newest(findings: Iterator[Finding]) -> Finding | None:
+    """The first (newest) finding, consuming no more of the iterator than needed."""
+    return next(findings, None)
+
+
+def newest_per_username(findings: Iterator[Finding]) -> list[Finding]:
+    """Newest finding for each username (None counts as one username), newest first."""
+    seen: dict[str | None, Finding] = {}
+    for finding in findings:
+        key = finding.username.casefold() if finding.username else None
+        seen.setdefault(key, finding)
+    return list(seen.values())

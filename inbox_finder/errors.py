@@ -1,0 +1,68 @@
+"""Exception tree; each class carries the CLI exit code it maps to.
+
+    InboxFinderError                 base class (exit 2 unless a subclass says otherwise)
+    ├── ConfigError                  bad SOURCE, missing path, bad config file      -> 2
+    ├── NotFoundError                no token email matched the selection           -> 1
+    ├── AuthError                    the mailbox rejected the credentials           -> 3
+    ├── MailboxError                 unreachable, TLS, timeout, server error        -> 4
+    │   └── FolderNotFoundError      the folder/label does not exist                -> 4
+    └── ActionError                  a scan action (--exec, a file write) failed    -> 5
+
+Messages are one line and never contain a secret (password, OAuth token, security token).
+Providers translate SDK errors into these at their boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented process exit codes."""
+
+    FOUND = 0
+    NOT_FOUND = 1
+    USAGE = 2
+    AUTH = 3
+    MAILBOX = 4
+    ACTION = 5
+
+
+class InboxFinderError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+class ConfigError(InboxFinderError):
+    """Bad source URL, missing path, or a bad config file."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NotFoundError(InboxFinderError):
+    """No security-token email matched the selection."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class AuthError(InboxFinderError):
+    """The mailbox rejected the credentials (or none could be obtained)."""
+
+    exit_code = ExitCode.AUTH
+
+
+class MailboxError(InboxFinderError):
+    """The mailbox is unreachable, TLS failed, a timeout hit, or the server answered an error."""
+
+    exit_code = ExitCode.MAILBOX
+
+
+class FolderNotFoundError(MailboxError):
+    """The requested folder or label does not exist in the mailbox."""
+
+
+class ActionError(InboxFinderError):
+    """A scan action (``--exec`` command, ``--write-env`` file) failed."""
+
+    exit_code = ExitCode.ACTION

@@ -1,0 +1,76 @@
+"""Value types shared by providers, the extractor and the engine."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+ReceivedSource = Literal["server", "date-header", "received-header", "file-time"]
+
+
+def require_aware(value: datetime, what: str = "datetime") -> datetime:
+    """Return ``value`` in UTC; refuse a naive datetime (compare instants, never wall clocks)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One message a provider offers, newest first: an opaque ref plus its receive time."""
+
+    ref: str
+    received: datetime
+    received_source: ReceivedSource = "server"
+    # Raw header block if the provider already has it cheaply (lets the engine reject early).
+    headers: bytes | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "received", require_aware(self.received, "Candidate.received"))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A security token extracted from a trusted Salesforce token email."""
+
+    token: str = field(repr=False)
+    username: str | None
+    received: datetime
+    sender: str
+    subject: str
+    message_id: str | None
+    source: str
+    language: str
+    template: str
+    trust: str
+    received_source: ReceivedSource = "server"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "received", require_aware(self.received, "Finding.received"))
+
+    @property
+    def masked_token(self) -> str:
+        """The token with all but its last four characters hidden, for logs and summaries."""
+        return "…" + self.token[-4:]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of ``find --json`` (received as ISO 8601 with offset)."""
+        return {
+            "token": self.token,
+            "username": self.username,
+            "received": self.received.isoformat(),
+            "sender": self.sender,
+            "subject": self.subject,
+            "message_id": self.message_id,
+            "source": self.source,
+            "language": self.language,
+            "template": self.template,
+            "trust": self.trust,
+            "received_source": self.received_source,
+        }
+
+    def to_json(self) -> str:
+        """One-line JSON object for this finding."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)

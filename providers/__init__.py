@@ -1,0 +1,1 @@
+"""Built-in mailbox providers, one module per kind."""

@@ -1,0 +1,137 @@
+"""Local providers (eml, mbox, Maildir) run the shared contract and their own edge cases."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from contract import ProviderContract
+from corpus_util import build_eml_dir, build_maildir, build_mbox, load_expected
+
+from inbox_finder import ConfigError, find_token, find_tokens
+from inbox_finder.provider import open_provider
+
+
+@pytest.fixture(scope="module")
+def corpus_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("local")
+    return {
+        "eml": build_eml_dir(base / "eml"),
+        "mbox": build_mbox(base / "corpus.mbox"),
+        "maildir": build_maildir(base / "Maildir"),
+    }
+
+
+class TestEmlContract(ProviderContract):
+    @pytest.fixture
+    def source(self, corpus_dirs: dict[str, Path]) -> str:
+        return f"eml:{corpus_dirs['eml']}"
+
+
+class TestMboxContract(ProviderContract):
+    @pytest.fixture
+    def source(self, corpus_dirs: dict[str, Path]) -> str:
+        return f"mbox:{corpus_dirs['mbox']}"
+
+
+class TestMaildirContract(ProviderContract):
+    @pytest.fixture
+    def source(self, corpus_dirs: dict[str, Path]) -> str:
+        return f"maildir:{corpus_dirs['maildir']}"
+
+
+def _tree_digest(root: Path) -> dict[str, tuple[str, float, int]]:
+    out = {}
+    for path in sorted(root.rglob("*")) if root.is_dir() else [root]:
+        if path.is_file():
+            st = path.stat()
+            out[str(path.relative_to(root) if root.is_dir() else path.name)] = (
+                hashlib.sha256(path.read_bytes()).hexdigest(),
+                st.st_mtime,
+                st.st_mode,
+            )
+    return out
+
+
+@pytest.mark.parametrize("kind", ["eml", "mbox", "maildir"])
+def test_lookup_leaves_mailbox_untouched(corpus_dirs: dict[str, Path], kind: str) -> None:
+    root = corpus_dirs[kind]
+    before = _tree_digest(root)
+    names_before = sorted(os.listdir(root / "new")) if kind == "maildir" else None
+    find_tokens(f"{kind}:{root}")
+    assert _tree_digest(root) == before
+    if names_before is not None:  # nothing moved from new/ to cur/
+        assert sorted(os.listdir(root / "new")) == names_before
+
+
+def test_missing_date_uses_received_header(corpus_dirs: dict[str, Path]) -> None:
+    entry = next(e for e in load_expected() if "missing_date" in e.file)
+    found = find_token(f"eml:{corpus_dirs['eml']}", username=entry.username, since=entry.received)
+    by_id = {f.message_id: f for f in find_tokens(f"eml:{corpus_dirs['eml']}")}
+    assert by_id[entry.message_id].received_source == "received-header"
+    assert by_id[entry.message_id].received == entry.received
+    assert found.received >= entry.received
+
+
+def test_file_time_is_last_resort(tmp_path: Path) -> None:
+    entry = next(e for e in load_expected() if "missing_date" in e.file)
+    raw = b"\n".join(
+        line for line in entry.raw.split(b"\n") if not line.lower().startswith(b"received:")
+    )
+    folder = tmp_path / "eml"
+    folder.mkdir()
+    (folder / "m.eml").write_bytes(raw)
+    os.utime(folder / "m.eml", (1_600_000_000, 1_600_000_000))
+    found = find_token(f"eml:{folder}")
+    assert found.received_source == "file-time"
+    assert found.received.timestamp() == 1_600_000_000
+    assert found.received.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mbox:/nonexistent/box.mbox", "not found"),
+        ("maildir:/nonexistent/Maildir", "not found"),
+        ("eml:/nonexistent/dir", "not found"),
+        ("mbox:", "needs a path"),
+        ("nosuch:thing", "known schemes: eml"),
+    ],
+)
+def test_bad_local_sources_are_config_errors(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        open_provider(url)
+
+
+def test_mbox_that_is_not_an_mbox(tmp_path: Path) -> None:
+    bogus = tmp_path / "x.mbox"
+    bogus.write_bytes(b"hello world\n")
+    with pytest.raises(ConfigError, match="not an mbox"):
+        find_tokens(f"mbox:{bogus}")
+
+
+def test_maildir_without_cur_or_new(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a Maildir"):
+        open_provider(f"maildir:{tmp_path}")
+
+
+def test_empty_mbox_has_no_token(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mbox"
+    empty.write_bytes(b"")
+    assert find_tokens(f"mbox:{empty}") == []
+
+
+def test_mbox_body_line_starting_with_from_does_not_split(tmp_path: Path) -> None:
+    entry = next(e for e in load_expected() if e.file.startswith("01_"))
+    raw = entry.raw.replace(b"\n\nWe've sent", b"\n\nFrom the Salesforce team:\n\nWe've sent", 1)
+    box = tmp_path / "one.mbox"
+    box.write_bytes(b"From MAILER-DAEMON Thu Sep 14 10:03:07 2023\n" + raw + b"\n")
+    found = find_tokens(f"mbox:{box}")
+    assert [f.token for f in found] == [entry.token]
+
+
+def test_mbox_path_that_is_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must be a file"):
+        open_provider(f"mbox:{tmp_path}")
