@@ -112,9 +112,10 @@ def _domain_of(value: str) -> str:
 
 
 def _spoof_reason(results: Sequence[AuthResult], from_domain: str) -> str | None:
+    # DMARC is the verdict about the From domain itself, so it is reported first.
+    if any(r.method == "dmarc" and r.result == "fail" for r in results):
+        return "dmarc=fail"
     for r in results:
-        if r.method == "dmarc" and r.result == "fail":
-            return "dmarc=fail"
         if r.method == "dkim" and r.result == "fail":
             signer = r.props.get("header.d") or _domain_of(r.props.get("header.i", ""))
             if signer and _aligned(signer, from_domain):
