@@ -5,59 +5,28 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import click
 
 from . import __version__
 from .api import open_source
+from .cli_scan import scan_cmd, watch_cmd
 from .config import load_config
 from .dates import parse_duration, parse_since
 from .engine import Selection, iter_findings, newest_per_username
 from .errors import ExitCode, InboxFinderError, NotFoundError
 from .model import Finding
+from .options import selection_options, source_options
 from .output import as_json, human, human_all
 
 log = logging.getLogger("inbox_finder")
-F = TypeVar("F", bound=Callable[..., Any])
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, reported with a hint to rerun with --debug
 
 
 class _State:
     debug = False
-
-
-def source_options(func: F) -> F:
-    """Options every command that opens a SOURCE takes."""
-    func = click.option(
-        "--ca-file",
-        type=click.Path(exists=True, dir_okay=False),
-        help="Extra CA certificate (PEM) to trust for TLS, e.g. a private mail server's CA.",
-    )(func)
-    return click.option(
-        "--timeout",
-        type=click.FloatRange(min=0.1),
-        default=None,
-        metavar="SECONDS",
-        help="Network connect/read timeout in seconds (default 30).",
-    )(func)
-
-
-def selection_options(func: F) -> F:
-    """Options every command that selects findings takes."""
-    func = click.option(
-        "--username",
-        "-u",
-        metavar="USERNAME",
-        help="Only tokens for this Salesforce username (e.g. dana@example.com.uat).",
-    )(func)
-    return click.option(
-        "--since",
-        metavar="WHEN",
-        help="Only mail received since WHEN: an ISO date/time (2024-05-01, "
-        "2024-05-01T09:00+02:00; naive = local time) or an age (90m, 12h, 7d, 2w).",
-    )(func)
 
 
 def _setup_logging(verbose: bool, debug: bool) -> None:
@@ -122,8 +91,8 @@ def _print_findings(
 @click.option(
     "--wait",
     metavar="DURATION",
-    help="If nothing matches yet, poll until a token email arrives or DURATION (e.g. 10m) "
-    "passes. Combine with --since 5m to wait for the mail of a reset you just made.",
+    help="Wait up to DURATION (e.g. 10m) for a token email received after this command "
+    "started (or after --since): for right after you clicked Reset. Exit 1 on timeout.",
 )
 @click.option(
     "--interval",
@@ -155,6 +124,8 @@ def find(
         raise click.UsageError("--all and --per-username exclude each other")
     config = load_config(ctx.obj["config_path"])
     since_at = parse_since(since) if since else None
+    if wait and since_at is None:
+        since_at = datetime.now(UTC).replace(microsecond=0)  # whole seconds, like INTERNALDATE
     deadline = time.monotonic() + parse_duration(wait).total_seconds() if wait else None
     pause = parse_duration(interval).total_seconds()
     while True:
@@ -172,12 +143,29 @@ def find(
         if found or deadline is None or time.monotonic() + pause > deadline:
             break
         log.info("no token email yet; polling again in %.0fs", pause)
+        _progress(deadline - time.monotonic())
         time.sleep(pause)
+    if deadline is not None and sys.stderr.isatty():
+        click.echo("", err=True)
     if not found:
         who = f" for {selection.username}" if selection.username else ""
         when = f" since {since_at.astimezone():%Y-%m-%d %H:%M %Z}" if since_at else ""
         raise NotFoundError(f"no security token email found{who}{when} in {opened.provider.source}")
     _print_findings(found, json_out=json_out, quiet=quiet, many=all_ or per_username)
+
+
+cli.add_command(scan_cmd)
+cli.add_command(watch_cmd)
+
+
+def _progress(left: float) -> None:
+    """A one-line countdown on a terminal (stderr), nothing when piped."""
+    if sys.stderr.isatty():
+        click.echo(
+            f"\rwaiting for the token email… {int(left // 60)}m{int(left % 60):02d}s left ",
+            err=True,
+            nl=False,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

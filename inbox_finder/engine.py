@@ -80,11 +80,15 @@ def iter_findings(
     provider: Provider,
     selection: Selection | None = None,
     policy: TrustPolicy | None = None,
+    after_cursor: str | None = None,
 ) -> Iterator[Finding]:
-    """Yield findings newest first; stop iterating it as soon as you have what you need."""
+    """Yield findings newest first; stop iterating it as soon as you have what you need.
+
+    ``after_cursor`` (from ``Provider.sync_cursor``) lets a provider return only newer mail.
+    """
     selection = selection or Selection()
     policy = policy or TrustPolicy()
-    query = Query(since=selection.since, sender_domains=policy.sender_domains)
+    query = Query(selection.since, policy.sender_domains, after_cursor)
     fetched = 0
     for candidate in provider.search(query):
         if selection.since is not None and candidate.received < selection.since:

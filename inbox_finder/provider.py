@@ -43,6 +43,9 @@ class Query:
     since: datetime | None = None
     # A superset filter: a provider may return more, never fewer, than mail From these domains.
     sender_domains: tuple[str, ...] = DEFAULT_SENDER_DOMAINS
+    # A cursor from an earlier ``sync_cursor()``: providers that understand it return only mail
+    # added since (a superset is fine); others ignore it and return everything.
+    after_cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,14 @@ class Provider(ABC):
     def fetch_headers(self, candidate: Candidate) -> bytes | None:
         """Return the raw header block if cheaper than a full fetch; None when not supported."""
         return candidate.headers
+
+    def sync_cursor(self) -> str | None:
+        """A cheap opaque cursor that changes whenever new mail may have arrived (None: unknown).
+
+        Scans compare it with the stored one and skip the search when it is unchanged; it is
+        taken *before* searching, so mail arriving during a scan is seen by the next one.
+        """
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook, most local providers hold nothing
         """Release connections and files."""

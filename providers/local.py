@@ -108,12 +108,17 @@ class _LocalProvider(Provider):
     def source(self) -> str:
         return self._url
 
-    def _entries(self) -> Iterator[_Entry]:
+    def _entries(self, after_cursor: str | None = None) -> Iterator[_Entry]:
         raise NotImplementedError
+
+    def _dir_cursor(self, *dirs: Path) -> str:
+        # Adding, removing or renaming a file updates its folder's mtime.
+        stamps = [str(d.stat().st_mtime_ns) if d.is_dir() else "-" for d in dirs]
+        return f"{self.scheme}:" + ":".join(stamps)
 
     def search(self, query: Query) -> Iterator[Candidate]:
         found = []
-        for entry in self._entries():
+        for entry in self._entries(query.after_cursor):
             if not from_mentions(entry.block, query.sender_domains):
                 continue
             received, how = receive_time(entry.block, entry.file_time)
@@ -149,7 +154,10 @@ class EmlDirProvider(_LocalProvider):
         if not path.is_dir():
             raise ConfigError(f"eml: source must be a folder of .eml files: {path}")
 
-    def _entries(self) -> Iterator[_Entry]:
+    def sync_cursor(self) -> str:
+        return self._dir_cursor(self.path)
+
+    def _entries(self, after_cursor: str | None = None) -> Iterator[_Entry]:
         for file in sorted(self.path.glob("*.eml")):
             if file.is_file():
                 yield _Entry(file.name, self._read_head(file), _mtime(file))
@@ -170,7 +178,10 @@ class MaildirProvider(_LocalProvider):
         if not (path / "cur").is_dir() and not (path / "new").is_dir():
             raise ConfigError(f"not a Maildir (no cur/ or new/ folder): {path}")
 
-    def _entries(self) -> Iterator[_Entry]:
+    def sync_cursor(self) -> str:
+        return self._dir_cursor(self.path / "new", self.path / "cur")
+
+    def _entries(self, after_cursor: str | None = None) -> Iterator[_Entry]:
         for sub in ("new", "cur"):
             folder = self.path / sub
             if not folder.is_dir():
@@ -231,11 +242,25 @@ class MboxProvider(_LocalProvider):
                 raise ConfigError(f"not an mbox file (no 'From ' line at the start): {self.path}")
         return self._map
 
-    def _entries(self) -> Iterator[_Entry]:
+    def sync_cursor(self) -> str:
+        st = self.path.stat()
+        return f"mbox:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+    def _resume_offset(self, after_cursor: str | None) -> int:
+        """Where new mail starts: the old size if the same file only grew, else 0."""
+        parts = (after_cursor or "").split(":")
+        if len(parts) != 4 or parts[0] != "mbox":
+            return 0
+        st = self.path.stat()
+        old_size = int(parts[2])
+        return old_size if str(st.st_ino) == parts[1] and st.st_size >= old_size else 0
+
+    def _entries(self, after_cursor: str | None = None) -> Iterator[_Entry]:
         data = self._data()
         file_time = _mtime(self.path)
-        starts = [m.start() for m in _MBOX_SEP.finditer(data)]
-        if data and (not starts or starts[0] != 0):
+        offset = self._resume_offset(after_cursor)
+        starts = [m.start() for m in _MBOX_SEP.finditer(data, offset)]
+        if data and offset == 0 and (not starts or starts[0] != 0):
             starts = [m.start() for m in _MBOX_SEP_LOOSE.finditer(data)]
         for i, start in enumerate(starts):
             end = starts[i + 1] if i + 1 < len(starts) else len(data)
