@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from contract import ProviderContract
 from corpus_util import build_eml_dir, build_maildir, build_mbox, load_expected
+from inbox_finder.providers import local
+from mailgen import new_token, other_mail, token_mail
 
 from inbox_finder import ConfigError, find_token, find_tokens
 from inbox_finder.provider import open_provider
@@ -135,3 +138,54 @@ def test_mbox_body_line_starting_with_from_does_not_split(tmp_path: Path) -> Non
 def test_mbox_path_that_is_a_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="must be a file"):
         open_provider(f"mbox:{tmp_path}")
+
+
+def _write_maildir(root: Path, messages: list[tuple[datetime, bytes]]) -> Path:
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i, (when, raw) in enumerate(messages):
+        (root / "cur" / f"{int(when.timestamp())}.M{i}P7.host:2,S").write_bytes(raw)
+    return root
+
+
+def test_large_maildir_reads_only_the_newest_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    messages = [
+        (start + timedelta(hours=i), other_mail(i, start + timedelta(hours=i))) for i in range(3000)
+    ]
+    token = new_token()
+    when = start + timedelta(hours=2990, minutes=30)
+    messages.append((when, token_mail(token, "dana@example.com", when)))
+    root = _write_maildir(tmp_path / "Maildir", messages)
+    reads = []
+    real = local.header_block
+    monkeypatch.setattr(local, "header_block", lambda data: reads.append(1) or real(data))
+    assert find_token(f"maildir:{root}").token == token
+    # Stops a day of delivery (24 messages here) past the token mail, not 3,000 messages later.
+    assert len(reads) < 60
+
+
+def test_mbox_out_of_delivery_order_and_takeout_from_lines(tmp_path: Path) -> None:
+    old, new = new_token(), new_token()
+    t_old = datetime(2023, 5, 1, 12, tzinfo=UTC)
+    t_new = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    box = tmp_path / "takeout.mbox"
+    box.write_bytes(
+        b"From 1781239898765432100@xxx Wed May 01 14:00:00 +0200 2024\n"
+        + token_mail(new, "dana@example.com", t_new)
+        + b"\nFrom 1781239898765432101@xxx Mon May 01 12:00:00 +0000 2023\n"
+        + token_mail(old, "dana@example.com", t_old)
+        + b"\n"
+    )
+    found = find_tokens(f"mbox:{box}")
+    assert [(f.token, f.received) for f in found] == [(new, t_new), (old, t_old)]
+
+
+def test_date_far_after_delivery_is_not_believed(tmp_path: Path) -> None:
+    delivered = datetime(2024, 3, 1, tzinfo=UTC)
+    raw = token_mail(new_token(), "dana@example.com", datetime(2031, 1, 1, tzinfo=UTC))
+    root = _write_maildir(tmp_path / "Maildir", [(delivered, raw)])
+    found = find_token(f"maildir:{root}")
+    assert (found.received, found.received_source) == (delivered, "file-time")
