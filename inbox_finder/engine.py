@@ -16,6 +16,10 @@ from .trust import TrustPolicy, Verdict, judge
 
 log = logging.getLogger(__name__)
 
+# A token mail is a few KB. Hostile or huge mail (a 50 MB attachment) is read only this far:
+# headers and the first text parts are always within it.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -48,6 +52,11 @@ def evaluate(
     raw: bytes, candidate: Candidate, source: str, policy: TrustPolicy
 ) -> Finding | Rejection:
     """Turn one raw message into a Finding, or say why not."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        log.debug(
+            "%s is %d bytes; reading the first %d", candidate.ref, len(raw), MAX_MESSAGE_BYTES
+        )
+        raw = raw[:MAX_MESSAGE_BYTES]
     parsed = parse_message(raw)
     screened = screen_headers(parsed.headers, policy)
     if isinstance(screened, Rejection):
