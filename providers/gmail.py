@@ -1,0 +1,529 @@
+"""Gmail provider (``gmail://me``, ``gmail://USER``): Gmail API search and raw fetch, read-only.
+
+How a search runs, and what it costs (P = page size, 50):
+
+1. ``users.messages.list`` with ``q=from:(salesforce.com) [after:SINCE]`` (server-side narrowing),
+   first page only.
+2. One batch of ``messages.get(format=metadata)`` for the new ids: internalDate plus the headers
+   the engine screens on (From, Subject, Date, Message-ID, Authentication-Results).
+3. If the list had no next page, the slice is complete: yield it newest first by internalDate.
+   Otherwise pick a cutoff near the page's oldest dates and prove the slice above it complete
+   with one more list, ``after:CUTOFF``, then yield that part and continue with ``before:CUTOFF``.
+
+messages.list is only roughly newest first and carries no dates, so the newest message is known
+only once every candidate that could be newer has a date; the server's own date filter (not the
+list order) is what proves that. A lookup whose newest candidate is a token mail therefore costs
+3 HTTP round trips (list, metadata batch, raw get) when at most P messages match the sender
+filter, 4 when more do (one ``after:`` list); 2 + n API method calls for n metadata gets. An
+expired access token adds one POST to the token endpoint.
+
+Errors: 429, 5xx and rate-limit 403s are retried with exponential backoff and jitter, honouring
+Retry-After, within ``retry_max_seconds``; then MailboxError naming the status. 401 (after one
+token refresh) and other 403s are AuthError with the fixing command; network failures are
+MailboxError at once. googleapiclient, google-auth and httplib2 are imported lazily.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import http.client
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, NamedTuple, Self
+from urllib.parse import unquote
+
+from inbox_finder.errors import AuthError, ConfigError, InboxFinderError, MailboxError
+from inbox_finder.model import Candidate, require_aware
+from inbox_finder.provider import Provider, Query, SourceOptions
+
+from . import google_auth
+from .google_auth import AuthSettings, CredentialStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "https://gmail.googleapis.com"
+ENDPOINT_ENV = "INBOX_FINDER_GMAIL_ENDPOINT"
+PAGE_SIZE = 50  # Google advises batches of at most 50 gets; one page fills one batch
+METADATA_HEADERS = ("From", "Subject", "Date", "Message-ID", "Authentication-Results")
+RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+_MAILBOX = re.compile(r"[^\s/@:]+@[^\s/@:]+\.[^\s/@:]+")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter within a total time budget; clock and sleep injectable."""
+
+    max_total: float = 60.0
+    base_delay: float = 0.5
+    max_delay: float = 16.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    jitter: Callable[[], float] = random.random
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Pause before retry ``attempt`` (0-based); never shorter than Retry-After."""
+        backoff = min(self.max_delay, self.base_delay * 2.0**attempt)
+        backoff *= 0.5 + self.jitter() / 2  # "equal jitter": spreads clients, keeps a floor
+        return max(backoff, retry_after or 0.0)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A classified API failure: which error to raise, and whether waiting may help."""
+
+    kind: type[InboxFinderError]
+    message: str
+    retryable: bool = False
+    retry_after: float | None = None
+    status: int | None = None
+
+
+class _Meta(NamedTuple):
+    ms: int
+    headers: bytes
+
+
+class GmailProvider(Provider):
+    """A Gmail mailbox read through the Gmail API with the gmail.readonly scope."""
+
+    kind = "Gmail"
+
+    def __init__(
+        self,
+        *,
+        user_id: str,
+        endpoint: str,
+        auth: AuthSettings,
+        timeout: float,
+        ca_file: str | None,
+        retry: RetryPolicy,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self._user_id = user_id
+        self._endpoint = endpoint.rstrip("/")
+        self._auth = auth
+        self._timeout = timeout
+        self._ca_file = ca_file
+        self.retry = retry
+        self.page_size = page_size
+        self._store: CredentialStore | None = None
+        self._raw_http: Any = None
+        self._authed_http: Any = None
+        self._service: Any = None
+
+    @classmethod
+    def from_url(
+        cls, url: str, options: SourceOptions, *, retry: RetryPolicy | None = None
+    ) -> Self:
+        """``gmail://me`` or ``gmail://USER@DOMAIN``; the other settings come from the profile."""
+        scheme, sep, rest = url.partition("://")
+        user = unquote(rest).strip().rstrip("/")
+        user = "me" if user.lower() == "me" else user
+        if scheme.lower() != "gmail" or not sep or not (user == "me" or _MAILBOX.fullmatch(user)):
+            raise ConfigError(f"not a Gmail source: {url!r} (expected gmail://me or gmail://USER)")
+        profile = options.profile
+        endpoint = (
+            _opt_str(profile, "api_endpoint") or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
+        )
+        if not re.match(r"https?://[^/\s]+", endpoint):
+            raise ConfigError(f"Gmail api_endpoint must be an http(s) URL, not {endpoint!r}")
+        creds = _opt_str(profile, "credentials")
+        sa_file = _opt_str(profile, "service_account_file")
+        auth = AuthSettings(
+            credentials_file=(
+                Path(creds).expanduser() if creds else google_auth.default_credentials_path(user)
+            ),
+            credentials_explicit=creds is not None,
+            token_uri=_opt_str(profile, "token_uri"),
+            service_account_file=Path(sa_file).expanduser() if sa_file else None,
+            subject=_opt_str(profile, "subject") or (None if user == "me" else user),
+        )
+        budget = _opt_number(profile, "retry_max_seconds")
+        page_size = int(_opt_number(profile, "page_size") or PAGE_SIZE)
+        if not 1 <= page_size <= 500:
+            raise ConfigError("Gmail page_size must be between 1 and 500")
+        if retry is None:
+            retry = RetryPolicy() if budget is None else RetryPolicy(max_total=budget)
+        return cls(
+            user_id=user,
+            endpoint=endpoint,
+            auth=auth,
+            timeout=options.timeout,
+            ca_file=options.ca_file,
+            retry=retry,
+            page_size=page_size,
+        )
+
+    @property
+    def source(self) -> str:
+        """The source URL (it never holds a secret)."""
+        return f"gmail://{self._user_id}"
+
+    # --- search ---------------------------------------------------------------------------
+
+    def search(self, query: Query) -> Iterator[Candidate]:
+        """Yield candidates strictly newest first by internalDate (see the module docstring)."""
+        since = require_aware(query.since, "since") if query.since is not None else None
+        since_ms = int(since.timestamp() * 1000) if since is not None else None
+        base = [_from_clause(query.sender_domains)] if query.sender_domains else []
+        # after: has whole-second (and unclear inclusive) semantics: ask one second early and
+        # filter on internalDate exactly.
+        floor_s = since_ms // 1000 - 1 if since_ms is not None else None
+        known: dict[str, _Meta] = {}
+        pending: list[tuple[int, str]] = []  # heap of (-internalDate, id) not yet yielded
+        upper: int | None = None  # the remaining slice is before:upper (seconds)
+        while True:
+            ids, next_token = self._list_page(_q(base, floor_s, upper))
+            self._learn(ids, known, pending, since_ms)
+            dates = sorted((known[i].ms for i in ids if i in known), reverse=True)
+            if next_token is None or not dates:
+                if next_token is not None:  # every id on the page vanished: read the slice
+                    for more in self._list_all(_q(base, floor_s, upper), next_token):
+                        self._learn(more, known, pending, since_ms)
+                yield from _drain(pending, known, None)
+                return
+            # A cutoff at the 3/4 point keeps one far-off straggler from widening the proof.
+            cutoff = dates[(len(dates) * 3) // 4] // 1000
+            if upper is not None and cutoff >= upper:
+                cutoff = upper - 1
+            after = cutoff - 1 if floor_s is None else max(cutoff - 1, floor_s)
+            for more in self._list_all(_q(base, after, upper)):
+                self._learn(more, known, pending, since_ms)
+            if after == floor_s:  # the proof covered everything down to since
+                yield from _drain(pending, known, None)
+                return
+            yield from _drain(pending, known, cutoff * 1000)
+            upper = cutoff
+
+    def _list_page(self, q: str, page_token: str | None = None) -> tuple[list[str], str | None]:
+        args: dict[str, Any] = {"userId": self._user_id, "q": q, "maxResults": self.page_size}
+        if page_token:
+            args["pageToken"] = page_token
+        resp = self._call(
+            "list messages", lambda api: api.users().messages().list(**args).execute(num_retries=0)
+        )
+        ids = [m["id"] for m in resp.get("messages") or [] if isinstance(m, dict) and "id" in m]
+        token = resp.get("nextPageToken") or None
+        log.debug("Gmail list q=%r: %d ids%s", q, len(ids), " (more)" if token else "")
+        return ids, token
+
+    def _list_all(self, q: str, page_token: str | None = None) -> Iterator[list[str]]:
+        while True:
+            ids, page_token = self._list_page(q, page_token)
+            yield ids
+            if page_token is None:
+                return
+
+    def _learn(
+        self,
+        ids: Iterable[str],
+        known: dict[str, _Meta],
+        pending: list[tuple[int, str]],
+        since_ms: int | None,
+    ) -> None:
+        new = [i for i in dict.fromkeys(ids) if i not in known]
+        for msg_id, meta in self._metadata(new).items():
+            known[msg_id] = meta
+            if since_ms is None or meta.ms >= since_ms:
+                heapq.heappush(pending, (-meta.ms, msg_id))
+
+    def _metadata(self, ids: list[str]) -> dict[str, _Meta]:
+        """internalDate and screening headers for ``ids``, one batch round trip per page."""
+        found: dict[str, _Meta] = {}
+        todo, attempt = ids, 0
+        deadline = self.retry.clock() + self.retry.max_total
+        while todo:
+            failed: dict[str, tuple[_Failure, BaseException]] = {}
+            for start in range(0, len(todo), PAGE_SIZE):
+                self._run_batch(todo[start : start + PAGE_SIZE], found, failed)
+            todo = []
+            for msg_id, (failure, exc) in failed.items():
+                if failure.status == 404:
+                    log.debug("Gmail message %s vanished before its metadata was read", msg_id)
+                elif not failure.retryable:
+                    raise failure.kind(failure.message) from exc
+                else:
+                    todo.append(msg_id)
+            if todo:  # wait as long as the most demanding Retry-After asks
+                failure, exc = max((failed[i] for i in todo), key=lambda f: f[0].retry_after or 0.0)
+                self._wait_or_raise(failure, attempt, deadline, exc)
+                attempt += 1
+        return found
+
+    def _run_batch(
+        self,
+        ids: list[str],
+        found: dict[str, _Meta],
+        failed: dict[str, tuple[_Failure, BaseException]],
+    ) -> None:
+        from googleapiclient.http import BatchHttpRequest
+
+        def on_reply(msg_id: str, response: Any, exc: BaseException | None) -> None:
+            try:
+                if exc is not None:
+                    failed[msg_id] = (self._classify(exc, "get message metadata"), exc)
+                else:
+                    found[msg_id] = _meta(response)
+            except (KeyError, TypeError, ValueError) as bad:
+                failure = _Failure(MailboxError, f"Gmail returned no internalDate for {msg_id}")
+                failed[msg_id] = (failure, bad)
+
+        def run(api: Any) -> None:
+            # new_batch_http_request() would post to Google's batch URL whatever api_endpoint is.
+            batch_uri = self._endpoint + "/batch/gmail/v1"
+            batch = BatchHttpRequest(callback=on_reply, batch_uri=batch_uri)
+            for msg_id in ids:
+                batch.add(
+                    api.users()
+                    .messages()
+                    .get(
+                        userId=self._user_id,
+                        id=msg_id,
+                        format="metadata",
+                        metadataHeaders=list(METADATA_HEADERS),
+                        fields="id,internalDate,payload/headers",
+                    ),
+                    request_id=msg_id,
+                )
+            # googleapiclient refreshes for a batch with a bare httplib2.Http (no ca_file,
+            # no timeout); refreshing here first keeps our transport in charge.
+            assert self._store is not None
+            self._store.refresh_if_needed(_google_auth_httplib2().Request(self._raw_http))
+            batch.execute()
+
+        self._call("get message metadata (batch)", run)
+
+    # --- fetch ----------------------------------------------------------------------------
+
+    def fetch(self, candidate: Candidate) -> bytes:
+        """Raw RFC 822 bytes via messages.get(format=raw); the mailbox is not changed."""
+        msg = self._call(
+            "get message",
+            lambda api: (
+                api.users()
+                .messages()
+                .get(userId=self._user_id, id=candidate.ref, format="raw")
+                .execute(num_retries=0)
+            ),
+        )
+        raw = msg.get("raw")
+        if not isinstance(raw, str):
+            raise MailboxError(f"Gmail returned no raw content for message {candidate.ref}")
+        try:
+            return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        except ValueError as exc:
+            bad = f"Gmail returned undecodable raw content for {candidate.ref}"
+            raise MailboxError(bad) from exc
+
+    def close(self) -> None:
+        """Save a token refreshed during the session and drop the connections."""
+        if self._store is not None:
+            self._store.save_if_changed()
+        if self._authed_http is not None:
+            self._authed_http.close()
+        self._service = self._authed_http = self._raw_http = self._store = None
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _api(self) -> Any:
+        """The Gmail service object, built on first use (credentials loaded and refreshed)."""
+        if self._service is not None:
+            return self._service
+        from googleapiclient.discovery import build
+
+        store = google_auth.load_credentials(self._auth)
+        raw_http = _httplib2().Http(timeout=self._timeout, ca_certs=self._ca_file)
+        store.refresh_if_needed(_google_auth_httplib2().Request(raw_http))
+        # One refresh on a 401 covers a token revoked early; a second 401 is an AuthError.
+        authed = _google_auth_httplib2().AuthorizedHttp(
+            store.credentials, http=raw_http, max_refresh_attempts=1
+        )
+        try:
+            service = build(
+                "gmail",
+                "v1",
+                http=authed,
+                static_discovery=True,
+                cache_discovery=False,
+                client_options={"api_endpoint": self._endpoint},
+            )
+        except Exception as exc:  # a broken install: unknown API, bad discovery document
+            bad = f"cannot set up the Gmail API client ({type(exc).__name__})"
+            raise MailboxError(bad) from exc
+        self._store, self._raw_http, self._authed_http = store, raw_http, authed
+        self._service = service
+        return service
+
+    def _call(self, what: str, run: Callable[[Any], Any]) -> Any:
+        """Run one API call with retries; translate every SDK/transport error at this boundary."""
+        api = self._api()
+        deadline = self.retry.clock() + self.retry.max_total
+        attempt = 0
+        while True:
+            try:
+                result = run(api)
+            except InboxFinderError:
+                raise
+            except Exception as exc:
+                self._wait_or_raise(self._classify(exc, what), attempt, deadline, exc)
+                attempt += 1
+                continue
+            if result is not None and not isinstance(result, dict):
+                raise MailboxError(f"unexpected answer from the Gmail API to {what}")
+            return result or {}
+
+    def _wait_or_raise(
+        self, failure: _Failure, attempt: int, deadline: float, exc: BaseException
+    ) -> None:
+        if failure.retryable:
+            pause = self.retry.delay(attempt, failure.retry_after)
+            if self.retry.clock() + pause <= deadline:
+                log.info("%s; retry %d in %.1fs", failure.message, attempt + 1, pause)
+                self.retry.sleep(pause)
+                return
+            raise failure.kind(f"{failure.message} (gave up after {attempt + 1} attempts)") from exc
+        raise failure.kind(failure.message) from exc
+
+    def _classify(self, exc: BaseException, what: str) -> _Failure:
+        from google.auth.exceptions import GoogleAuthError
+        from googleapiclient.errors import Error as ApiError
+        from googleapiclient.errors import HttpError
+
+        if isinstance(exc, HttpError):
+            retry_after = exc.resp.get("retry-after")
+            return self._http_failure(exc.resp.status, exc.content, retry_after, what)
+        if isinstance(exc, InboxFinderError):
+            return _Failure(type(exc), str(exc))
+        hint = self._store.fix_hint if self._store else google_auth.LOGIN_HINT
+        if isinstance(exc, GoogleAuthError):
+            err = google_auth.auth_failure(exc, hint)
+            return _Failure(type(err), str(err))
+        if isinstance(exc, OSError | _httplib2().HttpLib2Error | http.client.HTTPException):
+            reason = google_auth.transport_reason(exc)
+            where = f"cannot reach the Gmail API at {self._endpoint}"
+            return _Failure(MailboxError, f"{where}: {reason}")
+        if isinstance(exc, ApiError | ValueError | KeyError | TypeError):
+            return _Failure(
+                MailboxError,
+                f"unexpected answer from the Gmail API to {what} ({type(exc).__name__})",
+            )
+        raise exc  # a programming error: let it surface as it is
+
+    def _http_failure(
+        self, status: int, content: bytes, retry_after: str | None, what: str
+    ) -> _Failure:
+        message, reasons = _error_details(content)
+        text = f"Gmail API {what} failed: HTTP {status}" + (f" ({message})" if message else "")
+        hint = self._store.fix_hint if self._store else google_auth.LOGIN_HINT
+        if status == 429 or status >= 500 or (status == 403 and reasons & RATE_LIMIT_REASONS):
+            return _Failure(MailboxError, text, True, _retry_after_seconds(retry_after), status)
+        if status == 401:
+            return _Failure(AuthError, f"{text}; {hint}", status=status)
+        if status == 403:
+            return _Failure(
+                AuthError, f"{text}: no access to mailbox {self._user_id}; {hint}", status=status
+            )
+        return _Failure(MailboxError, text, status=status)
+
+
+def _httplib2() -> Any:
+    import httplib2  # type: ignore[import-untyped]
+
+    return httplib2
+
+
+def _google_auth_httplib2() -> Any:
+    import google_auth_httplib2  # type: ignore[import-untyped]
+
+    return google_auth_httplib2
+
+
+def _drain(
+    pending: list[tuple[int, str]], known: Mapping[str, _Meta], floor_ms: int | None
+) -> Iterator[Candidate]:
+    while pending and (floor_ms is None or -pending[0][0] >= floor_ms):
+        neg_ms, msg_id = heapq.heappop(pending)
+        received = datetime.fromtimestamp(-neg_ms / 1000, UTC)
+        yield Candidate(
+            ref=msg_id, received=received, received_source="server", headers=known[msg_id].headers
+        )
+
+
+def _meta(msg: Any) -> _Meta:
+    """internalDate (epoch ms) and a raw header block rebuilt from a metadata response."""
+    ms = int(msg["internalDate"])
+    lines = []
+    for header in (msg.get("payload") or {}).get("headers") or []:
+        name, value = str(header.get("name", "")), str(header.get("value", ""))
+        if re.fullmatch(r"[!-9;-~]+", name):  # a field name, nothing that could inject lines
+            value = re.sub(r"\r?\n(?![ \t])", " ", value).replace("\r", "")
+            lines.append(f"{name}: {value}".replace("\n", "\r\n"))
+    return _Meta(ms, ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape"))
+
+
+def _q(base: list[str], after: int | None, before: int | None) -> str:
+    terms = list(base)
+    if after is not None:
+        terms.append(f"after:{after}")
+    if before is not None:
+        terms.append(f"before:{before}")
+    return " ".join(terms)
+
+
+def _from_clause(domains: Iterable[str]) -> str:
+    clean = [d for d in (re.sub(r"[^A-Za-z0-9.-]", "", d).strip(".") for d in domains) if d]
+    return f"from:({' OR '.join(clean)})" if clean else ""
+
+
+def _error_details(content: bytes) -> tuple[str, set[str]]:
+    """Google's error message (one short line) and the set of ``errors[].reason`` values."""
+    try:
+        err = json.loads(content.decode("utf-8")).get("error")
+    except (ValueError, AttributeError):
+        return "", set()
+    if not isinstance(err, dict):
+        return (err if isinstance(err, str) else ""), set()
+    message = " ".join(str(err.get("message", "")).split())[:200]
+    reasons = {str(e.get("reason")) for e in err.get("errors") or [] if isinstance(e, dict)}
+    return message, reasons
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds()) if when.tzinfo else None
+
+
+def _opt_str(profile: Mapping[str, Any], key: str) -> str | None:
+    value = profile.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"Gmail profile key {key!r} must be a string")
+    return value
+
+
+def _opt_number(profile: Mapping[str, Any], key: str) -> float | None:
+    value = profile.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"Gmail profile key {key!r} must be a non-negative number")
+    return float(value)
