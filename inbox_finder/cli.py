@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from .api import open_source
+from .cli_login import login_cmd
 from .cli_scan import scan_cmd, watch_cmd
 from .config import load_config
 from .dates import parse_duration, parse_since
@@ -156,6 +157,7 @@ def find(
 
 cli.add_command(scan_cmd)
 cli.add_command(watch_cmd)
+cli.add_command(login_cmd)
 
 
 def _progress(left: float) -> None:

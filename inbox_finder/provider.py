@@ -31,6 +31,8 @@ _BUILTIN_FALLBACK = {
     "eml": "inbox_finder.providers.local:EmlDirProvider",
     "imap": "inbox_finder.providers.imap:ImapProvider",
     "imaps": "inbox_finder.providers.imap:ImapProvider",
+    "outlook": "inbox_finder.providers.outlook:OutlookProvider",
+    "gmail": "inbox_finder.providers.gmail:GmailProvider",
 }
 
 DEFAULT_SENDER_DOMAINS = ("salesforce.com",)
