@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from .config import Config, load_config, profile_for
@@ -31,6 +31,7 @@ def open_source(
     *,
     ca_file: str | None = None,
     timeout: float | None = None,
+    verify_dkim: bool = False,
 ) -> OpenedSource:
     """Resolve a URL or profile name and open its provider (no network I/O yet)."""
     url, name, profile = profile_for(source, config)
@@ -50,6 +51,8 @@ def open_source(
         if not isinstance(extra, list):
             raise ConfigError(f"profile {name}: sender_domains must be a list")
         policy = policy.with_extra_domains([str(d) for d in extra])
+    if verify_dkim:
+        policy = replace(policy, verify_dkim=True)
     username = profile.get("username")
     return OpenedSource(open_provider(url, options), policy, str(username) if username else None)
 

@@ -19,7 +19,7 @@ from .dates import parse_duration, parse_since
 from .engine import Selection, iter_findings, newest_per_username
 from .errors import ExitCode, InboxFinderError, NotFoundError
 from .model import Finding
-from .options import selection_options, source_options
+from .options import selection_options, source_options, trust_options
 from .output import as_json, human, human_all
 
 log = logging.getLogger("inbox_finder")
@@ -103,6 +103,7 @@ def _print_findings(
     help="How often --wait polls.",
 )
 @source_options
+@trust_options
 @click.pass_context
 def find(
     ctx: click.Context,
@@ -117,6 +118,7 @@ def find(
     interval: str,
     ca_file: str | None,
     timeout: float | None,
+    verify_dkim: bool,
 ) -> None:
     """Print the newest security token found in SOURCE."""
     if json_out and quiet:
@@ -130,7 +132,9 @@ def find(
     deadline = time.monotonic() + parse_duration(wait).total_seconds() if wait else None
     pause = parse_duration(interval).total_seconds()
     while True:
-        opened = open_source(source, config, ca_file=ca_file, timeout=timeout)
+        opened = open_source(
+            source, config, ca_file=ca_file, timeout=timeout, verify_dkim=verify_dkim
+        )
         selection = Selection(username or opened.default_username, since_at)
         with opened.provider as provider:
             findings = iter_findings(provider, selection, opened.policy)

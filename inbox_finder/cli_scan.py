@@ -19,7 +19,7 @@ from .config import Config, load_config
 from .dates import parse_duration
 from .errors import AuthError, ConfigError, ExitCode, InboxFinderError, MailboxError
 from .model import Finding
-from .options import source_options
+from .options import source_options, trust_options
 from .output import human
 from .scan import Action, ScanResult, scan
 
@@ -65,7 +65,7 @@ def scan_options(func: F) -> F:
         ]
     ):
         func = option(func)
-    return source_options(func)
+    return trust_options(source_options(func))
 
 
 def _actions(exec_cmd: str | None, env_targets: Sequence[str]) -> list[Action]:
@@ -85,7 +85,13 @@ def _reporter(json_out: bool) -> Action:
 def _scan_once(
     source: str, config: Config, opts: dict[str, Any], actions: list[Action]
 ) -> ScanResult:
-    opened = open_source(source, config, ca_file=opts["ca_file"], timeout=opts["timeout"])
+    opened = open_source(
+        source,
+        config,
+        ca_file=opts["ca_file"],
+        timeout=opts["timeout"],
+        verify_dkim=opts["verify_dkim"],
+    )
     usernames = opts["usernames"] or ((opened.default_username,) if opened.default_username else ())
     with opened.provider as provider:
         return scan(

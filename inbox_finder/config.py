@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from .trust import TrustPolicy
 
 ENV_CONFIG = "INBOX_FINDER_CONFIG"
 _TOP_LEVEL = {"mailbox", "trust"}
-_TRUST_KEYS = {"sender_domains", "authserv_ids"}
+_TRUST_KEYS = {"sender_domains", "authserv_ids", "verify_dkim"}
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,13 @@ def _parse_trust(table: Any, path: Path) -> TrustPolicy:
             _str_list(table["sender_domains"], "trust.sender_domains")
         )
     if "authserv_ids" in table:
-        policy = TrustPolicy(
-            policy.sender_domains, _str_list(table["authserv_ids"], "trust.authserv_ids")
+        policy = replace(
+            policy, authserv_ids=_str_list(table["authserv_ids"], "trust.authserv_ids")
         )
+    if "verify_dkim" in table:
+        if not isinstance(table["verify_dkim"], bool):
+            raise ConfigError(f"{path}: trust.verify_dkim must be true or false")
+        policy = replace(policy, verify_dkim=table["verify_dkim"])
     return policy
 
 

@@ -52,6 +52,7 @@ def evaluate(
     raw: bytes, candidate: Candidate, source: str, policy: TrustPolicy
 ) -> Finding | Rejection:
     """Turn one raw message into a Finding, or say why not."""
+    whole = raw
     if len(raw) > MAX_MESSAGE_BYTES:
         log.debug(
             "%s is %d bytes; reading the first %d", candidate.ref, len(raw), MAX_MESSAGE_BYTES
@@ -61,6 +62,14 @@ def evaluate(
     screened = screen_headers(parsed.headers, policy)
     if isinstance(screened, Rejection):
         return screened
+    trust = screened.reason
+    if policy.verify_dkim:
+        from .dkim_check import verify_dkim  # lazy: dkimpy is an optional extra
+
+        passed, why = verify_dkim(whole, screened.sender.rpartition("@")[2], policy.dkim_dns)
+        if not passed:
+            return Rejection(f"--verify-dkim: {why}")
+        trust = f"{trust}; {why}"
     found = extract(parsed)
     if found is None:
         return Rejection("no unambiguous token in the body")
@@ -74,7 +83,7 @@ def evaluate(
         source=source,
         language=found.language,
         template=found.template,
-        trust=screened.reason,
+        trust=trust,
         received_source=candidate.received_source,
     )
 

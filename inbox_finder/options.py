@@ -26,6 +26,16 @@ def source_options(func: F) -> F:
     )(func)
 
 
+def trust_options(func: F) -> F:
+    """Options that tighten the trust policy."""
+    return click.option(
+        "--verify-dkim",
+        is_flag=True,
+        help="Also require a verifying DKIM signature aligned with the From domain "
+        "(needs the dkim extra; looks up keys in DNS). Config: [trust] verify_dkim = true.",
+    )(func)
+
+
 def selection_options(func: F) -> F:
     """Options every command that selects findings takes."""
     func = click.option(

@@ -13,8 +13,8 @@ from __future__ import annotations
 import email.utils
 import fnmatch
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from .parse import Headers
 
@@ -28,11 +28,15 @@ class TrustPolicy:
 
     sender_domains: tuple[str, ...] = DEFAULT_SENDER_DOMAINS
     authserv_ids: tuple[str, ...] = DEFAULT_AUTHSERV_IDS
+    #: Also require a verifying DKIM signature aligned with the From domain (dkimpy).
+    verify_dkim: bool = False
+    #: DNS TXT lookup for DKIM keys (dkimpy's ``dnsfunc``); None = the system resolver.
+    dkim_dns: Callable[..., bytes | None] | None = field(default=None, compare=False)
 
     def with_extra_domains(self, domains: Sequence[str]) -> TrustPolicy:
         """A copy that also trusts ``domains``."""
         extra = tuple(d.strip().lower().rstrip(".") for d in domains if d.strip())
-        return TrustPolicy(self.sender_domains + extra, self.authserv_ids)
+        return replace(self, sender_domains=self.sender_domains + extra)
 
 
 @dataclass(frozen=True)
