@@ -149,9 +149,11 @@ def test_mangled_mime_never_crashes_and_trust_holds(pieces: list[bytes], evil: b
         raw = raw.replace(b"support@salesforce.com\n", b"support@salesforce.com.evil.net\n")
     result = evaluate(raw, Candidate("x", WHEN), "t:", TrustPolicy())
     if isinstance(result, Finding):
-        # Only a mail whose single From is salesforce.com, with no DMARC fail, may yield.
+        # Only a mail whose single From is salesforce.com, with no DMARC fail in its headers
+        # (a line after the header block is body text, not a header), may yield.
+        headers = parse_message(raw).headers
         assert result.sender == "support@salesforce.com"
-        assert b"dmarc=fail" not in raw
+        assert not any("dmarc=fail" in h for h in headers.auth_results)
         assert result.token == TOKEN
 
 
@@ -186,3 +188,15 @@ def test_nested_multipart_depth_is_bounded() -> None:
         raw = f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n{raw}\n--b{i}--\n'
     parsed = parse_message(("From: support@salesforce.com\n" + raw).encode())
     assert parsed.parts == ()  # deeper than MAX_DEPTH: not read, no crash
+
+
+def test_header_lookalike_line_in_the_body_is_body_text() -> None:
+    """Found by Hypothesis: without a blank line, an invalid header line starts the body."""
+    raw = (
+        b"From: support@salesforce.com\nSubject: Your new Salesforce security token\n"
+        + f"Security token (case-sensitive): {TOKEN}\n".encode()
+        + b"Authentication-Results: mx.google.com; dmarc=fail\n"
+    )
+    assert parse_message(raw).headers.auth_results == ()
+    result = evaluate(raw, Candidate("x", WHEN), "t:", TrustPolicy())
+    assert isinstance(result, Finding) and result.username is None
