@@ -15,7 +15,8 @@ only once every candidate that could be newer has a date; the server's own date 
 list order) is what proves that. A lookup whose newest candidate is a token mail therefore costs
 3 HTTP round trips (list, metadata batch, raw get) when at most P messages match the sender
 filter, 4 when more do (one ``after:`` list); 2 + n API method calls for n metadata gets. An
-expired access token adds one POST to the token endpoint.
+expired access token adds one POST to the token endpoint. Scans (``sync_cursor``, a search
+with ``after_cursor``) read the mailbox history instead: see gmail_history.
 
 Errors: 429, 5xx and rate-limit 403s are retried with exponential backoff and jitter, honouring
 Retry-After, within ``retry_max_seconds``; then MailboxError naming the status. 401 (after one
@@ -39,14 +40,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Self
+from typing import Any, Self
 from urllib.parse import unquote
 
 from inbox_finder.errors import AuthError, ConfigError, InboxFinderError, MailboxError
 from inbox_finder.model import Candidate, require_aware
 from inbox_finder.provider import Provider, Query, SourceOptions
 
-from . import google_auth
+from . import gmail_history, google_auth
+from .gmail_history import Meta, drain, parse_meta
 from .google_auth import AuthSettings, CredentialStore
 
 log = logging.getLogger(__name__)
@@ -86,11 +88,6 @@ class _Failure:
     retryable: bool = False
     retry_after: float | None = None
     status: int | None = None
-
-
-class _Meta(NamedTuple):
-    ms: int
-    headers: bytes
 
 
 class GmailProvider(Provider):
@@ -171,15 +168,37 @@ class GmailProvider(Provider):
 
     # --- search ---------------------------------------------------------------------------
 
+    def sync_cursor(self) -> str | None:
+        """``gmail:<historyId>`` from users.getProfile: one call (see gmail_history)."""
+        profile = self._call(
+            "get profile",
+            lambda api: api.users().getProfile(userId=self._user_id).execute(num_retries=0),
+        )
+        return gmail_history.make_cursor(profile.get("historyId"))
+
     def search(self, query: Query) -> Iterator[Candidate]:
-        """Yield candidates strictly newest first by internalDate (see the module docstring)."""
+        """Yield candidates strictly newest first by internalDate (see the module docstring).
+
+        With ``after_cursor`` from ``sync_cursor`` only mail added since is read (history.list);
+        an expired or foreign cursor falls back to the full search.
+        """
         since = require_aware(query.since, "since") if query.since is not None else None
         since_ms = int(since.timestamp() * 1000) if since is not None else None
+        start = gmail_history.parse_cursor(query.after_cursor)
+        if start is not None:
+            try:
+                ids = gmail_history.added_ids(self._call, self._user_id, start)
+            except gmail_history.HistoryUnavailable as exc:
+                log.info("%s; searching the whole mailbox", exc)
+            else:
+                metas = self._metadata(ids)
+                yield from gmail_history.candidates(metas, since_ms, query.sender_domains)
+                return
         base = [_from_clause(query.sender_domains)] if query.sender_domains else []
         # after: has whole-second (and unclear inclusive) semantics: ask one second early and
         # filter on internalDate exactly.
         floor_s = since_ms // 1000 - 1 if since_ms is not None else None
-        known: dict[str, _Meta] = {}
+        known: dict[str, Meta] = {}
         pending: list[tuple[int, str]] = []  # heap of (-internalDate, id) not yet yielded
         upper: int | None = None  # the remaining slice is before:upper (seconds)
         while True:
@@ -190,7 +209,7 @@ class GmailProvider(Provider):
                 if next_token is not None:  # every id on the page vanished: read the slice
                     for more in self._list_all(_q(base, floor_s, upper), next_token):
                         self._learn(more, known, pending, since_ms)
-                yield from _drain(pending, known, None)
+                yield from drain(pending, known, None)
                 return
             # A cutoff at the 3/4 point keeps one far-off straggler from widening the proof.
             cutoff = dates[(len(dates) * 3) // 4] // 1000
@@ -200,9 +219,9 @@ class GmailProvider(Provider):
             for more in self._list_all(_q(base, after, upper)):
                 self._learn(more, known, pending, since_ms)
             if after == floor_s:  # the proof covered everything down to since
-                yield from _drain(pending, known, None)
+                yield from drain(pending, known, None)
                 return
-            yield from _drain(pending, known, cutoff * 1000)
+            yield from drain(pending, known, cutoff * 1000)
             upper = cutoff
 
     def _list_page(self, q: str, page_token: str | None = None) -> tuple[list[str], str | None]:
@@ -227,7 +246,7 @@ class GmailProvider(Provider):
     def _learn(
         self,
         ids: Iterable[str],
-        known: dict[str, _Meta],
+        known: dict[str, Meta],
         pending: list[tuple[int, str]],
         since_ms: int | None,
     ) -> None:
@@ -237,9 +256,9 @@ class GmailProvider(Provider):
             if since_ms is None or meta.ms >= since_ms:
                 heapq.heappush(pending, (-meta.ms, msg_id))
 
-    def _metadata(self, ids: list[str]) -> dict[str, _Meta]:
+    def _metadata(self, ids: list[str]) -> dict[str, Meta]:
         """internalDate and screening headers for ``ids``, one batch round trip per page."""
-        found: dict[str, _Meta] = {}
+        found: dict[str, Meta] = {}
         todo, attempt = ids, 0
         deadline = self.retry.clock() + self.retry.max_total
         while todo:
@@ -263,7 +282,7 @@ class GmailProvider(Provider):
     def _run_batch(
         self,
         ids: list[str],
-        found: dict[str, _Meta],
+        found: dict[str, Meta],
         failed: dict[str, tuple[_Failure, BaseException]],
     ) -> None:
         from googleapiclient.http import BatchHttpRequest
@@ -273,7 +292,7 @@ class GmailProvider(Provider):
                 if exc is not None:
                     failed[msg_id] = (self._classify(exc, "get message metadata"), exc)
                 else:
-                    found[msg_id] = _meta(response)
+                    found[msg_id] = parse_meta(response)
             except (KeyError, TypeError, ValueError) as bad:
                 failure = _Failure(MailboxError, f"Gmail returned no internalDate for {msg_id}")
                 failed[msg_id] = (failure, bad)
@@ -291,7 +310,7 @@ class GmailProvider(Provider):
                         id=msg_id,
                         format="metadata",
                         metadataHeaders=list(METADATA_HEADERS),
-                        fields="id,internalDate,payload/headers",
+                        fields="id,internalDate,labelIds,payload/headers",
                     ),
                     request_id=msg_id,
                 )
@@ -446,29 +465,6 @@ def _google_auth_httplib2() -> Any:
     import google_auth_httplib2  # type: ignore[import-untyped]
 
     return google_auth_httplib2
-
-
-def _drain(
-    pending: list[tuple[int, str]], known: Mapping[str, _Meta], floor_ms: int | None
-) -> Iterator[Candidate]:
-    while pending and (floor_ms is None or -pending[0][0] >= floor_ms):
-        neg_ms, msg_id = heapq.heappop(pending)
-        received = datetime.fromtimestamp(-neg_ms / 1000, UTC)
-        yield Candidate(
-            ref=msg_id, received=received, received_source="server", headers=known[msg_id].headers
-        )
-
-
-def _meta(msg: Any) -> _Meta:
-    """internalDate (epoch ms) and a raw header block rebuilt from a metadata response."""
-    ms = int(msg["internalDate"])
-    lines = []
-    for header in (msg.get("payload") or {}).get("headers") or []:
-        name, value = str(header.get("name", "")), str(header.get("value", ""))
-        if re.fullmatch(r"[!-9;-~]+", name):  # a field name, nothing that could inject lines
-            value = re.sub(r"\r?\n(?![ \t])", " ", value).replace("\r", "")
-            lines.append(f"{name}: {value}".replace("\n", "\r\n"))
-    return _Meta(ms, ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape"))
 
 
 def _q(base: list[str], after: int | None, before: int | None) -> str:

@@ -13,18 +13,30 @@ Graph query rules this module stays within (list-messages reference):
 * ``@odata.nextLink`` is followed exactly as given (its ``$skip`` is not a page count).
 
 A lookup whose newest candidate is the token mail costs two Graph calls: one list, one $value.
+
+Scans: ``sync_cursor`` is ONE list call (same folder and senders, ``$top=10``, newest first):
+``graph:<scope hash>:<newest receivedDateTime>:<hashes of the ids of that second>``. A search
+after it adds ``receivedDateTime ge <that time - DELIVERY_SLACK>`` and skips the named ids (the
+scan that took the cursor searched them). Idle scan: 1 Graph call; a new token mail: 3 (cursor,
+list, $value). Not the ``messages/delta`` link: ``sync_cursor()`` gets no stored state, so it
+could not replay a stored deltaLink (the one cheap delta call) and a fresh round's link would
+not compare equal; a first round pages the whole folder (delta's ``$filter`` takes only
+``receivedDateTime ge|gt``, no sender); there is no delta for ``folder = "all"``; and delta also
+reports read/unread changes. Gap: mail moved in later (rescued from Junk) keeps its older
+receivedDateTime, so scan misses it unless it is the newest; ``folder = "all"`` includes Junk.
 """
 
 from __future__ import annotations
 
 import email.policy
+import hashlib
 import logging
 import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, parsedate_to_datetime
 from pathlib import Path
@@ -61,6 +73,12 @@ DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
 GRAPH_ENDPOINT_ENV = "INBOX_FINDER_GRAPH_ENDPOINT"
 SELECT = "id,receivedDateTime,from,subject,internetMessageId"
 NO_LOWER_BOUND = "1900-01-01T00:00:00Z"
+CURSOR_PREFIX = "graph:"
+CURSOR_TIME = "%Y%m%dT%H%M%SZ"
+# Searches after a cursor start this much before its time: deliveries can become visible a
+# little out of receivedDateTime order, and a superset costs only a header check.
+DELIVERY_SLACK = timedelta(minutes=5)
+CURSOR_PROBE = 10  # newest messages the cursor reads: ids of the same second tell mails apart
 DEFAULT_PAGE_SIZE = 50  # small $select, so a bigger page costs little and saves round trips
 RETRY_STATUSES = frozenset({429, 503, 504})
 # 404 codes meaning "this mailbox does not exist / has no Exchange Online REST access".
@@ -160,6 +178,18 @@ def header_block(item: Mapping[str, Any]) -> bytes | None:
         return None
 
 
+def _id_hash(ref: str) -> str:
+    return hashlib.sha256(ref.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class _After:
+    """A usable cursor: search from ``floor`` (None: everything), skip the ids hashed in seen."""
+
+    floor: datetime | None
+    seen: frozenset[str]
+
+
 def _from_address(item: Mapping[str, Any]) -> str:
     addr = (item.get("from") or {}).get("emailAddress") or {}
     return str(addr.get("address") or "").lower()
@@ -247,13 +277,45 @@ class OutlookProvider(Provider):
         folder = quote(self.folder, safe="")
         return f"{self.graph_endpoint}{self._root}/mailFolders/{folder}/messages"
 
+    def _scope(self) -> str:
+        """Tags a cursor with what the search covers: the folder and the sender filter."""
+        what = "\n".join([self.folder.lower(), *self.senders])
+        return hashlib.sha256(what.encode()).hexdigest()[:8]
+
+    def sync_cursor(self) -> str | None:
+        """The newest receivedDateTime of the searched folder and the ids received then."""
+        probe = {"$select": "id,receivedDateTime", "$top": str(CURSOR_PROBE)}
+        params = {**self.list_params(Query()), **probe}
+        items = self._get(self._messages_url(), params, what="list").json().get("value") or []
+        if not items:
+            return f"{CURSOR_PREFIX}{self._scope()}:empty"
+        dated = [(parse_received(i.get("receivedDateTime")), str(i.get("id", ""))) for i in items]
+        newest = max(when for when, _ in dated)
+        tied = sorted({_id_hash(ref) for when, ref in dated if when == newest})
+        return f"{CURSOR_PREFIX}{self._scope()}:{newest.strftime(CURSOR_TIME)}:{'.'.join(tied)}"
+
+    def _after(self, cursor: str | None) -> _After | None:
+        """What a search after ``cursor`` may skip; None when the cursor is not usable here."""
+        parts = (cursor or "").split(":")
+        if len(parts) < 3 or parts[0] + ":" != CURSOR_PREFIX or parts[1] != self._scope():
+            return None  # another provider's, another folder's or sender filter's, or garbage
+        if parts[2:] == ["empty"]:
+            return _After(None, frozenset())  # everything in the folder is new
+        if len(parts) != 4:
+            return None
+        try:
+            when = datetime.strptime(parts[2], CURSOR_TIME).replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return _After(when - DELIVERY_SLACK, frozenset(parts[3].split(".")))
+
     def list_params(self, query: Query) -> dict[str, str]:
         """The first page's query: date bound first (it must lead, see module doc)."""
-        since = (
-            query.since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            if query.since
-            else NO_LOWER_BOUND
-        )
+        floor = query.since.astimezone(UTC) if query.since else None
+        after = self._after(query.after_cursor)
+        if after is not None and after.floor is not None and (floor is None or after.floor > floor):
+            floor = after.floor
+        since = floor.strftime("%Y-%m-%dT%H:%M:%SZ") if floor else NO_LOWER_BOUND
         flt = f"receivedDateTime ge {since}"
         if self.senders:
             ors = " or ".join(
@@ -270,17 +332,24 @@ class OutlookProvider(Provider):
     def search(self, query: Query) -> Iterator[Candidate]:
         """Yield candidates newest first, following @odata.nextLink as given."""
         domains = tuple(d.lower() for d in query.sender_domains)
+        after = self._after(query.after_cursor)
+        if query.after_cursor and after is None:
+            log.info("the stored sync cursor is for another folder or sender filter; full search")
+        # Mails the cursor names were searched by the scan that took it: skip, not re-download.
+        seen = after.seen if after is not None else frozenset()
         url: str | None = self._messages_url()
         params: dict[str, str] | None = self.list_params(query)
-        seen: set[str] = set()
+        listed: set[str] = set()
         while url:
             page = self._get(url, params, what="list").json()
             params = None  # the nextLink already carries every query option
             for item in page.get("value", []):
                 ref = str(item.get("id", ""))
-                if not ref or ref in seen:  # $skip paging repeats items when new mail lands
+                if not ref or ref in listed:  # $skip paging repeats items when new mail lands
                     continue
-                seen.add(ref)
+                listed.add(ref)
+                if seen and _id_hash(ref) in seen:
+                    continue
                 if domains and not any(d in _from_address(item) for d in domains):
                     continue
                 yield Candidate(

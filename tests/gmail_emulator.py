@@ -3,8 +3,10 @@
 Serves what inbox-finder uses, with Google's paths, parameters and error JSON:
 ``users.messages.list`` (``q`` with from:/to:/subject:/after:/before:/OR/-/parentheses/{}),
 ``users.messages.get`` (minimal|metadata|raw; ``full`` without MIME parts), ``users.history.list``
-(404 for a too-old ``startHistoryId``), ``users.getProfile``, the batch endpoint
-``/batch/gmail/v1``, and an OAuth server (``/auth`` consent that auto-approves, ``/token`` for
+(records of messageAdded/messageDeleted/labelAdded/labelRemoved with ``historyTypes``, ``labelId``
+and paging; history ids per mailbox, monotonic; 404 for a ``startHistoryId`` older than the
+history kept, see ``expire_history``), ``users.getProfile`` (emailAddress, messagesTotal,
+threadsTotal, historyId), the batch endpoint ``/batch/gmail/v1``, and an OAuth server (``/auth`` consent that auto-approves, ``/token`` for
 authorization_code with PKCE, refresh_token and service-account jwt-bearer grants).
 Every request is logged (``requests``) so tests can count round trips and API calls, and
 ``fail_next`` injects 429/403/5xx answers. Quirks kept from Google: ``after:``/``before:`` take
@@ -80,6 +82,24 @@ class Message:
 
     def header(self, name: str) -> str:
         return " ".join(v for k, v in self.header_pairs() if k.lower() == name.lower())
+
+
+HISTORY_KEYS = {  # historyTypes value -> the record field that lists such changes
+    "messageAdded": "messagesAdded",
+    "messageDeleted": "messagesDeleted",
+    "labelAdded": "labelsAdded",
+    "labelRemoved": "labelsRemoved",
+}
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One change to a mailbox: ``kind`` is a historyTypes value; ``labels`` for label changes."""
+
+    id: int
+    kind: str
+    msg_id: str
+    labels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -255,8 +275,9 @@ class GmailEmulator:
     ) -> None:
         self.users = [u.lower() for u in users]
         self.mailboxes: dict[str, dict[str, Message]] = {u: {} for u in self.users}
-        self.history: dict[str, list[tuple[int, str]]] = {u: [] for u in self.users}
+        self.history: dict[str, list[HistoryRecord]] = {u: [] for u in self.users}
         self.history_floor = 0  # startHistoryId below this is "too old" (404)
+        self._base_history_id = 999  # an empty mailbox's historyId
         self.clients = {client_id: client_secret}
         self.client_id, self.client_secret = client_id, client_secret
         self.service_accounts: dict[str, Any] = {}  # email -> public key (cryptography)
@@ -320,10 +341,46 @@ class GmailEmulator:
         with self._lock:
             user = (user or self.users[0]).lower()
             msg_id = f"{ms:011x}{next(self._counter):05x}"[-16:]
-            hid = next(self._history_ids)
+            hid = self._record(user, "messageAdded", msg_id)
             self.mailboxes[user][msg_id] = Message(msg_id, raw, ms, list(labels), hid)
-            self.history[user].append((hid, msg_id))
         return msg_id
+
+    def modify_labels(
+        self,
+        msg_id: str,
+        *,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        user: str | None = None,
+    ) -> None:
+        """Change a message's labels (as messages.modify would), recording history."""
+        with self._lock:
+            user = (user or self.users[0]).lower()
+            msg = self.mailboxes[user][msg_id]
+            added = tuple(x for x in add if x not in msg.labels)
+            removed = tuple(x for x in remove if x in msg.labels)
+            msg.labels = [x for x in msg.labels if x not in removed] + list(added)
+            if added:
+                msg.history_id = self._record(user, "labelAdded", msg_id, added)
+            if removed:
+                msg.history_id = self._record(user, "labelRemoved", msg_id, removed)
+
+    def delete_message(self, msg_id: str, *, user: str | None = None) -> None:
+        """Delete a message for good (not to TRASH), recording history."""
+        with self._lock:
+            user = (user or self.users[0]).lower()
+            del self.mailboxes[user][msg_id]
+            self._record(user, "messageDeleted", msg_id)
+
+    def expire_history(self, user: str | None = None) -> None:
+        """Forget the history so far: older start ids get 404, the current one still works."""
+        with self._lock:
+            self.history_floor = self.current_history_id(user)
+
+    def _record(self, user: str, kind: str, msg_id: str, labels: tuple[str, ...] = ()) -> int:
+        hid = next(self._history_ids)
+        self.history[user].append(HistoryRecord(hid, kind, msg_id, labels))
+        return hid
 
     def load_corpus(self, directory: Path, *, user: str | None = None) -> dict[str, str]:
         """Load ``*.eml`` with ``expected.json`` receive instants; return file name -> id."""
@@ -344,7 +401,7 @@ class GmailEmulator:
 
     def current_history_id(self, user: str | None = None) -> int:
         entries = self.history[(user or self.users[0]).lower()]
-        return entries[-1][0] if entries else self.history_floor
+        return entries[-1].id if entries else max(self._base_history_id, self.history_floor)
 
     # credentials
     def issue_refresh_token(self, user: str | None = None) -> str:
@@ -590,19 +647,25 @@ class GmailEmulator:
             return google_error(400, "Missing or invalid startHistoryId", "invalidArgument")
         if int(start) < self.history_floor:
             return google_error(404, "Requested entity was not found.", "notFound")
+        types = query.get("historyTypes", [])
+        bad = [t for t in types if t not in HISTORY_KEYS]
+        if bad:
+            return google_error(400, f"Invalid value at 'history_types' ({bad[0]})")
         label = query.get("labelId", [None])[0]
         box = self.mailboxes[user]
-        records = [
-            {
-                "id": str(hid),
-                "messages": [{"id": mid, "threadId": mid}],
-                "messagesAdded": [
-                    {"message": {"id": mid, "threadId": mid, "labelIds": box[mid].labels}}
-                ],
-            }
-            for hid, mid in self.history[user]
-            if hid > int(start) and mid in box and (label is None or label in box[mid].labels)
-        ]
+        records = []
+        for rec in self.history[user]:
+            msg = box.get(rec.msg_id)
+            now = msg.labels if msg is not None else []
+            if rec.id <= int(start) or (types and rec.kind not in types):
+                continue
+            if label is not None and label not in (*now, *rec.labels):
+                continue
+            ref = {"id": rec.msg_id, "threadId": rec.msg_id}
+            change: dict[str, Any] = {"message": {**ref, "labelIds": list(now)} if msg else ref}
+            if rec.labels:
+                change["labelIds"] = list(rec.labels)
+            records.append({"id": str(rec.id), "messages": [ref], HISTORY_KEYS[rec.kind]: [change]})
         page, next_token = self._page(records, query, 100)
         out: dict[str, Any] = {"historyId": str(self.current_history_id(user))}
         if page:
