@@ -18,8 +18,10 @@ from .errors import (
     ExitCode,
     FolderNotFoundError,
     InboxFinderError,
+    LoginRejectedError,
     MailboxError,
     NotFoundError,
+    SalesforceUnreachableError,
 )
 from .model import Candidate, Finding
 from .provider import Provider, Query, SourceOptions, open_provider
@@ -36,10 +38,12 @@ __all__ = [
     "Finding",
     "FolderNotFoundError",
     "InboxFinderError",
+    "LoginRejectedError",
     "MailboxError",
     "NotFoundError",
     "Provider",
     "Query",
+    "SalesforceUnreachableError",
     "Selection",
     "SourceOptions",
     "TrustPolicy",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +33,16 @@ class EnvTarget:
         return cls(Path(file).expanduser(), key)
 
 
-def run_exec(command: str, finding: Finding, timeout: float = EXEC_TIMEOUT) -> None:
+def run_exec(
+    command: str,
+    finding: Finding,
+    timeout: float = EXEC_TIMEOUT,
+    extra_env: Mapping[str, str] | None = None,
+) -> None:
     """Run ``command`` through /bin/sh with the token in its environment and JSON on stdin."""
     env = {
         **os.environ,
+        **(extra_env or {}),  # e.g. INBOX_FINDER_TOKEN_VALID from scan --verify
         "INBOX_FINDER_TOKEN": finding.token,
         "INBOX_FINDER_USERNAME": finding.username or "",
         "INBOX_FINDER_RECEIVED": finding.received.isoformat(),

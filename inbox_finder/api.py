@@ -75,13 +75,17 @@ def find_tokens(
     timeout: float | None = None,
     policy: TrustPolicy | None = None,
     limit: int | None = None,
+    verify_dkim: bool = False,
 ) -> list[Finding]:
-    """All findings newest first (at most ``limit``), optionally for one username."""
+    """All findings newest first (at most ``limit``), optionally for one username.
+
+    ``verify_dkim`` also requires a verifying DKIM signature aligned with the From domain.
+    """
     selection = Selection(username=username, since=_since(since))
     if isinstance(source, Provider):
-        return _collect(source, selection, policy or TrustPolicy(), limit)
+        return _collect(source, selection, policy or TrustPolicy(verify_dkim=verify_dkim), limit)
     cfg = config if isinstance(config, Config) else load_config(config)
-    opened = open_source(source, cfg, ca_file=ca_file, timeout=timeout)
+    opened = open_source(source, cfg, ca_file=ca_file, timeout=timeout, verify_dkim=verify_dkim)
     if selection.username is None and opened.default_username:
         selection = Selection(opened.default_username, selection.since)
     with opened.provider as provider:
@@ -108,6 +112,7 @@ def find_token(
     ca_file: str | None = None,
     timeout: float | None = None,
     policy: TrustPolicy | None = None,
+    verify_dkim: bool = False,
 ) -> Finding:
     """The newest finding (for ``username`` if given); NotFoundError when there is none."""
     found = find_tokens(
@@ -119,6 +124,7 @@ def find_token(
         timeout=timeout,
         policy=policy,
         limit=1,
+        verify_dkim=verify_dkim,
     )
     if not found:
         who = f" for {username}" if username else ""

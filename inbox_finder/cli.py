@@ -14,6 +14,7 @@ from . import __version__
 from .api import open_source
 from .cli_login import login_cmd
 from .cli_scan import scan_cmd, watch_cmd
+from .cli_verify import VerifySpec, split_cmd, verify_cmd, verify_found, verify_options
 from .config import load_config
 from .dates import parse_duration, parse_since
 from .engine import Selection, iter_findings, newest_per_username
@@ -59,7 +60,9 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool)
     eml:DIR, gmail://me, outlook://me) or the name of a [mailbox.NAME] profile in the config.
 
     Exit codes: 0 found, 1 no token email found, 2 usage or configuration error,
-    3 authentication failed, 4 mailbox unreachable / TLS / server error, 5 a scan action failed.
+    3 authentication failed, 4 mailbox unreachable / TLS / server error, 5 a scan action failed;
+    verify: 6 INVALID_LOGIN, 7 login must use a security token, 8 API login not allowed,
+    9 password expired, 10 locked out, 11 other login fault.
     """
     _State.debug = debug
     _setup_logging(verbose, debug)
@@ -104,6 +107,7 @@ def _print_findings(
 )
 @source_options
 @trust_options
+@verify_options
 @click.pass_context
 def find(
     ctx: click.Context,
@@ -119,12 +123,15 @@ def find(
     ca_file: str | None,
     timeout: float | None,
     verify_dkim: bool,
-) -> None:
+    verify: VerifySpec | None,
+) -> int | None:
     """Print the newest security token found in SOURCE."""
     if json_out and quiet:
         raise click.UsageError("--json and --quiet exclude each other")
     if all_ and per_username:
         raise click.UsageError("--all and --per-username exclude each other")
+    if verify is not None and (all_ or per_username):
+        raise click.UsageError("--verify checks one token: it excludes --all and --per-username")
     config = load_config(ctx.obj["config_path"])
     since_at = parse_since(since) if since else None
     if wait and since_at is None:
@@ -156,12 +163,27 @@ def find(
         who = f" for {selection.username}" if selection.username else ""
         when = f" since {since_at.astimezone():%Y-%m-%d %H:%M %Z}" if since_at else ""
         raise NotFoundError(f"no security token email found{who}{when} in {opened.provider.source}")
+    if verify is not None:
+        return verify_found(
+            found[0],
+            verify,
+            source=source,
+            config=config,
+            username=selection.username,
+            ca_file=ca_file,
+            timeout=timeout,
+            json_out=json_out,
+            quiet=quiet,
+        )
     _print_findings(found, json_out=json_out, quiet=quiet, many=all_ or per_username)
+    return None
 
 
 cli.add_command(scan_cmd)
 cli.add_command(watch_cmd)
 cli.add_command(login_cmd)
+cli.add_command(verify_cmd)
+cli.add_command(split_cmd)
 
 
 def _progress(left: float) -> None:

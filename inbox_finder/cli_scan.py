@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import signal
 import threading
@@ -15,6 +16,7 @@ import click
 
 from .actions import EnvTarget, run_exec, write_env
 from .api import open_source
+from .cli_verify import ScanVerifier, scan_verifier, verify_options
 from .config import Config, load_config
 from .dates import parse_duration
 from .errors import AuthError, ConfigError, ExitCode, InboxFinderError, MailboxError
@@ -65,25 +67,43 @@ def scan_options(func: F) -> F:
         ]
     ):
         func = option(func)
-    return trust_options(source_options(func))
+    return verify_options(trust_options(source_options(func)))
 
 
-def _actions(exec_cmd: str | None, env_targets: Sequence[str]) -> list[Action]:
-    actions: list[Action] = [functools.partial(write_env, EnvTarget.parse(t)) for t in env_targets]
-    if exec_cmd:
+def _actions(
+    exec_cmd: str | None, env_targets: Sequence[str], verifier: ScanVerifier | None = None
+) -> list[Action]:
+    actions: list[Action] = [] if verifier is None else [verifier]  # verify first
+    actions += [functools.partial(write_env, EnvTarget.parse(t)) for t in env_targets]
+    if exec_cmd and verifier is None:
         actions.append(functools.partial(run_exec, exec_cmd))
+    elif exec_cmd and verifier is not None:
+
+        def exec_verified(finding: Finding) -> None:
+            run_exec(exec_cmd, finding, extra_env=verifier.env(finding))
+
+        actions.append(exec_verified)
     return actions
 
 
-def _reporter(json_out: bool) -> Action:
+def _reporter(json_out: bool, verifier: ScanVerifier | None = None) -> Action:
     def report(finding: Finding) -> None:
-        click.echo(finding.to_json() if json_out else human(finding) + "\n")
+        if verifier is None:
+            click.echo(finding.to_json() if json_out else human(finding) + "\n")
+        elif json_out:
+            click.echo(json.dumps(finding.to_dict() | verifier.fields(finding), ensure_ascii=False))
+        else:
+            click.echo(f"{human(finding)}\n{verifier.line(finding)}\n")
 
     return report
 
 
 def _scan_once(
-    source: str, config: Config, opts: dict[str, Any], actions: list[Action]
+    source: str,
+    config: Config,
+    opts: dict[str, Any],
+    actions: list[Action],
+    verifier: ScanVerifier | None = None,
 ) -> ScanResult:
     opened = open_source(
         source,
@@ -100,7 +120,7 @@ def _scan_once(
             usernames=usernames,
             policy=opened.policy,
             actions=actions,
-            report=_reporter(opts["json_out"]),
+            report=_reporter(opts["json_out"], verifier),
         )
 
 
@@ -115,7 +135,9 @@ def scan_cmd(ctx: click.Context, /, source: str, **opts: Any) -> int:
     print nothing when nothing changed. Exit 0 in both cases.
     """
     config = load_config(ctx.obj["config_path"])
-    result = _scan_once(source, config, opts, _actions(opts["exec_cmd"], opts["env_targets"]))
+    verifier = scan_verifier(opts["verify"], source, config, opts)
+    actions = _actions(opts["exec_cmd"], opts["env_targets"], verifier)
+    result = _scan_once(source, config, opts, actions, verifier)
     for finding, exc in result.failed:
         click.echo(f"inbox-finder: error: action failed for {finding.username}: {exc}", err=True)
     return int(ExitCode.ACTION if result.failed else ExitCode.FOUND)
@@ -147,14 +169,15 @@ def watch_cmd(ctx: click.Context, /, source: str, interval: str, **opts: Any) ->
     """Keep scanning SOURCE (for a systemd service); exits cleanly on SIGTERM/SIGINT."""
     config = load_config(ctx.obj["config_path"])
     pause = parse_duration(interval).total_seconds()
-    actions = _actions(opts["exec_cmd"], opts["env_targets"])
+    verifier = scan_verifier(opts["verify"], source, config, opts)  # remembers verdicts
+    actions = _actions(opts["exec_cmd"], opts["env_targets"], verifier)
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     backoff = pause
     while not stop.event.is_set():
         try:
-            result = _scan_once(source, config, opts, actions)
+            result = _scan_once(source, config, opts, actions, verifier)
         except (AuthError, ConfigError):
             raise  # will not fix itself: let the service manager report it
         except MailboxError as exc:

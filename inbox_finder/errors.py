@@ -6,7 +6,13 @@
     ├── AuthError                    the mailbox rejected the credentials           -> 3
     ├── MailboxError                 unreachable, TLS, timeout, server error        -> 4
     │   └── FolderNotFoundError      the folder/label does not exist                -> 4
-    └── ActionError                  a scan action (--exec, a file write) failed    -> 5
+    ├── ActionError                  a scan action (--exec, a file write) failed    -> 5
+    ├── SalesforceUnreachableError   verify: Salesforce unreachable, TLS, no SOAP   -> 4
+    └── LoginRejectedError           verify: Salesforce refused the login        -> 6..11
+
+Codes 6..11 are the ``verify`` / ``--verify`` verdicts (see ``inbox_finder.verify``):
+6 INVALID_LOGIN, 7 LOGIN_MUST_USE_SECURITY_TOKEN, 8 API login not allowed, 9 password expired,
+10 user locked out, 11 login refused for another reason.
 
 Messages are one line and never contain a secret (password, OAuth token, security token).
 Providers translate SDK errors into these at their boundary with ``raise ... from exc``.
@@ -26,6 +32,12 @@ class ExitCode(IntEnum):
     AUTH = 3
     MAILBOX = 4
     ACTION = 5
+    SF_INVALID_LOGIN = 6
+    SF_NEEDS_TOKEN = 7
+    SF_API_DISABLED = 8
+    SF_PASSWORD_EXPIRED = 9
+    SF_LOCKED_OUT = 10
+    SF_REFUSED = 11
 
 
 class InboxFinderError(Exception):
@@ -66,3 +78,18 @@ class ActionError(InboxFinderError):
     """A scan action (``--exec`` command, ``--write-env`` file) failed."""
 
     exit_code = ExitCode.ACTION
+
+
+class SalesforceUnreachableError(InboxFinderError):
+    """The Salesforce login endpoint is unreachable, TLS failed, or it gave no SOAP answer."""
+
+    exit_code = ExitCode.MAILBOX
+
+
+class LoginRejectedError(InboxFinderError):
+    """Salesforce refused the login check; ``exit_code`` says how (6..11)."""
+
+    def __init__(self, message: str, exit_code: ExitCode, outcome: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.outcome = outcome

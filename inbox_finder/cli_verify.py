@@ -1,0 +1,436 @@
+"""``verify`` and ``split``, and the ``--verify`` glue for find and scan: parsing and printing."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import hashlib
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from .api import find_token
+from .config import Config, load_config, profile_for
+from .credentials import (
+    from_env,
+    from_keyring,
+    from_profile_command,
+    from_profile_env,
+    from_prompt,
+    resolve_secret,
+)
+from .errors import ConfigError, InboxFinderError, LoginRejectedError, NotFoundError
+from .model import Finding
+from .options import selection_options, source_options, trust_options
+from .output import age, human
+from .verify import DEFAULT_TIMEOUT, LoginCheck, Outcome, check_login, login_endpoint
+
+log = logging.getLogger("inbox_finder")
+F = TypeVar("F", bound=Callable[..., Any])
+
+SF_PASSWORD_ENV = "INBOX_FINDER_SF_PASSWORD"  # noqa: S105 - the variable name, not a secret
+SF_KEYRING_SERVICE = "inbox-finder-salesforce"
+TOKEN_RE = re.compile(r"[A-Za-z0-9]{20,30}")
+MAX_STDIN = 64 * 1024
+ONE_LOGIN = (
+    "It makes exactly ONE login and never retries a rejected one: failed logins count toward "
+    "Salesforce's lockout, so do not run it in a loop."
+)
+
+
+# ---------------------------------------------------------------- secrets and input
+
+
+def salesforce_password(username: str | None, profile: Mapping[str, Any] | None = None) -> str:
+    """The Salesforce password: env, profile sf_password_env / sf_password_cmd, keyring, prompt."""
+    profile = profile or {}
+    who = f" for {username}" if username else ""
+    sources = [
+        from_env(SF_PASSWORD_ENV),
+        from_profile_env(profile, "sf_password_env"),
+        from_profile_command(profile, "sf_password_cmd"),
+    ]
+    if username:
+        sources.append(from_keyring(SF_KEYRING_SERVICE, username))
+    sources.append(from_prompt(f"Salesforce password{who}: "))
+    hint = (
+        f"set {SF_PASSWORD_ENV}, a profile's sf_password_env or sf_password_cmd, store it with "
+        f"`keyring set {SF_KEYRING_SERVICE} {username or 'USERNAME'}`, or run on a terminal"
+    )
+    return resolve_secret(f"Salesforce password{who}", sources, hint)
+
+
+def split_token(combined: str, password: str) -> str:
+    """The token at the end of ``password+token``; NotFoundError when there is none."""
+    candidates = [combined, combined.strip()]
+    inner = candidates[-1]
+    if len(inner) >= 2 and inner[0] == inner[-1] and inner[0] in "'\"":
+        candidates.append(inner[1:-1])  # a quoted value copied from a config file
+    follows: int | None = None
+    for text in candidates:
+        if text.startswith(password):
+            rest = text[len(password) :]
+            if TOKEN_RE.fullmatch(rest):
+                return rest
+            follows = len(rest) if follows is None else min(follows, len(rest))
+    if follows is None:
+        raise NotFoundError("the combined string does not start with the Salesforce password")
+    raise NotFoundError(
+        "what follows the password is not a plausible security token "
+        f"(20-30 letters and digits; {follows} characters follow)"
+    )
+
+
+def _read_secret(prompt: str) -> str:
+    """One secret line from stdin (a hidden prompt on a terminal), without its newline."""
+    stream = sys.stdin
+    if stream is None:
+        raise ConfigError("no stdin to read from")
+    if stream.isatty():
+        return getpass.getpass(prompt)
+    text = stream.read(MAX_STDIN + 1)
+    if len(text) > MAX_STDIN:
+        raise ConfigError("stdin is too large: give one line")
+    text = text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
+    if "\n" in text:
+        raise ConfigError("stdin holds several lines: give one line")
+    return text
+
+
+def _read_token() -> str:
+    token = _read_secret("Security token: ").strip()
+    if not TOKEN_RE.fullmatch(token):
+        raise ConfigError("stdin holds no security token (20-30 letters and digits)")
+    return token
+
+
+# ---------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class VerifySpec:
+    """Where to log in: the default login server, a sandbox, a My Domain or an explicit URL."""
+
+    login_url: str | None = None
+    sandbox: bool = False
+    my_domain: str | None = None
+
+    def endpoint(self) -> str:
+        """The SOAP login endpoint (ConfigError for a bad or ambiguous choice)."""
+        return login_endpoint(
+            login_url=self.login_url, sandbox=self.sandbox, my_domain=self.my_domain
+        )
+
+
+def endpoint_options(func: F) -> F:
+    """--login-url / --sandbox / --my-domain."""
+    for option in (
+        click.option(
+            "--my-domain",
+            metavar="NAME",
+            help="Log in at https://NAME.my.salesforce.com (e.g. acme, acme--uat.sandbox).",
+        ),
+        click.option("--sandbox", is_flag=True, help="Log in at https://test.salesforce.com."),
+        click.option(
+            "--login-url",
+            metavar="URL",
+            help="Log in at this https URL instead (default https://login.salesforce.com).",
+        ),
+    ):
+        func = option(func)
+    return func
+
+
+def verify_options(func: F) -> F:
+    """--verify plus the endpoint options, handed to the command as ``verify: VerifySpec|None``."""
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        verify: bool,
+        login_url: str | None,
+        sandbox: bool,
+        my_domain: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        spec = VerifySpec(login_url, sandbox, my_domain)
+        if not verify and spec != VerifySpec():
+            raise click.UsageError("--login-url, --sandbox and --my-domain need --verify")
+        if verify:
+            spec.endpoint()  # a bad choice is a usage error before any mailbox is opened
+        return func(*args, verify=spec if verify else None, **kwargs)
+
+    wrapped = endpoint_options(wrapper)
+    return click.option(  # type: ignore[return-value]
+        "--verify",
+        is_flag=True,
+        help="Also check the token with ONE Salesforce login (never retried: failed logins "
+        "count toward the lockout); password from $INBOX_FINDER_SF_PASSWORD, the profile's "
+        "sf_password_env/sf_password_cmd, the keyring or a prompt.",
+    )(wrapped)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _check(
+    username: str,
+    token: str,
+    endpoint: str,
+    profile: Mapping[str, Any],
+    *,
+    password: str | None = None,
+    ca_file: str | None,
+    timeout: float | None,
+) -> LoginCheck:
+    password = password or salesforce_password(username, profile)
+    return check_login(
+        username, password, token, endpoint, ca_file=ca_file, timeout=timeout or DEFAULT_TIMEOUT
+    )
+
+
+def _valid_block(check: LoginCheck, finding: Finding | None) -> str:
+    rows = [
+        ("Result", "valid (Salesforce accepted the password and this token)"),
+        ("Username", check.username),
+        ("Instance", check.instance_url or "(not stated)"),
+        ("User ID", check.user_id or "(not stated)"),
+        ("Org ID", check.organization_id or "(not stated)"),
+        ("Session", "logged out" if check.logged_out else "not logged out (expires on its own)"),
+    ]
+    if finding is not None:
+        local = finding.received.astimezone()
+        when = f"{local:%Y-%m-%d %H:%M:%S %Z} ({age(finding.received)})"
+        rows.append(("Token mail", f"received {when} in {finding.source}"))
+    return "\n".join(f"{label + ':':<11} {value}" for label, value in rows)
+
+
+def verify_found(
+    finding: Finding,
+    spec: VerifySpec,
+    *,
+    source: str,
+    config: Config,
+    username: str | None,
+    ca_file: str | None,
+    timeout: float | None,
+    json_out: bool,
+    quiet: bool,
+) -> int:
+    """``find --verify``: check the finding with one login, print it with the verdict."""
+    username = username or finding.username
+    if not username:
+        raise ConfigError("the token email does not state its username; pass --username")
+    profile = profile_for(source, config)[2]
+    check = _check(
+        username, finding.token, spec.endpoint(), profile, ca_file=ca_file, timeout=timeout
+    )
+    if json_out:
+        data = finding.to_dict() | {"valid": check.token_valid, "verify": check.to_dict()}
+        click.echo(json.dumps(data, ensure_ascii=False))
+    elif quiet:
+        click.echo(finding.token)
+        if check.outcome is not Outcome.VALID:
+            click.echo(f"inbox-finder: error: {check.summary()}", err=True)
+    else:
+        click.echo(f"{human(finding)}\n{'Login:':<10} {check.summary()}")
+    return int(check.exit_code)
+
+
+# ---------------------------------------------------------------- scan glue
+
+
+class ScanVerifier:
+    """A scan action: one login per new token, remembered so watch never repeats a login."""
+
+    def __init__(
+        self,
+        spec: VerifySpec,
+        profile: Mapping[str, Any],
+        ca_file: str | None,
+        timeout: float | None,
+    ) -> None:
+        self._endpoint = spec.endpoint()
+        self._profile, self._ca_file, self._timeout = profile, ca_file, timeout
+        self._passwords: dict[str, str] = {}
+        self._verdicts: dict[tuple[str, str], LoginCheck | str] = {}
+
+    @staticmethod
+    def _key(finding: Finding) -> tuple[str, str]:
+        digest = hashlib.sha256(finding.token.encode()).hexdigest()
+        return (finding.username or "").casefold(), digest
+
+    def __call__(self, finding: Finding) -> None:
+        """Verify ``finding`` once (runs before the other actions)."""
+        key = self._key(finding)
+        if key not in self._verdicts:
+            self._verdicts[key] = self._verify(finding)
+
+    def _verify(self, finding: Finding) -> LoginCheck | str:
+        username = finding.username
+        if not username:
+            return "the token email does not state its username"
+        try:
+            password = self._passwords.get(username) or salesforce_password(username, self._profile)
+            self._passwords[username] = password
+            check = _check(
+                username,
+                finding.token,
+                self._endpoint,
+                self._profile,
+                password=password,
+                ca_file=self._ca_file,
+                timeout=self._timeout,
+            )
+        except InboxFinderError as exc:
+            log.warning("cannot verify the new token of %s: %s", username, exc)
+            return str(exc)
+        if check.outcome is not Outcome.VALID:
+            log.warning("new token: %s", check.summary())
+        return check
+
+    def _verdict(self, finding: Finding) -> LoginCheck | str:
+        return self._verdicts.get(self._key(finding), "not verified")
+
+    def env(self, finding: Finding) -> dict[str, str]:
+        """INBOX_FINDER_TOKEN_VALID (yes / no / unknown) and INBOX_FINDER_VERIFY_RESULT."""
+        verdict = self._verdict(finding)
+        valid = verdict.token_valid if isinstance(verdict, LoginCheck) else None
+        result = verdict.outcome.value if isinstance(verdict, LoginCheck) else "unknown"
+        return {
+            "INBOX_FINDER_TOKEN_VALID": {True: "yes", False: "no", None: "unknown"}[valid],
+            "INBOX_FINDER_VERIFY_RESULT": result,
+        }
+
+    def fields(self, finding: Finding) -> dict[str, Any]:
+        """JSON fields: ``valid`` (true / false / null) and the ``verify`` details."""
+        verdict = self._verdict(finding)
+        if isinstance(verdict, LoginCheck):
+            return {"valid": verdict.token_valid, "verify": verdict.to_dict()}
+        return {"valid": None, "verify": {"result": "unknown", "valid": None, "error": verdict}}
+
+    def line(self, finding: Finding) -> str:
+        """The ``Login:`` line of the human output."""
+        verdict = self._verdict(finding)
+        text = verdict.summary() if isinstance(verdict, LoginCheck) else f"unknown ({verdict})"
+        return f"{'Login:':<10} {text}"
+
+
+def scan_verifier(
+    spec: VerifySpec | None, source: str, config: Config, opts: Mapping[str, Any]
+) -> ScanVerifier | None:
+    """The verifying action for ``scan/watch --verify`` (None without --verify)."""
+    if spec is None:
+        return None
+    profile = profile_for(source, config)[2]
+    return ScanVerifier(spec, profile, opts["ca_file"], opts["timeout"])
+
+
+# ---------------------------------------------------------------- commands
+
+
+@click.command("verify", epilog=ONE_LOGIN)
+@click.argument("source", required=False)
+@selection_options
+@endpoint_options
+@click.option("--json", "json_out", is_flag=True, help="Print the verdict as JSON (any outcome).")
+@source_options
+@trust_options
+@click.pass_context
+def verify_cmd(
+    ctx: click.Context,
+    source: str | None,
+    username: str | None,
+    since: str | None,
+    login_url: str | None,
+    sandbox: bool,
+    my_domain: str | None,
+    json_out: bool,
+    ca_file: str | None,
+    timeout: float | None,
+    verify_dkim: bool,
+) -> int:
+    """Check with ONE Salesforce login that the newest token for USERNAME works.
+
+    The token is the newest one for --username in SOURCE, or read from stdin when SOURCE is
+    omitted or -. The Salesforce password comes from $INBOX_FINDER_SF_PASSWORD, the profile's
+    sf_password_env / sf_password_cmd, the keyring (service inbox-finder-salesforce, user
+    USERNAME) or a prompt, never from argv. The login goes to login.salesforce.com (or
+    --sandbox, --my-domain, --login-url); a successful session is logged out at once. Neither
+    the token nor the session id is printed.
+
+    Exit codes: 0 valid, 6 INVALID_LOGIN (token or password wrong), 7
+    LOGIN_MUST_USE_SECURITY_TOKEN, 8 API login not allowed, 9 password expired, 10 locked out,
+    11 refused otherwise, 4 Salesforce unreachable or TLS error, 1 no token email, 2 usage,
+    3 no password.
+    """
+    endpoint = VerifySpec(login_url, sandbox, my_domain).endpoint()
+    finding: Finding | None = None
+    password: str | None = None
+    if source is None or source == "-":
+        if not username:
+            raise click.UsageError("--username is required when the token comes from stdin")
+        if since:
+            raise click.UsageError("--since needs a SOURCE")
+        profile: Mapping[str, Any] = {}
+        token = _read_token()
+    else:
+        config = load_config(ctx.obj["config_path"])
+        profile = profile_for(source, config)[2]
+        default = profile.get("username")
+        username = username or (str(default) if default else None)
+        if username:  # ask for the password before a slow mailbox search
+            password = salesforce_password(username, profile)
+        finding = find_token(
+            source,
+            username=username,
+            since=since,
+            config=config,
+            ca_file=ca_file,
+            timeout=timeout,
+            verify_dkim=verify_dkim,
+        )
+        username = username or finding.username
+        if not username:
+            raise ConfigError("the newest token email does not state its username; pass --username")
+        token = finding.token
+    check = _check(
+        username, token, endpoint, profile, password=password, ca_file=ca_file, timeout=timeout
+    )
+    if json_out:
+        data = check.to_dict()
+        if finding is not None:
+            data |= {"token_received": finding.received.isoformat(), "source": finding.source}
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return int(check.exit_code)
+    if check.outcome is not Outcome.VALID:
+        raise LoginRejectedError(check.summary(), check.exit_code, check.outcome.value)
+    click.echo(_valid_block(check, finding))
+    return 0
+
+
+@click.command("split")
+@click.option(
+    "--username",
+    "-u",
+    metavar="USERNAME",
+    help="Salesforce username, to find the password in the keyring and name it in the prompt.",
+)
+def split_cmd(username: str | None) -> None:
+    """Print the security token at the end of a password+token string read from stdin.
+
+    For a token that survives only inside an integration's config ("password =
+    mypasswordXXXXXXXX…"): pipe in that one value; the known Salesforce password comes from
+    $INBOX_FINDER_SF_PASSWORD, the keyring (service inbox-finder-salesforce, user USERNAME) or a
+    prompt. The rest after the password must be 20-30 letters and digits, else exit 1. Nothing
+    goes through argv and nothing logs in to Salesforce.
+    """
+    password = salesforce_password(username)
+    combined = _read_secret("Password+token: ")
+    click.echo(split_token(combined, password))
