@@ -19,11 +19,12 @@ from .api import open_source
 from .cli_verify import ScanVerifier, scan_verifier, verify_options
 from .config import Config, load_config
 from .dates import parse_duration
-from .errors import AuthError, ConfigError, ExitCode, InboxFinderError, MailboxError
+from .errors import ExitCode
 from .model import Finding
 from .options import source_options, trust_options
 from .output import human
 from .scan import Action, ScanResult, scan
+from .watch import Waiter, watch_loop
 
 log = logging.getLogger("inbox_finder")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -174,27 +175,12 @@ def watch_cmd(ctx: click.Context, /, source: str, interval: str, **opts: Any) ->
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    backoff = pause
-    while not stop.event.is_set():
-        try:
-            result = _scan_once(source, config, opts, actions, verifier)
-        except (AuthError, ConfigError):
-            raise  # will not fix itself: let the service manager report it
-        except MailboxError as exc:
-            backoff = min(backoff * 2, max(pause, 3600.0))
-            log.warning("%s; retrying in %.0fs", exc, backoff)
-            stop.event.wait(backoff)
-            continue
-        except InboxFinderError as exc:
-            log.warning("%s", exc)
-        else:
-            backoff = pause
-            log.info(
-                "heartbeat: %d new, %d failed%s; next check in %.0fs",
-                len(result.reported),
-                len(result.failed),
-                " (unchanged)" if result.unchanged else "",
-                pause,
-            )
-        stop.event.wait(pause)
+    waiter = Waiter(
+        lambda: (
+            open_source(source, config, ca_file=opts["ca_file"], timeout=opts["timeout"]).provider
+        )
+    )
+    watch_loop(
+        lambda: _scan_once(source, config, opts, actions, verifier), waiter, pause, stop.event
+    )
     return 0

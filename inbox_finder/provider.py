@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -89,6 +90,11 @@ class Provider(ABC):
         Scans compare it with the stored one and skip the search when it is unchanged; it is
         taken *before* searching, so mail arriving during a scan is seen by the next one.
         """
+        return None
+
+    def wait_for_change(self, timeout: float, stop: threading.Event) -> bool | None:
+        """Block until new mail may have arrived (True), ``timeout`` passed or ``stop`` was set
+        (False). None: this provider cannot push changes; the caller polls instead."""
         return None
 
     def close(self) -> None:  # noqa: B027 - optional hook, most local providers hold nothing

@@ -22,6 +22,8 @@ Server quirks recorded here:
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -41,6 +43,7 @@ __all__ = ["ImapProvider", "ImapUrl", "gmail_raw_query", "parse_imap_url", "sear
 
 log = logging.getLogger("inbox_finder.providers.imap")
 
+IDLE_RENEW = 9 * 60  # seconds; RFC 2177 lets servers end an IDLE after 30 minutes
 HEADER_BATCH = 25  # header blocks per FETCH while the consumer iterates
 DATE_BATCH = 500  # UIDs per FETCH INTERNALDATE (keeps command lines far below server limits)
 
@@ -95,6 +98,30 @@ def _utc(value: Any) -> datetime:
         raise MailboxError(f"server sent an unreadable INTERNALDATE: {value!r:.60}")
     # normalise_times=False gives aware datetimes; a naive one would be the server's UTC.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _idle(client: IMAPClient, timeout: float, stop: threading.Event) -> bool | None:
+    """IDLE until EXISTS/RECENT arrives, ``timeout`` passes or ``stop`` is set.
+
+    Servers may drop an IDLE after 30 minutes (RFC 2177), so it is re-issued every 9; ``stop``
+    is checked every second so SIGTERM ends the wait promptly.
+    """
+    if not client.has_capability("IDLE"):
+        return None
+    deadline = time.monotonic() + timeout
+    while not stop.is_set() and time.monotonic() < deadline:
+        client.idle()
+        renew = min(deadline, time.monotonic() + IDLE_RENEW)
+        try:
+            while not stop.is_set() and time.monotonic() < renew:
+                left = max(0.0, min(1.0, renew - time.monotonic()))
+                for response in client.idle_check(timeout=left):
+                    if len(response) > 1 and response[1] in (b"EXISTS", b"RECENT"):
+                        log.debug("IDLE: %s %s", response[0], response[1].decode())
+                        return True
+        finally:
+            client.idle_done()
+    return False
 
 
 def search_criteria(query: Query) -> list[Any]:
@@ -188,6 +215,10 @@ class ImapProvider(Provider):
         if validity is None or uidnext is None:
             return None
         return f"imap:{validity}:{uidnext}"
+
+    def wait_for_change(self, timeout: float, stop: threading.Event) -> bool | None:
+        """IMAP IDLE (RFC 2177) on this connection: True when the server reports new mail."""
+        return self._conn.run("waiting in IDLE", lambda c: _idle(c, timeout, stop))
 
     def _first_new_uid(self, cursor: str | None) -> int | None:
         """The UID new mail starts at, if ``cursor`` is from this folder's UIDVALIDITY epoch."""

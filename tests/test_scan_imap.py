@@ -202,3 +202,42 @@ def test_find_wait_times_out_with_exit_1(
     )
     _, err = capsys.readouterr()
     assert code == 1 and "no security token email found since" in err
+
+
+def test_watch_with_idle_reacts_within_seconds_and_stops_on_sigterm(
+    dovecot: DovecotServer, corpus_user: str, tmp_path: Path
+) -> None:
+    """--interval is a minute, so only IMAP IDLE can make watch react this fast."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).with_name("inbox-finder"))
+    state = tmp_path / "state.json"
+    base = ["--ca-file", dovecot.ca_file, "--state", str(state)]
+    subprocess.run([exe, "scan", dovecot.url(corpus_user), *base], check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [exe, "--verbose", "watch", dovecot.url(corpus_user), *base, "--interval", "60s", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        time.sleep(2.0)  # first (idle) scan done, IDLE entered
+        token = new_token()
+        started = time.monotonic()
+        dovecot.append(corpus_user, token_mail(token, "tz@example.com", T0), T0)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        reacted = time.monotonic() - started
+        assert json.loads(line)["token"] == token
+        assert reacted < 15, reacted
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert "the server reports new mail" in err and "heartbeat" in err and "Traceback" not in err
