@@ -37,8 +37,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import unquote
@@ -46,6 +44,7 @@ from urllib.parse import unquote
 from inbox_finder.errors import AuthError, ConfigError, InboxFinderError, MailboxError
 from inbox_finder.model import Candidate, require_aware
 from inbox_finder.provider import Provider, Query, SourceOptions
+from inbox_finder.retry import parse_retry_after
 
 from . import gmail_history, google_auth
 from .gmail_history import Meta, drain, parse_meta
@@ -445,7 +444,7 @@ class GmailProvider(Provider):
         text = f"Gmail API {what} failed: HTTP {status}" + (f" ({message})" if message else "")
         hint = self._store.fix_hint if self._store else google_auth.LOGIN_HINT
         if status == 429 or status >= 500 or (status == 403 and reasons & RATE_LIMIT_REASONS):
-            return _Failure(MailboxError, text, True, _retry_after_seconds(retry_after), status)
+            return _Failure(MailboxError, text, True, parse_retry_after(retry_after), status)
         if status == 401:
             return _Failure(AuthError, f"{text}; {hint}", status=status)
         if status == 403:
@@ -492,19 +491,6 @@ def _error_details(content: bytes) -> tuple[str, set[str]]:
     message = " ".join(str(err.get("message", "")).split())[:200]
     reasons = {str(e.get("reason")) for e in err.get("errors") or [] if isinstance(e, dict)}
     return message, reasons
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds()) if when.tzinfo else None
 
 
 def _opt_str(profile: Mapping[str, Any], key: str) -> str | None:

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import formataddr, parsedate_to_datetime
+from email.utils import formataddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlsplit
@@ -51,6 +51,7 @@ from inbox_finder.errors import (
 )
 from inbox_finder.model import Candidate
 from inbox_finder.provider import Provider, Query, SourceOptions, split_scheme
+from inbox_finder.retry import parse_retry_after
 
 from .ms_auth import (
     MULTI_TENANT_ALIASES,
@@ -102,27 +103,10 @@ class RetryPolicy:
 
     def delay(self, attempt: int, retry_after: str | None) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
-        hinted = _parse_retry_after(retry_after)
+        hinted = parse_retry_after(retry_after)
         if hinted is not None:
             return min(hinted, self.max_delay)
         return min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay)
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """Retry-After is delta-seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _graph_error(resp: requests.Response) -> tuple[str, str]:
