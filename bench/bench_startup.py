@@ -1,0 +1,191 @@
+"""Benchmark 4: CLI start-up, and proof that no Google/Microsoft SDK is imported.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/bench_startup.py              # 20 interleaved runs each, ~30 s
+    .venv/bin/python bench/bench_startup.py --runs 50
+
+Commands, run round-robin (order rotating each round, 2 warm-up rounds discarded) so that
+load from other processes hits them alike; the interpreter is the venv's (``sys.executable``):
+
+* ``python -c pass``                        -- the bare interpreter start (the reference);
+* ``import argparse``, ``import click``, click + ``email.parser/policy/utils``, and that plus
+  the provider entry-point scan -- floors that show what the find path's dependencies cost;
+* ``python -c "import inbox_finder.cli"``   -- our imports alone;
+* ``inbox-finder --help``;
+* ``inbox-finder find maildir:EMPTY``       -- a real lookup on an empty Maildir (exit 1).
+
+Then ``python -X importtime`` for ``import inbox_finder.cli`` and for the whole ``find`` path
+lists the costliest imports, and both paths' ``sys.modules`` are checked for Google/Microsoft
+SDK modules (googleapiclient, google.*, google_auth_oauthlib, msal, requests, httplib2, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gen_mailbox import BENCH_DIR, ensure_empty_maildir
+
+PY = sys.executable
+CLI = str(Path(PY).with_name("inbox-finder"))
+FORBIDDEN = (
+    "googleapiclient",
+    "google",
+    "google_auth_oauthlib",
+    "google_auth_httplib2",
+    "msal",
+    "requests",
+    "httplib2",
+    "oauthlib",
+    "requests_oauthlib",
+    "urllib3",
+    "imapclient",
+)
+TARGET = 3.0
+EMAIL = "import email.parser, email.policy, email.utils"
+ENTRY_POINTS = (
+    "from importlib.metadata import entry_points; entry_points(group='inbox_finder.providers')"
+)
+
+
+def commands(empty: Path) -> dict[str, list[str]]:
+    return {
+        "python -c pass": [PY, "-c", "pass"],
+        'python -c "import argparse"': [PY, "-c", "import argparse"],
+        'python -c "import click"': [PY, "-c", "import click"],
+        "click + email.parser/policy/utils": [PY, "-c", f"import click; {EMAIL}"],
+        "... + entry_points(group=inbox_finder.providers)": [
+            PY,
+            "-c",
+            f"import click; {EMAIL}; {ENTRY_POINTS}",
+        ],
+        'python -c "import inbox_finder.cli"': [PY, "-c", "import inbox_finder.cli"],
+        "inbox-finder --help": [CLI, "--help"],
+        "inbox-finder find maildir:EMPTY": [CLI, "find", f"maildir:{empty}"],
+    }
+
+
+def time_once(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    rc = subprocess.call(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    if rc not in (0, 1):
+        raise RuntimeError(f"{cmd} exited {rc}")
+    return elapsed
+
+
+def importtime(code: str) -> list[tuple[str, int, int]]:
+    """(module, self us, cumulative us) for every import ``code`` makes, from -X importtime."""
+    proc = subprocess.run(
+        [PY, "-X", "importtime", "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    rows = []
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative, name = (p.strip() for p in line.split(":", 1)[1].split("|"))
+        rows.append((name, int(self_us), int(cumulative)))
+    return rows
+
+
+def modules_loaded(code: str) -> list[str]:
+    """``sys.modules`` after running ``code`` (printed as JSON by the child)."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([PY, "-c", probe], capture_output=True, text=True, check=False).stdout
+    return list(json.loads(out.strip().splitlines()[-1]))
+
+
+def forbidden(mods: list[str]) -> list[str]:
+    return [m for m in mods if m.split(".")[0] in FORBIDDEN]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--top", type=int, default=15, help="import costs to list")
+    ap.add_argument("--json", type=Path, default=BENCH_DIR / "results-startup.json")
+    args = ap.parse_args(argv)
+    empty = ensure_empty_maildir()
+    cmds = commands(empty)
+    names = list(cmds)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for rnd in range(args.warmup + args.runs):
+        for name in names[rnd % len(names) :] + names[: rnd % len(names)]:
+            t = time_once(cmds[name])
+            if rnd >= args.warmup:
+                times[name].append(t)
+    bare = statistics.median(times["python -c pass"])
+    out = [
+        f"Start-up, median of {args.runs} interleaved runs (min / max in brackets):",
+        "",
+        "| command | median | min / max | vs `python -c pass` | target < 3x |",
+        "|---|---:|---:|---:|---|",
+    ]
+    ok = True
+    for name in names:
+        med = statistics.median(times[name])
+        ratio = med / bare
+        verdict = ""
+        if name.startswith("inbox-finder"):
+            verdict = "met" if ratio < TARGET else "**not met**"
+            ok = ok and ratio < TARGET
+        out.append(
+            f"| `{name}` | {med * 1000:.1f} ms | {min(times[name]) * 1000:.0f} / "
+            f"{max(times[name]) * 1000:.0f} ms | {ratio:.2f}x | {verdict} |"
+        )
+
+    find_code = (
+        f"import sys\nfrom inbox_finder.cli import main\nrc = main(['find', 'maildir:{empty}'])"
+    )
+    report = {}
+    for label, code in (
+        ("import inbox_finder.cli", "import inbox_finder.cli"),
+        ("find maildir:EMPTY (whole CLI path)", find_code),
+    ):
+        rows = importtime(code)
+        mods = modules_loaded(code)
+        bad = forbidden(mods)
+        report[label] = {"modules": len(mods), "forbidden": bad}
+        ours = [r for r in rows if r[0].startswith("inbox_finder")]
+        out += [
+            "",
+            f"`python -X importtime` for {label}: {len(rows)} modules imported, "
+            f"{sum(r[1] for r in rows) / 1000:.1f} ms self total "
+            f"({sum(r[1] for r in ours) / 1000:.1f} ms in inbox_finder modules); "
+            f"Google/Microsoft SDK modules in sys.modules: {bad or 'none'}.",
+            "",
+            "| module (top by cumulative) | cumulative ms | self ms |",
+            "|---|---:|---:|",
+        ]
+        top_level = sorted(rows, key=lambda r: -r[2])[: args.top]
+        for name, self_us, cum in top_level:
+            out.append(f"| `{name}` | {cum / 1000:.1f} | {self_us / 1000:.1f} |")
+        by_package: dict[str, int] = {}
+        for name, self_us, _ in rows:
+            key = name if name.startswith("inbox_finder") else name.split(".")[0]
+            by_package[key] = by_package.get(key, 0) + self_us
+        out += ["", "| package (top by own import time) | self ms |", "|---|---:|"]
+        for key, self_us in sorted(by_package.items(), key=lambda kv: -kv[1])[: args.top]:
+            out.append(f"| `{key}` | {self_us / 1000:.1f} |")
+        ok = ok and not bad
+    print("\n".join(out))
+    args.json.write_text(json.dumps({"times": times, "imports": report}, indent=1))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
