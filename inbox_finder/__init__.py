@@ -9,23 +9,66 @@ Library use::
 
 from __future__ import annotations
 
-from .api import find_token, find_tokens
-from .engine import Selection
-from .errors import (
-    ActionError,
-    AuthError,
-    ConfigError,
-    ExitCode,
-    FolderNotFoundError,
-    InboxFinderError,
-    LoginRejectedError,
-    MailboxError,
-    NotFoundError,
-    SalesforceUnreachableError,
-)
-from .model import Candidate, Finding
-from .provider import Provider, Query, SourceOptions, open_provider
-from .trust import TrustPolicy
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below are imported on first use (PEP 562): fast CLI start-up
+    from .api import find_token, find_tokens
+    from .engine import Selection
+    from .errors import (
+        ActionError,
+        AuthError,
+        ConfigError,
+        ExitCode,
+        FolderNotFoundError,
+        InboxFinderError,
+        LoginRejectedError,
+        MailboxError,
+        NotFoundError,
+        SalesforceUnreachableError,
+    )
+    from .model import Candidate, Finding
+    from .provider import Provider, Query, SourceOptions, open_provider
+    from .trust import TrustPolicy
+
+_LAZY = {
+    "find_token": "api",
+    "find_tokens": "api",
+    "Selection": "engine",
+    "Candidate": "model",
+    "Finding": "model",
+    "Provider": "provider",
+    "Query": "provider",
+    "SourceOptions": "provider",
+    "open_provider": "provider",
+    "TrustPolicy": "trust",
+    **dict.fromkeys(
+        [
+            "ActionError",
+            "AuthError",
+            "ConfigError",
+            "ExitCode",
+            "FolderNotFoundError",
+            "InboxFinderError",
+            "LoginRejectedError",
+            "MailboxError",
+            "NotFoundError",
+            "SalesforceUnreachableError",
+        ],
+        "errors",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inbox_finder' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
 
 __version__ = "0.1.0"
 

@@ -2,29 +2,58 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
-import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import click
 
 from . import __version__
-from .api import open_source
-from .cli_login import login_cmd
-from .cli_scan import scan_cmd, watch_cmd
-from .cli_verify import VerifySpec, split_cmd, verify_cmd, verify_found, verify_options
-from .config import load_config
-from .dates import parse_duration, parse_since
-from .engine import Selection, iter_findings, newest_per_username
-from .errors import ExitCode, InboxFinderError, NotFoundError
-from .model import Finding
-from .options import selection_options, source_options, trust_options
-from .output import as_json, human, human_all
+from .errors import ExitCode, InboxFinderError
 
 log = logging.getLogger("inbox_finder")
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, reported with a hint to rerun with --debug
+
+
+# Subcommands are imported only when run (or asked for help): `--help`, and a cron job's
+# `find`, then never pay for verify's XML/TLS stack or the scan machinery.
+COMMANDS = {
+    "find": ("inbox_finder.cli_find:find_cmd", "Print the newest security token found in SOURCE."),
+    "scan": (
+        "inbox_finder.cli_scan:scan_cmd",
+        "Report token emails that arrived since the last scan.",
+    ),
+    "watch": ("inbox_finder.cli_scan:watch_cmd", "Keep scanning SOURCE (for a systemd service)."),
+    "verify": ("inbox_finder.cli_verify:verify_cmd", "Check a token with ONE Salesforce login."),
+    "split": (
+        "inbox_finder.cli_verify:split_cmd",
+        "Recover the token from a password+token string.",
+    ),
+    "login": ("inbox_finder.cli_login:login_cmd", "Sign in once to Gmail or Microsoft 365."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands live in other modules, imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target[0].partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target[0]} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 class _State:
@@ -40,7 +69,10 @@ def _setup_logging(verbose: bool, debug: bool) -> None:
     root.setLevel(level)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "--version", prog_name="inbox-finder")
 @click.option(
     "--config",
@@ -67,133 +99,6 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool)
     _State.debug = debug
     _setup_logging(verbose, debug)
     ctx.obj = {"config_path": config_path}
-
-
-def _print_findings(
-    findings: Sequence[Finding], *, json_out: bool, quiet: bool, many: bool
-) -> None:
-    if json_out:
-        click.echo(as_json(findings, many))
-    elif quiet:
-        for finding in findings:
-            click.echo(finding.token)
-    else:
-        click.echo(human_all(findings) if many else human(findings[0]))
-
-
-@cli.command()
-@click.argument("source")
-@selection_options
-@click.option("--all", "all_", is_flag=True, help="Every token email, newest first.")
-@click.option(
-    "--per-username",
-    is_flag=True,
-    help="The newest token for each username in the mailbox, newest first.",
-)
-@click.option("--json", "json_out", is_flag=True, help="Print JSON (an array with --all).")
-@click.option("--quiet", "-q", is_flag=True, help="Print the token alone.")
-@click.option(
-    "--wait",
-    metavar="DURATION",
-    help="Wait up to DURATION (e.g. 10m) for a token email received after this command "
-    "started (or after --since): for right after you clicked Reset. Exit 1 on timeout.",
-)
-@click.option(
-    "--interval",
-    metavar="DURATION",
-    default="15s",
-    show_default=True,
-    help="How often --wait polls.",
-)
-@source_options
-@trust_options
-@verify_options
-@click.pass_context
-def find(
-    ctx: click.Context,
-    source: str,
-    username: str | None,
-    since: str | None,
-    all_: bool,
-    per_username: bool,
-    json_out: bool,
-    quiet: bool,
-    wait: str | None,
-    interval: str,
-    ca_file: str | None,
-    timeout: float | None,
-    verify_dkim: bool,
-    verify: VerifySpec | None,
-) -> int | None:
-    """Print the newest security token found in SOURCE."""
-    if json_out and quiet:
-        raise click.UsageError("--json and --quiet exclude each other")
-    if all_ and per_username:
-        raise click.UsageError("--all and --per-username exclude each other")
-    if verify is not None and (all_ or per_username):
-        raise click.UsageError("--verify checks one token: it excludes --all and --per-username")
-    config = load_config(ctx.obj["config_path"])
-    since_at = parse_since(since) if since else None
-    if wait and since_at is None:
-        since_at = datetime.now(UTC).replace(microsecond=0)  # whole seconds, like INTERNALDATE
-    deadline = time.monotonic() + parse_duration(wait).total_seconds() if wait else None
-    pause = parse_duration(interval).total_seconds()
-    while True:
-        opened = open_source(
-            source, config, ca_file=ca_file, timeout=timeout, verify_dkim=verify_dkim
-        )
-        selection = Selection(username or opened.default_username, since_at)
-        with opened.provider as provider:
-            findings = iter_findings(provider, selection, opened.policy)
-            if all_:
-                found = list(findings)
-            elif per_username:
-                found = newest_per_username(findings)
-            else:
-                first = next(findings, None)
-                found = [first] if first else []
-        if found or deadline is None or time.monotonic() + pause > deadline:
-            break
-        log.info("no token email yet; polling again in %.0fs", pause)
-        _progress(deadline - time.monotonic())
-        time.sleep(pause)
-    if deadline is not None and sys.stderr.isatty():
-        click.echo("", err=True)
-    if not found:
-        who = f" for {selection.username}" if selection.username else ""
-        when = f" since {since_at.astimezone():%Y-%m-%d %H:%M %Z}" if since_at else ""
-        raise NotFoundError(f"no security token email found{who}{when} in {opened.provider.source}")
-    if verify is not None:
-        return verify_found(
-            found[0],
-            verify,
-            source=source,
-            config=config,
-            username=selection.username,
-            ca_file=ca_file,
-            timeout=timeout,
-            json_out=json_out,
-            quiet=quiet,
-        )
-    _print_findings(found, json_out=json_out, quiet=quiet, many=all_ or per_username)
-    return None
-
-
-cli.add_command(scan_cmd)
-cli.add_command(watch_cmd)
-cli.add_command(login_cmd)
-cli.add_command(verify_cmd)
-cli.add_command(split_cmd)
-
-
-def _progress(left: float) -> None:
-    """A one-line countdown on a terminal (stderr), nothing when piped."""
-    if sys.stderr.isatty():
-        click.echo(
-            f"\rwaiting for the token email… {int(left // 60)}m{int(left % 60):02d}s left ",
-            err=True,
-            nl=False,
-        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,12 +16,12 @@ import click
 
 from .actions import EnvTarget, run_exec, write_env
 from .api import open_source
-from .cli_verify import ScanVerifier, scan_verifier, verify_options
+from .cli_verify import ScanVerifier, scan_verifier
 from .config import Config, load_config
 from .dates import parse_duration
 from .errors import ExitCode
 from .model import Finding
-from .options import source_options, trust_options
+from .options import source_options, trust_options, verify_options
 from .output import human
 from .scan import Action, ScanResult, scan
 from .watch import Waiter, watch_loop

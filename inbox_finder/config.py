@@ -17,7 +17,6 @@ was named explicitly is an error.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -101,6 +100,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         return Config()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from exc
+    import tomllib  # lazy: only when there is a config file
+
     try:
         data = tomllib.loads(text.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from .extract import extract, is_reply, subject_mentions_token
 from .model import Candidate, Finding
 from .parse import Headers, parse_headers, parse_message
 from .provider import Provider, Query
@@ -38,6 +37,8 @@ class Rejection:
 
 def screen_headers(headers: Headers, policy: TrustPolicy) -> Verdict | Rejection:
     """Cheap checks on headers alone: trusted sender, not a reply, subject names a token."""
+    from .extract import is_reply, subject_mentions_token  # lazy: compiles the template table
+
     verdict = judge(headers, policy)
     if not verdict.trusted:
         return Rejection(verdict.reason)
@@ -70,6 +71,8 @@ def evaluate(
         if not passed:
             return Rejection(f"--verify-dkim: {why}")
         trust = f"{trust}; {why}"
+    from .extract import extract
+
     found = extract(parsed)
     if found is None:
         return Rejection("no unambiguous token in the body")

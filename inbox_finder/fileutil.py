@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 PRIVATE_MODE = 0o600
@@ -16,6 +15,8 @@ def write_private(path: str | os.PathLike[str], data: bytes | str) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    import tempfile  # lazy: start-up of read-only commands
+
     # mkstemp creates the file 0600 from the start: the secret is never readable by others.
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

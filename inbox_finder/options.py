@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
@@ -50,3 +52,68 @@ def selection_options(func: F) -> F:
         help="Only mail received since WHEN: an ISO date/time (2024-05-01, "
         "2024-05-01T09:00+02:00; naive = local time) or an age (90m, 12h, 7d, 2w).",
     )(func)
+
+
+@dataclass(frozen=True)
+class VerifySpec:
+    """Where to log in: the default login server, a sandbox, a My Domain or an explicit URL."""
+
+    login_url: str | None = None
+    sandbox: bool = False
+    my_domain: str | None = None
+
+    def endpoint(self) -> str:
+        """The SOAP login endpoint (ConfigError for a bad or ambiguous choice)."""
+        from .verify import login_endpoint  # lazy: the SOAP client pulls in XML and TLS
+
+        return login_endpoint(
+            login_url=self.login_url, sandbox=self.sandbox, my_domain=self.my_domain
+        )
+
+
+def endpoint_options(func: F) -> F:
+    """--login-url / --sandbox / --my-domain."""
+    for option in (
+        click.option(
+            "--my-domain",
+            metavar="NAME",
+            help="Log in at https://NAME.my.salesforce.com (e.g. acme, acme--uat.sandbox).",
+        ),
+        click.option("--sandbox", is_flag=True, help="Log in at https://test.salesforce.com."),
+        click.option(
+            "--login-url",
+            metavar="URL",
+            help="Log in at this https URL instead (default https://login.salesforce.com).",
+        ),
+    ):
+        func = option(func)
+    return func
+
+
+def verify_options(func: F) -> F:
+    """--verify plus the endpoint options, handed to the command as ``verify: VerifySpec|None``."""
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        verify: bool,
+        login_url: str | None,
+        sandbox: bool,
+        my_domain: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        spec = VerifySpec(login_url, sandbox, my_domain)
+        if not verify and spec != VerifySpec():
+            raise click.UsageError("--login-url, --sandbox and --my-domain need --verify")
+        if verify:
+            spec.endpoint()  # a bad choice is a usage error before any mailbox is opened
+        return func(*args, verify=spec if verify else None, **kwargs)
+
+    wrapped = endpoint_options(wrapper)
+    return click.option(  # type: ignore[return-value]
+        "--verify",
+        is_flag=True,
+        help="Also check the token with ONE Salesforce login (never retried: failed logins "
+        "count toward the lockout); password from $INBOX_FINDER_SF_PASSWORD, the profile's "
+        "sf_password_env/sf_password_cmd, the keyring or a prompt.",
+    )(wrapped)

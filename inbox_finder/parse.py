@@ -7,15 +7,16 @@ token mail never yields a token.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import policy
-from email.message import EmailMessage, Message
-from email.parser import BytesHeaderParser, BytesParser
+from typing import TYPE_CHECKING
 
-from .htmltext import html_to_text
+if TYPE_CHECKING:
+    from email.message import Message
+
+# The email package (and html.parser) are imported inside the functions that use them: a
+# lookup that parses nothing - an empty or unchanged mailbox - starts noticeably faster.
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ def parse_date(value: str | None) -> datetime | None:
     """Parse an RFC 5322 date to aware UTC; None if absent or bogus (never a sentinel)."""
     if not value:
         return None
+    import email.utils
+
     try:
         parsed = email.utils.parsedate_to_datetime(str(value).strip())
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -136,6 +139,9 @@ def read_headers(msg: Message) -> Headers:
 
 def parse_headers(raw: bytes) -> Headers:
     """Parse only a header block (or the start of a message)."""
+    from email import policy
+    from email.parser import BytesHeaderParser
+
     return read_headers(BytesHeaderParser(policy=policy.default).parsebytes(raw))
 
 
@@ -154,6 +160,8 @@ def _decode_payload(part: Message) -> str:
 
 
 def _text_parts(msg: Message, depth: int, out: list[TextPart]) -> None:
+    from email.message import Message
+
     if depth > MAX_DEPTH or len(out) >= MAX_PARTS:
         return
     ctype = msg.get_content_type()
@@ -170,6 +178,8 @@ def _text_parts(msg: Message, depth: int, out: list[TextPart]) -> None:
         return
     text = _decode_payload(msg)[:MAX_PART_CHARS]
     if ctype == "text/html":
+        from .htmltext import html_to_text
+
         out.append(TextPart("html", html_to_text(text)))
     else:
         out.append(TextPart("plain", text))
@@ -177,10 +187,15 @@ def _text_parts(msg: Message, depth: int, out: list[TextPart]) -> None:
 
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse a whole message into headers and decoded text parts; never raises on bad MIME."""
-    msg: EmailMessage | Message = BytesParser(policy=policy.default).parsebytes(raw)
+    from email import policy
+    from email.parser import BytesParser
+
+    msg: Message = BytesParser(policy=policy.default).parsebytes(raw)
     parts: list[TextPart] = []
     try:
         _text_parts(msg, 0, parts)
+    except (NameError, ImportError):
+        raise  # our bug, not the mail's: never mistake it for hostile MIME
     except Exception as exc:
         log.debug("MIME walk stopped early: %s", type(exc).__name__)
     return ParsedMessage(read_headers(msg), tuple(parts))

@@ -10,13 +10,12 @@
 
 from __future__ import annotations
 
-import email.utils
 import fnmatch
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from .parse import Headers
+from .parse import Headers  # a light module: the email package loads on first parse
 
 DEFAULT_AUTHSERV_IDS = ("mx.google.com", "*.protection.outlook.com", "*.outlook.com")
 DEFAULT_SENDER_DOMAINS = ("salesforce.com",)
@@ -62,6 +61,8 @@ def _aligned(a: str, b: str) -> bool:
 
 def sender_address(from_raw: str) -> str | None:
     """The single From address, lower-cased; None if absent or ambiguous (several addresses)."""
+    import email.utils  # lazy: see parse.py
+
     addresses = [addr for _, addr in email.utils.getaddresses([from_raw]) if addr]
     if len(addresses) != 1 or "@" not in addresses[0]:
         return None
