@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from .errors import MessageVanishedError
 from .model import Candidate, Finding
-from .parse import Headers, parse_headers, parse_message
+from .parse import Headers, from_header_mentions, parse_headers, parse_message
 from .provider import Provider, Query
 from .trust import TrustPolicy, Verdict, judge
 
@@ -116,11 +117,19 @@ def iter_findings(
             break  # newest first: everything after is older still
         header_block = provider.fetch_headers(candidate)
         if header_block is not None:
+            if not from_header_mentions(header_block, policy.sender_domains):
+                log.debug("skip %s (headers): From names no trusted domain", candidate.ref)
+                continue
             screened = screen_headers(parse_headers(header_block), policy)
             if isinstance(screened, Rejection):
                 log.debug("skip %s (headers): %s", candidate.ref, screened.reason)
                 continue
-        raw = provider.fetch(candidate)
+        try:
+            raw = provider.fetch(candidate)
+        except MessageVanishedError as exc:
+            # Deleted or moved since the search: not a token; an older mail may be the answer.
+            log.info("skip %s: %s", candidate.ref, exc)
+            continue
         fetched += 1
         result = evaluate(raw, candidate, provider.source, policy)
         if isinstance(result, Rejection):

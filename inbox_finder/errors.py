@@ -5,7 +5,8 @@
     ├── NotFoundError                no token email matched the selection           -> 1
     ├── AuthError                    the mailbox rejected the credentials           -> 3
     ├── MailboxError                 unreachable, TLS, timeout, server error        -> 4
-    │   └── FolderNotFoundError      the folder/label does not exist                -> 4
+    │   ├── FolderNotFoundError      the folder/label does not exist                -> 4
+    │   └── MessageVanishedError     a listed message is gone (skipped by the engine) -> 4
     ├── ActionError                  a scan action (--exec, a file write) failed    -> 5
     ├── SalesforceUnreachableError   verify: Salesforce unreachable, TLS, no SOAP   -> 4
     └── LoginRejectedError           verify: Salesforce refused the login        -> 6..11
@@ -72,6 +73,10 @@ class MailboxError(InboxFinderError):
 
 class FolderNotFoundError(MailboxError):
     """The requested folder or label does not exist in the mailbox."""
+
+
+class MessageVanishedError(MailboxError):
+    """A listed message was deleted or moved before it could be read; the engine skips it."""
 
 
 class ActionError(InboxFinderError):

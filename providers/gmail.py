@@ -18,10 +18,14 @@ filter, 4 when more do (one ``after:`` list); 2 + n API method calls for n metad
 expired access token adds one POST to the token endpoint. Scans (``sync_cursor``, a search
 with ``after_cursor``) read the mailbox history instead: see gmail_history.
 
-Errors: 429, 5xx and rate-limit 403s are retried with exponential backoff and jitter, honouring
-Retry-After, within ``retry_max_seconds``; then MailboxError naming the status. 401 (after one
-token refresh) and other 403s are AuthError with the fixing command; network failures are
-MailboxError at once. googleapiclient, google-auth and httplib2 are imported lazily.
+Errors: transient failures are retried with exponential backoff and jitter, honouring
+Retry-After, within ``retry_max_seconds`` (wall time, waiting for answers included; each attempt
+waits at most the source timeout): 429, 5xx and rate-limit 403s; an answer cut off before its
+Content-Length or a reset mid-answer; no answer within the timeout; a 200 whose JSON (or batch
+multipart) is malformed. Then MailboxError naming the call and what failed. 401 (after one
+token refresh) and other 403s are AuthError with the fixing command; a refused connection, an
+unknown host or a TLS failure is MailboxError at once; a message deleted between list and fetch
+is MailboxError naming it. googleapiclient, google-auth and httplib2 are imported lazily.
 """
 
 from __future__ import annotations
@@ -41,7 +45,13 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import unquote
 
-from inbox_finder.errors import AuthError, ConfigError, InboxFinderError, MailboxError
+from inbox_finder.errors import (
+    AuthError,
+    ConfigError,
+    InboxFinderError,
+    MailboxError,
+    MessageVanishedError,
+)
 from inbox_finder.model import Candidate, require_aware
 from inbox_finder.provider import Provider, Query, SourceOptions
 from inbox_finder.retry import parse_retry_after
@@ -76,6 +86,10 @@ class RetryPolicy:
         backoff = min(self.max_delay, self.base_delay * 2.0**attempt)
         backoff *= 0.5 + self.jitter() / 2  # "equal jitter": spreads clients, keeps a floor
         return max(backoff, retry_after or 0.0)
+
+
+class _Malformed(Exception):
+    """A 200 answer that cannot be read (cut JSON or multipart): worth another try."""
 
 
 @dataclass(frozen=True)
@@ -286,10 +300,15 @@ class GmailProvider(Provider):
     ) -> None:
         from googleapiclient.http import BatchHttpRequest
 
+        what = "get message metadata"
+
         def on_reply(msg_id: str, response: Any, exc: BaseException | None) -> None:
+            if exc is None and not isinstance(response, dict):
+                # googleapiclient hands back a part's body as text when it is not JSON.
+                exc = _Malformed(f"Gmail API {what} failed: malformed answer for {msg_id}")
             try:
                 if exc is not None:
-                    failed[msg_id] = (self._classify(exc, "get message metadata"), exc)
+                    failed[msg_id] = (self._classify(exc, what), exc)
                 else:
                     found[msg_id] = parse_meta(response)
             except (KeyError, TypeError, ValueError) as bad:
@@ -297,6 +316,11 @@ class GmailProvider(Provider):
                 failed[msg_id] = (failure, bad)
 
         def run(api: Any) -> None:
+            from googleapiclient.errors import BatchError
+
+            for msg_id in ids:  # a retried batch starts afresh
+                found.pop(msg_id, None)
+                failed.pop(msg_id, None)
             # new_batch_http_request() would post to Google's batch URL whatever api_endpoint is.
             batch_uri = self._endpoint + "/batch/gmail/v1"
             batch = BatchHttpRequest(callback=on_reply, batch_uri=batch_uri)
@@ -317,9 +341,15 @@ class GmailProvider(Provider):
             # no timeout); refreshing here first keeps our transport in charge.
             assert self._store is not None
             self._store.refresh_if_needed(_google_auth_httplib2().Request(self._raw_http))
-            batch.execute()
+            try:
+                batch.execute()
+            except (BatchError, KeyError, IndexError, TypeError, ValueError) as exc:
+                # googleapiclient parses the multipart answer unchecked: a cut one (a part
+                # missing or ending early) surfaces as any of these.
+                bad = f"Gmail API {what} (batch) failed: malformed answer ({type(exc).__name__})"
+                raise _Malformed(bad) from exc
 
-        self._call("get message metadata (batch)", run)
+        self._call(f"{what} (batch)", run)
 
     # --- fetch ----------------------------------------------------------------------------
 
@@ -333,6 +363,8 @@ class GmailProvider(Provider):
                 .get(userId=self._user_id, id=candidate.ref, format="raw")
                 .execute(num_retries=0)
             ),
+            missing=f"Gmail message {candidate.ref} vanished from {self.source} before it was "
+            "read (HTTP 404)",
         )
         raw = msg.get("raw")
         if not isinstance(raw, str):
@@ -382,23 +414,38 @@ class GmailProvider(Provider):
         self._service = service
         return service
 
-    def _call(self, what: str, run: Callable[[Any], Any]) -> Any:
-        """Run one API call with retries; translate every SDK/transport error at this boundary."""
+    def _call(self, what: str, run: Callable[[Any], Any], *, missing: str | None = None) -> Any:
+        """Run one API call with retries; translate every SDK/transport error at this boundary.
+
+        ``missing``: the message for a 404 (the object vanished), instead of the generic one.
+        """
         api = self._api()
         deadline = self.retry.clock() + self.retry.max_total
         attempt = 0
         while True:
             try:
                 result = run(api)
+                if isinstance(result, str | bytes):
+                    # googleapiclient hands back the body as text when it is not JSON.
+                    raise _Malformed(f"Gmail API {what} failed: malformed answer (not JSON)")
             except InboxFinderError:
                 raise
             except Exception as exc:
-                self._wait_or_raise(self._classify(exc, what), attempt, deadline, exc)
+                failure = self._classify(exc, what)
+                if missing is not None and failure.status == 404:
+                    failure = _Failure(MessageVanishedError, missing, status=404)
+                if failure.retryable and not isinstance(failure.status, int):
+                    self._drop_connections()  # a cut or stalled connection is not reusable
+                self._wait_or_raise(failure, attempt, deadline, exc)
                 attempt += 1
                 continue
             if result is not None and not isinstance(result, dict):
                 raise MailboxError(f"unexpected answer from the Gmail API to {what}")
             return result or {}
+
+    def _drop_connections(self) -> None:
+        if self._raw_http is not None:
+            self._raw_http.close()
 
     def _wait_or_raise(
         self, failure: _Failure, attempt: int, deadline: float, exc: BaseException
@@ -414,9 +461,14 @@ class GmailProvider(Provider):
 
     def _classify(self, exc: BaseException, what: str) -> _Failure:
         from google.auth.exceptions import GoogleAuthError
+        from googleapiclient.errors import BatchError, HttpError
         from googleapiclient.errors import Error as ApiError
-        from googleapiclient.errors import HttpError
 
+        if isinstance(exc, _Malformed):
+            return _Failure(MailboxError, str(exc), retryable=True)
+        if isinstance(exc, BatchError):  # an HttpError without a usable status
+            bad = f"Gmail API {what} failed: malformed batch answer ({exc.reason})"
+            return _Failure(MailboxError, bad, retryable=True)
         if isinstance(exc, HttpError):
             retry_after = exc.resp.get("retry-after")
             return self._http_failure(exc.resp.status, exc.content, retry_after, what)
@@ -426,10 +478,19 @@ class GmailProvider(Provider):
         if isinstance(exc, GoogleAuthError):
             err = google_auth.auth_failure(exc, hint)
             return _Failure(type(err), str(err))
+        if isinstance(exc, TimeoutError):  # socket.timeout: no answer (or no more of it) in time
+            text = f"Gmail API {what} timed out: no answer within {self._timeout:g}s"
+            return _Failure(MailboxError, f"{text} from {self._endpoint}", retryable=True)
+        if isinstance(exc, _CUT_OFF):
+            text = f"Gmail API {what} failed: the answer was cut off ({type(exc).__name__})"
+            return _Failure(MailboxError, f"{text} at {self._endpoint}", retryable=True)
         if isinstance(exc, OSError | _httplib2().HttpLib2Error | http.client.HTTPException):
             reason = google_auth.transport_reason(exc)
             where = f"cannot reach the Gmail API at {self._endpoint}"
             return _Failure(MailboxError, f"{where}: {reason}")
+        if isinstance(exc, UnicodeDecodeError):
+            bad = f"Gmail API {what} failed: malformed answer (not UTF-8)"
+            return _Failure(MailboxError, bad, retryable=True)
         if isinstance(exc, ApiError | ValueError | KeyError | TypeError):
             return _Failure(
                 MailboxError,
@@ -452,6 +513,20 @@ class GmailProvider(Provider):
                 AuthError, f"{text}: no access to mailbox {self._user_id}; {hint}", status=status
             )
         return _Failure(MailboxError, text, status=status)
+
+
+# The connection broke after the request went out: an answer cut short of its Content-Length
+# (IncompleteRead), no status line (RemoteDisconnected is a BadStatusLine), a reset. Worth a
+# retry on a fresh connection; a refused connection or an unknown host is not.
+_CUT_OFF = (
+    http.client.IncompleteRead,
+    http.client.BadStatusLine,
+    http.client.ResponseNotReady,
+    http.client.CannotSendRequest,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+)
 
 
 def _httplib2() -> Any:

@@ -196,6 +196,12 @@ def auth_failure(exc: BaseException, fix_hint: str) -> InboxFinderError:
         return MailboxError(f"cannot reach the Google token endpoint: {transport_reason(exc)}")
     if isinstance(exc, gexc.GoogleAuthError):
         return AuthError(f"Gmail authentication failed ({type(exc).__name__}); {fix_hint}")
+    if isinstance(exc, ValueError | TypeError | KeyError):
+        # google-auth hands a body that is not JSON (a cut answer) on as text, and then
+        # indexes it: the token endpoint's fault (or the network's), not the credentials'.
+        return MailboxError(
+            f"the Google token endpoint sent an unreadable answer ({type(exc).__name__})"
+        )
     return MailboxError(f"Gmail authentication failed unexpectedly ({type(exc).__name__})")
 
 

@@ -33,7 +33,7 @@ from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient, SocketTimeout
 
-from inbox_finder.errors import ConfigError, MailboxError
+from inbox_finder.errors import ConfigError, MailboxError, MessageVanishedError
 from inbox_finder.model import Candidate
 from inbox_finder.provider import Provider, Query, SourceOptions
 
@@ -308,5 +308,5 @@ class ImapProvider(Provider):
         response = self._fetch("fetching a message", [uid], "BODY.PEEK[]")
         body = response.get(uid, {}).get(b"BODY[]")
         if not isinstance(body, bytes):
-            raise MailboxError(f"message UID {uid} is gone from {self.url.folder!r}")
+            raise MessageVanishedError(f"message UID {uid} is gone from {self.url.folder!r}")
         return body

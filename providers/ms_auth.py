@@ -129,11 +129,29 @@ def translate_msal_errors(authority: str, secrets: Sequence[str] = ()) -> Iterat
             f"identity endpoint {host} answered an error: {_first_line(exc, secrets)}"
         ) from exc
     except ValueError as exc:
+        if _is_malformed_answer(exc):
+            # A cut or garbled JSON answer: the endpoint's fault (or the network's), not the
+            # configuration's. MSAL rewords it for OIDC discovery, so look at the chain.
+            raise MailboxError(f"identity endpoint {host} sent a malformed answer") from exc
         # MSAL raises ValueError for an unknown tenant (OIDC discovery 400) and bad credentials
         # configuration (e.g. a certificate without thumbprint).
         raise ConfigError(
             f"Microsoft identity setup failed for {authority}: {_first_line(exc, secrets)}"
         ) from exc
+
+
+def _is_malformed_answer(exc: BaseException) -> bool:
+    """True when ``exc`` is, or was raised while handling, a JSON decoding failure."""
+    import json
+
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, json.JSONDecodeError | UnicodeDecodeError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _result_error(result: dict[str, Any], secrets: Sequence[str] = ()) -> str:

@@ -24,6 +24,15 @@ not compare equal; a first round pages the whole folder (delta's ``$filter`` tak
 ``receivedDateTime ge|gt``, no sender); there is no delta for ``folder = "all"``; and delta also
 reports read/unread changes. Gap: mail moved in later (rescued from Junk) keeps its older
 receivedDateTime, so scan misses it unless it is the newest; ``folder = "all"`` includes Junk.
+
+Errors: every GET is retried with backoff (Retry-After honoured) within ``RetryPolicy``'s
+bounds — at most ``max_attempts``, and ``max_total`` seconds of waiting, for answers and between
+attempts together — when Graph answers 429, 500, 502, 503 or 504, when no answer (or no more of
+it) comes within the source timeout, when the connection breaks mid-answer (short of its
+Content-Length, or reset), or when a 200's JSON is malformed; then MailboxError naming what
+failed. 401/403 are AuthError at once, an unknown mailbox a ConfigError, a refused connection,
+an unknown host or a TLS failure a MailboxError at once, and a message deleted between list and
+``$value`` a MailboxError naming it.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 from inbox_finder.errors import (
@@ -48,6 +57,7 @@ from inbox_finder.errors import (
     ConfigError,
     FolderNotFoundError,
     MailboxError,
+    MessageVanishedError,
 )
 from inbox_finder.model import Candidate
 from inbox_finder.provider import Provider, Query, SourceOptions, split_scheme
@@ -81,7 +91,9 @@ CURSOR_TIME = "%Y%m%dT%H%M%SZ"
 DELIVERY_SLACK = timedelta(minutes=5)
 CURSOR_PROBE = 10  # newest messages the cursor reads: ids of the same second tell mails apart
 DEFAULT_PAGE_SIZE = 50  # small $select, so a bigger page costs little and saves round trips
-RETRY_STATUSES = frozenset({429, 503, 504})
+# Throttled (429), and server errors a GET can meet in passing (Graph's own guidance names
+# 429/503/504; 500/502 come from overloaded mailbox servers and gateways just as briefly).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # 404 codes meaning "this mailbox does not exist / has no Exchange Online REST access".
 UNKNOWN_MAILBOX_CODES = frozenset(
     {"ErrorInvalidUser", "ResourceNotFound", "MailboxNotEnabledForRESTAPI", "ErrorMailboxNotFound"}
@@ -91,15 +103,21 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _ADDRESS = re.compile(r"^[^@\s'\"<>()/\\]+@[^@\s'\"<>()/\\]+$")
 
 
+_T = TypeVar("_T")
+
+
 @dataclass
 class RetryPolicy:
-    """Bounded backoff for 429/503/504: honours Retry-After, caps attempts and total waiting."""
+    """Bounded backoff for transient failures: honours Retry-After, caps attempts and waiting."""
 
     max_attempts: int = 5
     base_delay: float = 1.0
     max_delay: float = 30.0
-    max_total: float = 60.0  # seconds spent sleeping between attempts, all retries together
+    # Seconds spent on one call: waiting for answers (each at most the source timeout) and
+    # sleeping between attempts, all attempts together. No retry starts beyond it.
+    max_total: float = 60.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     def delay(self, attempt: int, retry_after: str | None) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
@@ -107,6 +125,53 @@ class RetryPolicy:
         if hinted is not None:
             return min(hinted, self.max_delay)
         return min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay)
+
+
+class _Malformed(Exception):
+    """A 200 answer whose JSON cannot be read (cut short, most likely): worth another try."""
+
+
+def _json_object(resp: requests.Response) -> dict[str, Any]:
+    """The JSON object of a list answer; _Malformed when it is not JSON."""
+    try:
+        body = resp.json()
+    except ValueError as exc:  # requests' JSONDecodeError (and UnicodeDecodeError) included
+        raise _Malformed(f"not JSON: {type(exc).__name__}") from exc
+    if not isinstance(body, dict):
+        raise MailboxError(f"Graph answered a list request with JSON {type(body).__name__}")
+    return body
+
+
+def _raw_body(resp: requests.Response) -> bytes:
+    return resp.content
+
+
+def _transport_problem(exc: BaseException, host: str, what: str, timeout: float) -> str | None:
+    """Why a requests exception is worth a retry (timed out, cut off), or None when it is not
+    (refused, unknown host: retrying in seconds will not help)."""
+    import requests
+    from urllib3.exceptions import ProtocolError, ReadTimeoutError
+
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    if isinstance(exc, requests.exceptions.Timeout) or isinstance(inner, ReadTimeoutError):
+        return f"Graph {what} request to {host} timed out: no answer within {timeout:g}s"
+    if isinstance(
+        exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
+    ) or (
+        isinstance(exc, requests.exceptions.ConnectionError) and isinstance(inner, ProtocolError)
+    ):
+        return f"Graph's answer to the {what} request at {host} was cut off ({_root_name(exc)})"
+    return None
+
+
+def _root_name(exc: BaseException) -> str:
+    """The name of the innermost exception (IncompleteRead, RemoteDisconnected, ...)."""
+    for _ in range(6):
+        nxt = exc.__cause__ or next((a for a in exc.args if isinstance(a, BaseException)), None)
+        if nxt is None:
+            break
+        exc = nxt
+    return type(exc).__name__
 
 
 def _graph_error(resp: requests.Response) -> tuple[str, str]:
@@ -270,7 +335,8 @@ class OutlookProvider(Provider):
         """The newest receivedDateTime of the searched folder and the ids received then."""
         probe = {"$select": "id,receivedDateTime", "$top": str(CURSOR_PROBE)}
         params = {**self.list_params(Query()), **probe}
-        items = self._get(self._messages_url(), params, what="list").json().get("value") or []
+        page = self._get(self._messages_url(), params, what="list", decode=_json_object)
+        items = page.get("value") or []
         if not items:
             return f"{CURSOR_PREFIX}{self._scope()}:empty"
         dated = [(parse_received(i.get("receivedDateTime")), str(i.get("id", ""))) for i in items]
@@ -325,7 +391,7 @@ class OutlookProvider(Provider):
         params: dict[str, str] | None = self.list_params(query)
         listed: set[str] = set()
         while url:
-            page = self._get(url, params, what="list").json()
+            page = self._get(url, params, what="list", decode=_json_object)
             params = None  # the nextLink already carries every query option
             for item in page.get("value", []):
                 ref = str(item.get("id", ""))
@@ -348,23 +414,34 @@ class OutlookProvider(Provider):
     def fetch(self, candidate: Candidate) -> bytes:
         """The raw MIME of one message (``GET .../messages/{id}/$value``); never modifies it."""
         url = f"{self.graph_endpoint}{self._root}/messages/{quote(candidate.ref, safe='=')}/$value"
-        return self._get(url, None, what="fetch").content
+        return self._get(url, None, what="fetch", decode=_raw_body)
 
     def close(self) -> None:
         """Drop pooled connections."""
         self._session.close()
 
-    def _get(self, url: str, params: dict[str, str] | None, *, what: str) -> requests.Response:
-        """GET with a bearer token, retrying throttling within the policy's bounds."""
+    def _get(
+        self,
+        url: str,
+        params: dict[str, str] | None,
+        *,
+        what: str,
+        decode: Callable[[requests.Response], _T],
+    ) -> _T:
+        """GET with a bearer token and ``decode`` the 200 answer, retrying transient failures
+        (see the module docstring) within the policy's bounds."""
         import requests
 
         host = urlsplit(url).netloc
-        attempt, waited = 0, 0.0
+        attempt, spent = 0, 0.0
         while True:
             attempt += 1
             headers = {"Authorization": f"Bearer {self.tokens.access_token()}"}
             if what == "list":
                 headers["Accept"] = "application/json"
+            started = self.retry.clock()
+            retry_after: str | None = None
+            cause: BaseException | None = None
             try:
                 resp = self._session.get(
                     url,
@@ -374,29 +451,39 @@ class OutlookProvider(Provider):
                     timeout=self.timeout,
                     allow_redirects=False,
                 )
+                log.debug("Graph GET %s -> %s", resp.url.split("?")[0], resp.status_code)
+                if resp.status_code == 200:
+                    return decode(resp)
+                if resp.status_code not in RETRY_STATUSES:
+                    self._raise_for(resp, what)
+                retry_after = resp.headers.get("Retry-After")
+                problem = f"Graph answered HTTP {resp.status_code} (throttled or unavailable)"
+            except _Malformed as exc:
+                problem = f"Graph's answer to the {what} request at {host} was malformed ({exc})"
+                cause = exc
             except requests.exceptions.SSLError as exc:
                 raise MailboxError(f"TLS failure talking to Graph at {host}") from exc
             except requests.RequestException as exc:
-                raise MailboxError(f"cannot reach Graph at {host} ({type(exc).__name__})") from exc
-            log.debug("Graph GET %s -> %s", resp.url.split("?")[0], resp.status_code)
-            if resp.status_code == 200:
-                return resp
-            if resp.status_code not in RETRY_STATUSES:
-                self._raise_for(resp, what)
-            wait = self.retry.delay(attempt, resp.headers.get("Retry-After"))
-            if attempt >= self.retry.max_attempts or waited + wait > self.retry.max_total:
+                transient = _transport_problem(exc, host, what, self.timeout)
+                if transient is None:
+                    raise MailboxError(
+                        f"cannot reach Graph at {host} ({type(exc).__name__})"
+                    ) from exc
+                problem, cause = transient, exc
+            spent += self.retry.clock() - started
+            wait = self.retry.delay(attempt, retry_after)
+            if attempt >= self.retry.max_attempts or spent + wait > self.retry.max_total:
                 raise MailboxError(
-                    f"Graph kept answering HTTP {resp.status_code} (throttled or unavailable) "
-                    f"after {attempt} attempts; try again later"
-                )
-            log.info("Graph answered HTTP %s; retrying in %.1fs", resp.status_code, wait)
+                    f"{problem}; gave up after {attempt} attempts, try again later"
+                ) from cause
+            log.info("%s; retry %d in %.1fs", problem, attempt, wait)
             self.retry.sleep(wait)
-            waited += wait
+            spent += wait
 
     def _raise_for(self, resp: requests.Response, what: str) -> None:
         code, message = _graph_error(resp)
-        detail = f"{code}: {message}" if code else f"HTTP {resp.status_code}"
         status = resp.status_code
+        detail = f"HTTP {status}, {code}: {message}" if code else f"HTTP {status}"
         if status == 401:
             raise AuthError(f"Graph rejected the access token for {self.source} ({detail})")
         if status == 403:
@@ -411,13 +498,15 @@ class OutlookProvider(Provider):
         if status == 404 and what == "list":
             raise FolderNotFoundError(f"folder {self.folder!r} not found in {self.source}")
         if status == 404:
-            raise MailboxError(f"message vanished from {self.source} before it was read")
+            raise MessageVanishedError(
+                f"message vanished from {self.source} before it was read ({detail})"
+            )
         if 300 <= status < 400:
             raise MailboxError(
                 f"Graph at {urlsplit(resp.url).netloc} redirected (HTTP {status}); "
                 "check graph_endpoint"
             )
-        raise MailboxError(f"Graph request for {self.source} failed: HTTP {status} ({detail})")
+        raise MailboxError(f"Graph request for {self.source} failed ({detail})")
 
 
 def _opt(profile: Mapping[str, Any], key: str) -> str | None:

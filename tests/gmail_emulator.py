@@ -8,8 +8,10 @@ and paging; history ids per mailbox, monotonic; 404 for a ``startHistoryId`` old
 history kept, see ``expire_history``), ``users.getProfile`` (emailAddress, messagesTotal,
 threadsTotal, historyId), the batch endpoint ``/batch/gmail/v1``, and an OAuth server (``/auth`` consent that auto-approves, ``/token`` for
 authorization_code with PKCE, refresh_token and service-account jwt-bearer grants).
-Every request is logged (``requests``) so tests can count round trips and API calls, and
-``fail_next`` injects 429/403/5xx answers. Quirks kept from Google: ``after:``/``before:`` take
+Every request is logged (``requests``) so tests can count round trips and API calls,
+``fail_next`` injects 429/403/5xx answers and ``break_next`` transport faults (an answer cut
+off mid-body, a complete answer whose JSON is cut, a stall before or inside the answer); both
+are opt-in per test, normal calls follow the reference. Quirks kept from Google: ``after:``/``before:`` take
 epoch seconds or a date (midnight US Pacific); a userId other than "me" or the token's own
 address is 403 "Delegation denied"; list order is whatever ``list_order`` says (real Gmail's is
 only roughly newest first).
@@ -113,6 +115,25 @@ class Fault:
     reason: str | None = None
 
 
+WIRE_FAULTS = ("truncate", "cut-json", "stall", "stall-body")
+
+
+@dataclass
+class WireFault:
+    """A transport fault for the next ``remaining`` HTTP requests whose path starts with prefix.
+
+    ``truncate``: the real answer with its full Content-Length, half the body, then the
+    connection closes. ``cut-json``: a complete answer (Content-Length matches) whose body is
+    cut in half, so its JSON (or batch multipart) is invalid. ``stall``: wait ``delay`` seconds
+    before answering. ``stall-body``: send the headers and half the body, then wait ``delay``.
+    """
+
+    mode: str
+    remaining: int
+    prefix: str
+    delay: float = 0.0
+
+
 @dataclass
 class LoggedRequest:
     """What the emulator saw: one HTTP request, or one part of a batch (``in_batch``)."""
@@ -123,6 +144,7 @@ class LoggedRequest:
     status: int
     in_batch: bool = False
     authorization: str = field(default="", repr=False)
+    fault: str = ""  # the WireFault mode applied to this answer, if any
 
 
 @dataclass
@@ -130,6 +152,7 @@ class Reply:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    wire: WireFault | None = None
 
 
 def _json(status: int, obj: Any, **headers: str) -> Reply:
@@ -287,7 +310,9 @@ class GmailEmulator:
         self.token_ttl = 3600
         self.list_order: Callable[[list[Message]], list[Message]] | None = None
         self.faults: list[Fault] = []
+        self.wire_faults: list[WireFault] = []
         self.requests: list[LoggedRequest] = []
+        self.closing = threading.Event()  # ends stalls early when the emulator closes
         self._counter = itertools.count(1)
         self._history_ids = itertools.count(1000)
         self._lock = threading.RLock()
@@ -300,6 +325,7 @@ class GmailEmulator:
         class Handler(_Handler):
             emu = emulator
 
+        self.closing.clear()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         # A short poll interval keeps shutdown() (and so every test teardown) fast.
@@ -307,6 +333,7 @@ class GmailEmulator:
         return self
 
     def close(self) -> None:
+        self.closing.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -462,6 +489,16 @@ class GmailEmulator:
         """Answer the next ``count`` requests under ``prefix`` with ``status``."""
         self.faults.append(Fault(status, count, prefix, retry_after, reason))
 
+    def break_next(
+        self, count: int, mode: str, *, prefix: str = "/gmail/", delay: float = 2.0
+    ) -> None:
+        """Apply the transport fault ``mode`` (see WireFault) to the next ``count`` requests
+        under ``prefix`` that cross the wire (batch parts are not requests of their own)."""
+        if mode not in WIRE_FAULTS:
+            raise ValueError(f"unknown wire fault {mode!r}; one of {WIRE_FAULTS}")
+        with self._lock:
+            self.wire_faults.append(WireFault(mode, count, prefix, delay))
+
     def api_calls(self) -> list[LoggedRequest]:
         """Gmail API method calls (batch parts included, the batch envelope excluded)."""
         return [r for r in self.requests if r.path.startswith("/gmail/")]
@@ -478,6 +515,8 @@ class GmailEmulator:
         query = parse_qs(split.query, keep_blank_values=True)
         with self._lock:
             reply = self._fault(split.path) or self._route(method, split.path, query, headers, body)
+            if not in_batch:
+                reply.wire = self._wire_fault(split.path)
             self.requests.append(
                 LoggedRequest(
                     method,
@@ -486,9 +525,17 @@ class GmailEmulator:
                     reply.status,
                     in_batch,
                     headers.get("authorization", ""),
+                    reply.wire.mode if reply.wire else "",
                 )
             )
         return reply
+
+    def _wire_fault(self, path: str) -> WireFault | None:
+        for fault in self.wire_faults:
+            if fault.remaining > 0 and path.startswith(fault.prefix):
+                fault.remaining -= 1
+                return fault
+        return None
 
     def _fault(self, path: str) -> Reply | None:
         for fault in self.faults:
@@ -810,12 +857,28 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         reply = self.emu.handle(self.command, self.path, headers, body)
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name.replace("_", "-"), value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
+        mode, delay = (reply.wire.mode, reply.wire.delay) if reply.wire else ("", 0.0)
+        if mode == "stall" and self.emu.closing.wait(delay):
+            self.close_connection = True
+            return
+        sent = reply.body[: len(reply.body) // 2] if mode == "cut-json" else reply.body
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name.replace("_", "-"), value)
+            self.send_header("Content-Length", str(len(sent)))
+            self.end_headers()
+            if mode in ("truncate", "stall-body"):
+                half = len(sent) // 2
+                self.wfile.write(sent[:half])
+                self.wfile.flush()
+                if mode == "truncate" or self.emu.closing.wait(delay):
+                    self.close_connection = True  # the client sees EOF before Content-Length
+                    return
+                sent = sent[half:]
+            self.wfile.write(sent)
+        except OSError:  # the client gave up (timed out) while we stalled
+            self.close_connection = True
 
     do_GET = do_POST = _serve
 

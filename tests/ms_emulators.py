@@ -6,8 +6,10 @@ Behaviour follows the published references: the OpenID configuration MSAL fetche
 with a secret or a signed client assertion), and Graph's list-messages rules (InefficientFilter
 when ``$orderby`` does not lead ``$filter``, ``endswith``/``contains`` on from rejected as invalid
 nodes, ``$search`` not combinable with ``$filter``/``$orderby``, opaque ``@odata.nextLink``),
-``$value`` MIME, 401/403/404 error bodies and injectable 429/503 with Retry-After. The Graph
-side lives in ms_graph_emulator (same plumbing). No pytest here, so scripts can start them too.
+``$value`` MIME, 401/403/404 error bodies and injectable 429/503 with Retry-After. Both
+emulators take opt-in transport faults (``break_next``: an answer cut off mid-body, a complete
+answer whose JSON is cut, a stall before or inside the answer). The Graph side lives in
+ms_graph_emulator (same plumbing). No pytest here, so scripts can start them too.
 """
 
 from __future__ import annotations
@@ -140,6 +142,7 @@ class Recorded:
     status: int
     form: Json = field(default_factory=dict)
     authorization: str | None = None
+    fault: str = ""  # the WireFault mode applied to this answer, if any
 
 
 @dataclass
@@ -147,6 +150,25 @@ class Reply:
     status: int
     body: bytes | Json
     headers: dict[str, str] = field(default_factory=dict)
+
+
+WIRE_FAULTS = ("truncate", "cut-json", "stall", "stall-body")
+
+
+@dataclass
+class WireFault:
+    """A transport fault for the next ``times`` requests whose path contains ``path_part``.
+
+    ``truncate``: the real answer with its full Content-Length, half the body, then the
+    connection closes. ``cut-json``: a complete answer (Content-Length matches) whose body is
+    cut in half, so its JSON is invalid. ``stall``: wait ``delay`` seconds before answering.
+    ``stall-body``: send the headers and half the body, then wait ``delay`` seconds.
+    """
+
+    mode: str
+    times: int
+    path_part: str = ""
+    delay: float = 0.0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -162,6 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
         with emu.lock:
             reply = emu.handle(method, parts.path, parts.query, dict(self.headers.items()), body)
             form = dict(parse_qsl(body.decode("latin-1"))) if method == "POST" else {}
+            wire = emu.take_wire_fault(parts.path)
             emu.requests.append(
                 Recorded(
                     method,
@@ -170,16 +193,34 @@ class _Handler(BaseHTTPRequestHandler):
                     reply.status,
                     form,
                     self.headers.get("Authorization"),
+                    wire.mode if wire else "",
                 )
             )
         data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-        self.send_response(reply.status)
-        ctype = "text/plain" if isinstance(reply.body, bytes) else "application/json"
-        for key, value in {"Content-Type": ctype, **reply.headers}.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        mode, delay = (wire.mode, wire.delay) if wire else ("", 0.0)
+        if mode == "stall" and emu.closing.wait(delay):
+            self.close_connection = True
+            return
+        if mode == "cut-json":
+            data = data[: len(data) // 2]
+        try:
+            self.send_response(reply.status)
+            ctype = "text/plain" if isinstance(reply.body, bytes) else "application/json"
+            for key, value in {"Content-Type": ctype, **reply.headers}.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if mode in ("truncate", "stall-body"):
+                half = len(data) // 2
+                self.wfile.write(data[:half])
+                self.wfile.flush()
+                if mode == "truncate" or emu.closing.wait(delay):
+                    self.close_connection = True  # the client sees EOF before Content-Length
+                    return
+                data = data[half:]
+            self.wfile.write(data)
+        except OSError:  # the client gave up (timed out) while we stalled
+            self.close_connection = True
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -202,6 +243,8 @@ class _Emulator:
     def __init__(self, tls: LoopbackCA | None) -> None:
         self.lock = threading.RLock()
         self.requests: list[Recorded] = []
+        self.wire_faults: list[WireFault] = []
+        self.closing = threading.Event()  # ends stalls early when the emulator closes
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.emulator = self
         if tls is not None:
@@ -220,7 +263,26 @@ class _Emulator:
     ) -> Reply:
         raise NotImplementedError
 
+    def break_next(
+        self, mode: str, times: int = 1, path_part: str = "", delay: float = 2.0
+    ) -> None:
+        """Apply the transport fault ``mode`` (see WireFault) to the next ``times`` requests
+        whose path contains ``path_part``."""
+        if mode not in WIRE_FAULTS:
+            raise ValueError(f"unknown wire fault {mode!r}; one of {WIRE_FAULTS}")
+        with self.lock:
+            self.wire_faults.append(WireFault(mode, times, path_part, delay))
+
+    def take_wire_fault(self, path: str) -> WireFault | None:
+        """The transport fault for this request, if one is pending (called under the lock)."""
+        for fault in self.wire_faults:
+            if fault.times > 0 and fault.path_part in path:
+                fault.times -= 1
+                return fault
+        return None
+
     def close(self) -> None:
+        self.closing.set()
         self._server.shutdown()
         self._server.server_close()
 

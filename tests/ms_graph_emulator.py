@@ -234,10 +234,21 @@ class GraphEmulator(_Emulator):
             for e in entries
         }
 
+    def remove_message(self, upn: str, message_id: str) -> None:
+        """Delete a message for good (as a user or a mail rule would, between two calls)."""
+        with self.lock:
+            box = self.mailboxes[upn.lower()]
+            box[:] = [x for x in box if x.id != message_id]
+
     def inject(
         self, status: int, times: int = 1, retry_after: str | None = None, path_part: str = ""
     ) -> None:
-        code = {429: "TooManyRequests", 503: "ServiceNotAvailable"}.get(status, "generalException")
+        code = {
+            401: "InvalidAuthenticationToken",
+            429: "TooManyRequests",
+            503: "ServiceNotAvailable",
+            504: "GatewayTimeout",
+        }.get(status, "generalException")
         with self.lock:
             self.faults.append(Fault(status, times, retry_after, code, path_part))
 
@@ -259,9 +270,12 @@ class GraphEmulator(_Emulator):
             if fault.times > 0 and fault.path_part in path:
                 fault.times -= 1
                 extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-                raise GraphError(
-                    fault.status, fault.code, "Too many requests or service busy.", extra
+                message = (
+                    "Access token has expired or is not yet valid."
+                    if fault.status == 401
+                    else "Too many requests or service busy."
                 )
+                raise GraphError(fault.status, fault.code, message, extra)
         m = re.fullmatch(
             r"/v1\.0/(me|users/([^/]+))/(messages|mailFolders/([^/]+)/messages)"
             r"(?:/([^/]+)/\$value)?",

@@ -112,3 +112,19 @@ def test_parse_auth_results_strips_comments_and_versions() -> None:
     assert [(r.method, r.result, r.props) for r in results] == [
         ("dkim", "pass", {"header.d": "salesforce.com"})
     ]
+
+
+@pytest.mark.parametrize(
+    ("block", "mentions"),
+    [
+        (b"Subject: x\r\nFrom: Salesforce <support@salesforce.com>\r\n\r\n", True),
+        (b"FROM : support@EMEA.Salesforce.com\n\n", True),
+        (b"From: =?utf-8?q?Salesforce?=\n <support@salesforce.com>\n\n", True),
+        (b"From: news@example.org\nReply-To: support@salesforce.com\n\n", False),
+        (b"Subject: no from\n\n", False),
+    ],
+)
+def test_from_header_byte_test(block: bytes, mentions: bool) -> None:
+    from inbox_finder.parse import from_header_mentions
+
+    assert from_header_mentions(block, ("salesforce.com",)) is mentions
