@@ -32,6 +32,20 @@ def write_private(path: str | os.PathLike[str], data: bytes | str) -> None:
         raise
 
 
+def require_private(path: str | os.PathLike[str], what: str) -> None:
+    """Refuse a secret-holding file that other users can read (like ssh does for its keys)."""
+    try:
+        shared = is_group_or_world_readable(path)
+    except FileNotFoundError:
+        return  # the caller reports a missing file in its own words
+    if shared:
+        from .errors import ConfigError
+
+        raise ConfigError(
+            f"{what} {path} is readable by other users; refusing to use it (run: chmod 600 {path})"
+        )
+
+
 def is_group_or_world_readable(path: str | os.PathLike[str]) -> bool:
     """True when a credential file could be read by users other than its owner."""
     mode = Path(path).stat().st_mode

@@ -22,7 +22,7 @@ from typing import Any
 import platformdirs
 
 from inbox_finder.errors import AuthError, ConfigError, InboxFinderError, MailboxError
-from inbox_finder.fileutil import is_group_or_world_readable, write_private
+from inbox_finder.fileutil import require_private, write_private
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def load_credentials(settings: AuthSettings) -> CredentialStore:
         if settings.credentials_explicit:
             raise ConfigError(f"Gmail credentials file not found: {path}")
         raise AuthError(f"no Gmail credentials at {path}; run `{LOGIN_COMMAND}` first")
-    _warn_if_shared(path)
+    require_private(path, "credentials file")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -160,7 +160,7 @@ def _load_service_account(settings: AuthSettings) -> CredentialStore:
             "a Gmail service account needs `subject` (the mailbox to read) or a "
             "gmail://USER source URL"
         )
-    _warn_if_shared(path)
+    require_private(path, "service account file")
     from google.oauth2 import service_account
 
     sa_credentials: Any = service_account.Credentials
@@ -173,14 +173,6 @@ def _load_service_account(settings: AuthSettings) -> CredentialStore:
     if settings.token_uri:
         creds = creds.with_token_uri(settings.token_uri)
     return CredentialStore(creds, settings, None)
-
-
-def _warn_if_shared(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        if is_group_or_world_readable(path):
-            log.warning(
-                "credentials file %s is readable by other users; run: chmod 600 %s", path, path
-            )
 
 
 def auth_failure(exc: BaseException, fix_hint: str) -> InboxFinderError:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from urllib.parse import urlsplit
 
 from inbox_finder.errors import AuthError, ConfigError, MailboxError
-from inbox_finder.fileutil import is_group_or_world_readable, write_private
+from inbox_finder.fileutil import require_private, write_private
 
 if TYPE_CHECKING:
     import requests
@@ -191,10 +191,7 @@ class DelegatedTokens:
         cache = msal.SerializableTokenCache()
         try:
             if self.cache_path.exists():
-                if is_group_or_world_readable(self.cache_path):
-                    log.warning(
-                        "token cache %s is readable by other users; chmod 600 it", self.cache_path
-                    )
+                require_private(self.cache_path, "Outlook token cache")
                 cache.deserialize(self.cache_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise AuthError(
@@ -290,6 +287,7 @@ class AppCredential:
         )
 
     def _load_certificate(self, path: Path) -> dict[str, str]:
+        require_private(path, "client_certificate")
         try:
             pem = path.read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError) as exc:

@@ -126,6 +126,7 @@ def make_client_certificate(directory: Path, client_id: str) -> tuple[Path, byte
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     path = directory / f"{client_id}.pem"
     path.write_bytes(_pem_key(key) + cert_pem)
+    path.chmod(0o600)  # a private key; the provider refuses one that others can read
     return path, cert_pem
 
 

@@ -540,10 +540,16 @@ def test_credentials_file_problems(
         refs(gmail)
     shared = write_creds(tmp_path / "shared.json", emu.authorized_user_info())
     shared.chmod(0o644)
-    with make(emu, shared) as gmail:
+    sent = len(emu.requests)
+    with (
+        make(emu, shared) as gmail,
+        pytest.raises(ConfigError, match=r"readable by other users.*chmod 600"),
+    ):
         refs(gmail)
-    assert "readable by other users" in caplog.text
-    assert stat.S_IMODE(shared.stat().st_mode) == 0o600  # rewritten by the token save
+    assert len(emu.requests) == sent  # refused before any use of the secret
+    shared.chmod(0o600)
+    with make(emu, shared) as gmail:
+        assert refs(gmail) == []  # empty mailbox: no error once the file is private
 
 
 def test_service_account_with_domain_wide_delegation(emu: GmailEmulator, tmp_path: Path) -> None:

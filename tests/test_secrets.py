@@ -103,3 +103,18 @@ def test_local_lookup_at_debug_logs_no_token(
     code, _, logs = run_debug(capsys, caplog, "find", f"mbox:{box}", "--per-username", "-q")
     assert code == 0 and "token mail" in logs
     _assert_clean(logs)
+
+
+def test_secret_files_readable_by_others_are_refused(tmp_path: Path) -> None:
+    from inbox_finder.errors import ConfigError
+    from inbox_finder.fileutil import require_private, write_private
+
+    path = tmp_path / "creds.json"
+    write_private(path, "{}")
+    assert path.stat().st_mode & 0o777 == 0o600
+    require_private(path, "credentials file")  # fine
+    for mode in (0o640, 0o604):
+        path.chmod(mode)
+        with pytest.raises(ConfigError, match="readable by other users"):
+            require_private(path, "credentials file")
+    require_private(tmp_path / "missing.json", "credentials file")  # reported by the caller
