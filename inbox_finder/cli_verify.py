@@ -6,7 +6,6 @@ import getpass
 import hashlib
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -15,15 +14,7 @@ import click
 
 from .api import find_token
 from .config import Config, load_config, profile_for
-from .credentials import (
-    from_env,
-    from_keyring,
-    from_profile_command,
-    from_profile_env,
-    from_prompt,
-    resolve_secret,
-)
-from .errors import ConfigError, InboxFinderError, LoginRejectedError, NotFoundError
+from .errors import ConfigError, InboxFinderError, LoginRejectedError
 from .model import Finding
 from .options import (
     VerifySpec,
@@ -33,14 +24,14 @@ from .options import (
     trust_options,
 )
 from .output import age, human
+from .sfcreds import SF_KEYRING_SERVICE as SF_KEYRING_SERVICE
+from .sfcreds import SF_PASSWORD_ENV as SF_PASSWORD_ENV
+from .sfcreds import TOKEN_RE, salesforce_password, split_token
 from .verify import DEFAULT_TIMEOUT, LoginCheck, Outcome, check_login
 
 log = logging.getLogger("inbox_finder")
 F = TypeVar("F", bound=Callable[..., Any])
 
-SF_PASSWORD_ENV = "INBOX_FINDER_SF_PASSWORD"  # noqa: S105 - the variable name, not a secret
-SF_KEYRING_SERVICE = "inbox-finder-salesforce"
-TOKEN_RE = re.compile(r"[A-Za-z0-9]{20,30}")
 MAX_STDIN = 64 * 1024
 ONE_LOGIN = (
     "It makes exactly ONE login and never retries a rejected one: failed logins count toward "
@@ -48,47 +39,7 @@ ONE_LOGIN = (
 )
 
 
-# ---------------------------------------------------------------- secrets and input
-
-
-def salesforce_password(username: str | None, profile: Mapping[str, Any] | None = None) -> str:
-    """The Salesforce password: env, profile sf_password_env / sf_password_cmd, keyring, prompt."""
-    profile = profile or {}
-    who = f" for {username}" if username else ""
-    sources = [
-        from_env(SF_PASSWORD_ENV),
-        from_profile_env(profile, "sf_password_env"),
-        from_profile_command(profile, "sf_password_cmd"),
-    ]
-    if username:
-        sources.append(from_keyring(SF_KEYRING_SERVICE, username))
-    sources.append(from_prompt(f"Salesforce password{who}: "))
-    hint = (
-        f"set {SF_PASSWORD_ENV}, a profile's sf_password_env or sf_password_cmd, store it with "
-        f"`keyring set {SF_KEYRING_SERVICE} {username or 'USERNAME'}`, or run on a terminal"
-    )
-    return resolve_secret(f"Salesforce password{who}", sources, hint)
-
-
-def split_token(combined: str, password: str) -> str:
-    """The token at the end of ``password+token``; NotFoundError when there is none."""
-    candidates = [combined, combined.strip()]
-    inner = candidates[-1]
-    if len(inner) >= 2 and inner[0] == inner[-1] and inner[0] in "'\"":
-        candidates.append(inner[1:-1])  # a quoted value copied from a config file
-    follows: int | None = None
-    for text in candidates:
-        if text.startswith(password):
-            rest = text[len(password) :]
-            if TOKEN_RE.fullmatch(rest):
-                return rest
-            follows = len(rest) if follows is None else min(follows, len(rest))
-    if follows is None:
-        raise NotFoundError("the combined string does not start with the Salesforce password")
-    raise NotFoundError(
-        "what follows the password is not a plausible security token "
-        f"(20-30 letters and digits; {follows} characters follow)"
-    )
+# ---------------------------------------------------------------- input
 
 
 def _read_secret(prompt: str) -> str:

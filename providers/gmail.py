@@ -18,47 +18,40 @@ filter, 4 when more do (one ``after:`` list); 2 + n API method calls for n metad
 expired access token adds one POST to the token endpoint. Scans (``sync_cursor``, a search
 with ``after_cursor``) read the mailbox history instead: see gmail_history.
 
-Errors: transient failures are retried with exponential backoff and jitter, honouring
-Retry-After, within ``retry_max_seconds`` (wall time, waiting for answers included; each attempt
-waits at most the source timeout): 429, 5xx and rate-limit 403s; an answer cut off before its
-Content-Length or a reset mid-answer; no answer within the timeout; a 200 whose JSON (or batch
-multipart) is malformed. Then MailboxError naming the call and what failed. 401 (after one
-token refresh) and other 403s are AuthError with the fixing command; a refused connection, an
-unknown host or a TLS failure is MailboxError at once; a message deleted between list and fetch
-is MailboxError naming it. googleapiclient, google-auth and httplib2 are imported lazily.
+Errors: transient failures are retried within ``retry_max_seconds``, others translated at
+once: see gmail_http. googleapiclient, google-auth and httplib2 are imported lazily.
 """
 
 from __future__ import annotations
 
 import base64
 import heapq
-import http.client
-import json
 import logging
 import os
-import random
 import re
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import unquote
 
-from inbox_finder.errors import (
-    AuthError,
-    ConfigError,
-    InboxFinderError,
-    MailboxError,
-    MessageVanishedError,
-)
+from inbox_finder.errors import ConfigError, MailboxError
 from inbox_finder.model import Candidate, require_aware
 from inbox_finder.provider import Provider, Query, SourceOptions
-from inbox_finder.retry import parse_retry_after
 
 from . import gmail_history, google_auth
 from .gmail_history import Meta, drain, parse_meta
-from .google_auth import AuthSettings, CredentialStore
+from .gmail_http import RATE_LIMIT_REASONS, Failure, GmailApi, Malformed, RetryPolicy
+from .google_auth import AuthSettings
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "ENDPOINT_ENV",
+    "METADATA_HEADERS",
+    "PAGE_SIZE",
+    "RATE_LIMIT_REASONS",
+    "GmailProvider",
+    "RetryPolicy",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,41 +59,7 @@ DEFAULT_ENDPOINT = "https://gmail.googleapis.com"
 ENDPOINT_ENV = "INBOX_FINDER_GMAIL_ENDPOINT"
 PAGE_SIZE = 50  # Google advises batches of at most 50 gets; one page fills one batch
 METADATA_HEADERS = ("From", "Subject", "Date", "Message-ID", "Authentication-Results")
-RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 _MAILBOX = re.compile(r"[^\s/@:]+@[^\s/@:]+\.[^\s/@:]+")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter within a total time budget; clock and sleep injectable."""
-
-    max_total: float = 60.0
-    base_delay: float = 0.5
-    max_delay: float = 16.0
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
-    jitter: Callable[[], float] = random.random
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Pause before retry ``attempt`` (0-based); never shorter than Retry-After."""
-        backoff = min(self.max_delay, self.base_delay * 2.0**attempt)
-        backoff *= 0.5 + self.jitter() / 2  # "equal jitter": spreads clients, keeps a floor
-        return max(backoff, retry_after or 0.0)
-
-
-class _Malformed(Exception):
-    """A 200 answer that cannot be read (cut JSON or multipart): worth another try."""
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """A classified API failure: which error to raise, and whether waiting may help."""
-
-    kind: type[InboxFinderError]
-    message: str
-    retryable: bool = False
-    retry_after: float | None = None
-    status: int | None = None
 
 
 class GmailProvider(Provider):
@@ -121,15 +80,24 @@ class GmailProvider(Provider):
     ) -> None:
         self._user_id = user_id
         self._endpoint = endpoint.rstrip("/")
-        self._auth = auth
-        self._timeout = timeout
-        self._ca_file = ca_file
-        self.retry = retry
         self.page_size = page_size
-        self._store: CredentialStore | None = None
-        self._raw_http: Any = None
-        self._authed_http: Any = None
-        self._service: Any = None
+        self._api = GmailApi(
+            user_id=user_id,
+            endpoint=self._endpoint,
+            auth=auth,
+            timeout=timeout,
+            ca_file=ca_file,
+            retry=retry,
+        )
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The backoff policy of every API call; public so embedders and tests can tune it."""
+        return self._api.retry
+
+    @retry.setter
+    def retry(self, policy: RetryPolicy) -> None:
+        self._api.retry = policy
 
     @classmethod
     def from_url(
@@ -183,7 +151,7 @@ class GmailProvider(Provider):
 
     def sync_cursor(self) -> str | None:
         """``gmail:<historyId>`` from users.getProfile: one call (see gmail_history)."""
-        profile = self._call(
+        profile = self._api.call(
             "get profile",
             lambda api: api.users().getProfile(userId=self._user_id).execute(num_retries=0),
         )
@@ -200,7 +168,7 @@ class GmailProvider(Provider):
         start = gmail_history.parse_cursor(query.after_cursor)
         if start is not None:
             try:
-                ids = gmail_history.added_ids(self._call, self._user_id, start)
+                ids = gmail_history.added_ids(self._api.call, self._user_id, start)
             except gmail_history.HistoryUnavailable as exc:
                 log.info("%s; searching the whole mailbox", exc)
             else:
@@ -241,7 +209,7 @@ class GmailProvider(Provider):
         args: dict[str, Any] = {"userId": self._user_id, "q": q, "maxResults": self.page_size}
         if page_token:
             args["pageToken"] = page_token
-        resp = self._call(
+        resp = self._api.call(
             "list messages", lambda api: api.users().messages().list(**args).execute(num_retries=0)
         )
         ids = [m["id"] for m in resp.get("messages") or [] if isinstance(m, dict) and "id" in m]
@@ -275,7 +243,7 @@ class GmailProvider(Provider):
         todo, attempt = ids, 0
         deadline = self.retry.clock() + self.retry.max_total
         while todo:
-            failed: dict[str, tuple[_Failure, BaseException]] = {}
+            failed: dict[str, tuple[Failure, BaseException]] = {}
             for start in range(0, len(todo), PAGE_SIZE):
                 self._run_batch(todo[start : start + PAGE_SIZE], found, failed)
             todo = []
@@ -288,7 +256,7 @@ class GmailProvider(Provider):
                     todo.append(msg_id)
             if todo:  # wait as long as the most demanding Retry-After asks
                 failure, exc = max((failed[i] for i in todo), key=lambda f: f[0].retry_after or 0.0)
-                self._wait_or_raise(failure, attempt, deadline, exc)
+                self._api.wait_or_raise(failure, attempt, deadline, exc)
                 attempt += 1
         return found
 
@@ -296,7 +264,7 @@ class GmailProvider(Provider):
         self,
         ids: list[str],
         found: dict[str, Meta],
-        failed: dict[str, tuple[_Failure, BaseException]],
+        failed: dict[str, tuple[Failure, BaseException]],
     ) -> None:
         from googleapiclient.http import BatchHttpRequest
 
@@ -305,14 +273,14 @@ class GmailProvider(Provider):
         def on_reply(msg_id: str, response: Any, exc: BaseException | None) -> None:
             if exc is None and not isinstance(response, dict):
                 # googleapiclient hands back a part's body as text when it is not JSON.
-                exc = _Malformed(f"Gmail API {what} failed: malformed answer for {msg_id}")
+                exc = Malformed(f"Gmail API {what} failed: malformed answer for {msg_id}")
             try:
                 if exc is not None:
-                    failed[msg_id] = (self._classify(exc, what), exc)
+                    failed[msg_id] = (self._api.classify(exc, what), exc)
                 else:
                     found[msg_id] = parse_meta(response)
             except (KeyError, TypeError, ValueError) as bad:
-                failure = _Failure(MailboxError, f"Gmail returned no internalDate for {msg_id}")
+                failure = Failure(MailboxError, f"Gmail returned no internalDate for {msg_id}")
                 failed[msg_id] = (failure, bad)
 
         def run(api: Any) -> None:
@@ -339,23 +307,22 @@ class GmailProvider(Provider):
                 )
             # googleapiclient refreshes for a batch with a bare httplib2.Http (no ca_file,
             # no timeout); refreshing here first keeps our transport in charge.
-            assert self._store is not None
-            self._store.refresh_if_needed(_google_auth_httplib2().Request(self._raw_http))
+            self._api.refresh_if_needed()
             try:
                 batch.execute()
             except (BatchError, KeyError, IndexError, TypeError, ValueError) as exc:
                 # googleapiclient parses the multipart answer unchecked: a cut one (a part
                 # missing or ending early) surfaces as any of these.
                 bad = f"Gmail API {what} (batch) failed: malformed answer ({type(exc).__name__})"
-                raise _Malformed(bad) from exc
+                raise Malformed(bad) from exc
 
-        self._call(f"{what} (batch)", run)
+        self._api.call(f"{what} (batch)", run)
 
     # --- fetch ----------------------------------------------------------------------------
 
     def fetch(self, candidate: Candidate) -> bytes:
         """Raw RFC 822 bytes via messages.get(format=raw); the mailbox is not changed."""
-        msg = self._call(
+        msg = self._api.call(
             "get message",
             lambda api: (
                 api.users()
@@ -377,168 +344,7 @@ class GmailProvider(Provider):
 
     def close(self) -> None:
         """Save a token refreshed during the session and drop the connections."""
-        if self._store is not None:
-            self._store.save_if_changed()
-        if self._authed_http is not None:
-            self._authed_http.close()
-        self._service = self._authed_http = self._raw_http = self._store = None
-
-    # --- plumbing -------------------------------------------------------------------------
-
-    def _api(self) -> Any:
-        """The Gmail service object, built on first use (credentials loaded and refreshed)."""
-        if self._service is not None:
-            return self._service
-        from googleapiclient.discovery import build
-
-        store = google_auth.load_credentials(self._auth)
-        raw_http = _httplib2().Http(timeout=self._timeout, ca_certs=self._ca_file)
-        store.refresh_if_needed(_google_auth_httplib2().Request(raw_http))
-        # One refresh on a 401 covers a token revoked early; a second 401 is an AuthError.
-        authed = _google_auth_httplib2().AuthorizedHttp(
-            store.credentials, http=raw_http, max_refresh_attempts=1
-        )
-        try:
-            service = build(
-                "gmail",
-                "v1",
-                http=authed,
-                static_discovery=True,
-                cache_discovery=False,
-                client_options={"api_endpoint": self._endpoint},
-            )
-        except Exception as exc:  # a broken install: unknown API, bad discovery document
-            bad = f"cannot set up the Gmail API client ({type(exc).__name__})"
-            raise MailboxError(bad) from exc
-        self._store, self._raw_http, self._authed_http = store, raw_http, authed
-        self._service = service
-        return service
-
-    def _call(self, what: str, run: Callable[[Any], Any], *, missing: str | None = None) -> Any:
-        """Run one API call with retries; translate every SDK/transport error at this boundary.
-
-        ``missing``: the message for a 404 (the object vanished), instead of the generic one.
-        """
-        api = self._api()
-        deadline = self.retry.clock() + self.retry.max_total
-        attempt = 0
-        while True:
-            try:
-                result = run(api)
-                if isinstance(result, str | bytes):
-                    # googleapiclient hands back the body as text when it is not JSON.
-                    raise _Malformed(f"Gmail API {what} failed: malformed answer (not JSON)")
-            except InboxFinderError:
-                raise
-            except Exception as exc:
-                failure = self._classify(exc, what)
-                if missing is not None and failure.status == 404:
-                    failure = _Failure(MessageVanishedError, missing, status=404)
-                if failure.retryable and not isinstance(failure.status, int):
-                    self._drop_connections()  # a cut or stalled connection is not reusable
-                self._wait_or_raise(failure, attempt, deadline, exc)
-                attempt += 1
-                continue
-            if result is not None and not isinstance(result, dict):
-                raise MailboxError(f"unexpected answer from the Gmail API to {what}")
-            return result or {}
-
-    def _drop_connections(self) -> None:
-        if self._raw_http is not None:
-            self._raw_http.close()
-
-    def _wait_or_raise(
-        self, failure: _Failure, attempt: int, deadline: float, exc: BaseException
-    ) -> None:
-        if failure.retryable:
-            pause = self.retry.delay(attempt, failure.retry_after)
-            if self.retry.clock() + pause <= deadline:
-                log.info("%s; retry %d in %.1fs", failure.message, attempt + 1, pause)
-                self.retry.sleep(pause)
-                return
-            raise failure.kind(f"{failure.message} (gave up after {attempt + 1} attempts)") from exc
-        raise failure.kind(failure.message) from exc
-
-    def _classify(self, exc: BaseException, what: str) -> _Failure:
-        from google.auth.exceptions import GoogleAuthError
-        from googleapiclient.errors import BatchError, HttpError
-        from googleapiclient.errors import Error as ApiError
-
-        if isinstance(exc, _Malformed):
-            return _Failure(MailboxError, str(exc), retryable=True)
-        if isinstance(exc, BatchError):  # an HttpError without a usable status
-            bad = f"Gmail API {what} failed: malformed batch answer ({exc.reason})"
-            return _Failure(MailboxError, bad, retryable=True)
-        if isinstance(exc, HttpError):
-            retry_after = exc.resp.get("retry-after")
-            return self._http_failure(exc.resp.status, exc.content, retry_after, what)
-        if isinstance(exc, InboxFinderError):
-            return _Failure(type(exc), str(exc))
-        hint = self._store.fix_hint if self._store else google_auth.LOGIN_HINT
-        if isinstance(exc, GoogleAuthError):
-            err = google_auth.auth_failure(exc, hint)
-            return _Failure(type(err), str(err))
-        if isinstance(exc, TimeoutError):  # socket.timeout: no answer (or no more of it) in time
-            text = f"Gmail API {what} timed out: no answer within {self._timeout:g}s"
-            return _Failure(MailboxError, f"{text} from {self._endpoint}", retryable=True)
-        if isinstance(exc, _CUT_OFF):
-            text = f"Gmail API {what} failed: the answer was cut off ({type(exc).__name__})"
-            return _Failure(MailboxError, f"{text} at {self._endpoint}", retryable=True)
-        if isinstance(exc, OSError | _httplib2().HttpLib2Error | http.client.HTTPException):
-            reason = google_auth.transport_reason(exc)
-            where = f"cannot reach the Gmail API at {self._endpoint}"
-            return _Failure(MailboxError, f"{where}: {reason}")
-        if isinstance(exc, UnicodeDecodeError):
-            bad = f"Gmail API {what} failed: malformed answer (not UTF-8)"
-            return _Failure(MailboxError, bad, retryable=True)
-        if isinstance(exc, ApiError | ValueError | KeyError | TypeError):
-            return _Failure(
-                MailboxError,
-                f"unexpected answer from the Gmail API to {what} ({type(exc).__name__})",
-            )
-        raise exc  # a programming error: let it surface as it is
-
-    def _http_failure(
-        self, status: int, content: bytes, retry_after: str | None, what: str
-    ) -> _Failure:
-        message, reasons = _error_details(content)
-        text = f"Gmail API {what} failed: HTTP {status}" + (f" ({message})" if message else "")
-        hint = self._store.fix_hint if self._store else google_auth.LOGIN_HINT
-        if status == 429 or status >= 500 or (status == 403 and reasons & RATE_LIMIT_REASONS):
-            return _Failure(MailboxError, text, True, parse_retry_after(retry_after), status)
-        if status == 401:
-            return _Failure(AuthError, f"{text}; {hint}", status=status)
-        if status == 403:
-            return _Failure(
-                AuthError, f"{text}: no access to mailbox {self._user_id}; {hint}", status=status
-            )
-        return _Failure(MailboxError, text, status=status)
-
-
-# The connection broke after the request went out: an answer cut short of its Content-Length
-# (IncompleteRead), no status line (RemoteDisconnected is a BadStatusLine), a reset. Worth a
-# retry on a fresh connection; a refused connection or an unknown host is not.
-_CUT_OFF = (
-    http.client.IncompleteRead,
-    http.client.BadStatusLine,
-    http.client.ResponseNotReady,
-    http.client.CannotSendRequest,
-    ConnectionResetError,
-    ConnectionAbortedError,
-    BrokenPipeError,
-)
-
-
-def _httplib2() -> Any:
-    import httplib2  # type: ignore[import-untyped]
-
-    return httplib2
-
-
-def _google_auth_httplib2() -> Any:
-    import google_auth_httplib2  # type: ignore[import-untyped]
-
-    return google_auth_httplib2
+        self._api.close()
 
 
 def _q(base: list[str], after: int | None, before: int | None) -> str:
@@ -553,19 +359,6 @@ def _q(base: list[str], after: int | None, before: int | None) -> str:
 def _from_clause(domains: Iterable[str]) -> str:
     clean = [d for d in (re.sub(r"[^A-Za-z0-9.-]", "", d).strip(".") for d in domains) if d]
     return f"from:({' OR '.join(clean)})" if clean else ""
-
-
-def _error_details(content: bytes) -> tuple[str, set[str]]:
-    """Google's error message (one short line) and the set of ``errors[].reason`` values."""
-    try:
-        err = json.loads(content.decode("utf-8")).get("error")
-    except (ValueError, AttributeError):
-        return "", set()
-    if not isinstance(err, dict):
-        return (err if isinstance(err, str) else ""), set()
-    message = " ".join(str(err.get("message", "")).split())[:200]
-    reasons = {str(e.get("reason")) for e in err.get("errors") or [] if isinstance(e, dict)}
-    return message, reasons
 
 
 def _opt_str(profile: Mapping[str, Any], key: str) -> str | None:

@@ -14,55 +14,49 @@ Graph query rules this module stays within (list-messages reference):
 
 A lookup whose newest candidate is the token mail costs two Graph calls: one list, one $value.
 
-Scans: ``sync_cursor`` is ONE list call (same folder and senders, ``$top=10``, newest first):
-``graph:<scope hash>:<newest receivedDateTime>:<hashes of the ids of that second>``. A search
-after it adds ``receivedDateTime ge <that time - DELIVERY_SLACK>`` and skips the named ids (the
-scan that took the cursor searched them). Idle scan: 1 Graph call; a new token mail: 3 (cursor,
-list, $value). Not the ``messages/delta`` link: ``sync_cursor()`` gets no stored state, so it
-could not replay a stored deltaLink (the one cheap delta call) and a fresh round's link would
-not compare equal; a first round pages the whole folder (delta's ``$filter`` takes only
-``receivedDateTime ge|gt``, no sender); there is no delta for ``folder = "all"``; and delta also
-reports read/unread changes. Gap: mail moved in later (rescued from Junk) keeps its older
-receivedDateTime, so scan misses it unless it is the newest; ``folder = "all"`` includes Junk.
+Scans: ``sync_cursor`` is ONE list call; a search after its cursor starts at the cursor's time
+(less a slack) and skips the mails the cursor names (see graph_cursor).
 
-Errors: every GET is retried with backoff (Retry-After honoured) within ``RetryPolicy``'s
-bounds — at most ``max_attempts``, and ``max_total`` seconds of waiting, for answers and between
-attempts together — when Graph answers 429, 500, 502, 503 or 504, when no answer (or no more of
-it) comes within the source timeout, when the connection breaks mid-answer (short of its
-Content-Length, or reset), or when a 200's JSON is malformed; then MailboxError naming what
-failed. 401/403 are AuthError at once, an unknown mailbox a ConfigError, a refused connection,
-an unknown host or a TLS failure a MailboxError at once, and a message deleted between list and
-``$value`` a MailboxError naming it.
+Errors: transient failures are retried within ``RetryPolicy``'s bounds, all others mapped to
+the inbox_finder errors at once (see graph_http).
 """
 
 from __future__ import annotations
 
 import email.policy
-import hashlib
 import logging
 import os
 import re
-import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formataddr
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlsplit
 
-from inbox_finder.errors import (
-    AuthError,
-    ConfigError,
-    FolderNotFoundError,
-    MailboxError,
-    MessageVanishedError,
-)
+from inbox_finder.errors import ConfigError, MailboxError
 from inbox_finder.model import Candidate
 from inbox_finder.provider import Provider, Query, SourceOptions, split_scheme
-from inbox_finder.retry import parse_retry_after
 
+from .graph_cursor import (
+    CURSOR_PREFIX,
+    CURSOR_PROBE,
+    CURSOR_TIME,
+    DELIVERY_SLACK,
+    id_hash,
+    make_cursor,
+    parse_cursor,
+    scope_hash,
+)
+from .graph_http import (
+    RETRY_STATUSES,
+    UNKNOWN_MAILBOX_CODES,
+    GraphClient,
+    RetryPolicy,
+    json_object,
+    raw_body,
+)
 from .ms_auth import (
     MULTI_TENANT_ALIASES,
     AppCredential,
@@ -78,112 +72,34 @@ from .ms_auth import (
 if TYPE_CHECKING:
     import requests
 
+__all__ = [
+    "CURSOR_PREFIX",
+    "CURSOR_PROBE",
+    "CURSOR_TIME",
+    "DEFAULT_GRAPH_ENDPOINT",
+    "DEFAULT_PAGE_SIZE",
+    "DELIVERY_SLACK",
+    "GRAPH_ENDPOINT_ENV",
+    "NO_LOWER_BOUND",
+    "RETRY_STATUSES",
+    "SELECT",
+    "UNKNOWN_MAILBOX_CODES",
+    "OutlookProvider",
+    "RetryPolicy",
+    "header_block",
+    "parse_received",
+]
+
 log = logging.getLogger(__name__)
 
 DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
 GRAPH_ENDPOINT_ENV = "INBOX_FINDER_GRAPH_ENDPOINT"
 SELECT = "id,receivedDateTime,from,subject,internetMessageId"
 NO_LOWER_BOUND = "1900-01-01T00:00:00Z"
-CURSOR_PREFIX = "graph:"
-CURSOR_TIME = "%Y%m%dT%H%M%SZ"
-# Searches after a cursor start this much before its time: deliveries can become visible a
-# little out of receivedDateTime order, and a superset costs only a header check.
-DELIVERY_SLACK = timedelta(minutes=5)
-CURSOR_PROBE = 10  # newest messages the cursor reads: ids of the same second tell mails apart
 DEFAULT_PAGE_SIZE = 50  # small $select, so a bigger page costs little and saves round trips
-# Throttled (429), and server errors a GET can meet in passing (Graph's own guidance names
-# 429/503/504; 500/502 come from overloaded mailbox servers and gateways just as briefly).
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# 404 codes meaning "this mailbox does not exist / has no Exchange Online REST access".
-UNKNOWN_MAILBOX_CODES = frozenset(
-    {"ErrorInvalidUser", "ResourceNotFound", "MailboxNotEnabledForRESTAPI", "ErrorMailboxNotFound"}
-)
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _ADDRESS = re.compile(r"^[^@\s'\"<>()/\\]+@[^@\s'\"<>()/\\]+$")
-
-
-_T = TypeVar("_T")
-
-
-@dataclass
-class RetryPolicy:
-    """Bounded backoff for transient failures: honours Retry-After, caps attempts and waiting."""
-
-    max_attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-    # Seconds spent on one call: waiting for answers (each at most the source timeout) and
-    # sleeping between attempts, all attempts together. No retry starts beyond it.
-    max_total: float = 60.0
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
-    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
-
-    def delay(self, attempt: int, retry_after: str | None) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        hinted = parse_retry_after(retry_after)
-        if hinted is not None:
-            return min(hinted, self.max_delay)
-        return min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay)
-
-
-class _Malformed(Exception):
-    """A 200 answer whose JSON cannot be read (cut short, most likely): worth another try."""
-
-
-def _json_object(resp: requests.Response) -> dict[str, Any]:
-    """The JSON object of a list answer; _Malformed when it is not JSON."""
-    try:
-        body = resp.json()
-    except ValueError as exc:  # requests' JSONDecodeError (and UnicodeDecodeError) included
-        raise _Malformed(f"not JSON: {type(exc).__name__}") from exc
-    if not isinstance(body, dict):
-        raise MailboxError(f"Graph answered a list request with JSON {type(body).__name__}")
-    return body
-
-
-def _raw_body(resp: requests.Response) -> bytes:
-    return resp.content
-
-
-def _transport_problem(exc: BaseException, host: str, what: str, timeout: float) -> str | None:
-    """Why a requests exception is worth a retry (timed out, cut off), or None when it is not
-    (refused, unknown host: retrying in seconds will not help)."""
-    import requests
-    from urllib3.exceptions import ProtocolError, ReadTimeoutError
-
-    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
-    if isinstance(exc, requests.exceptions.Timeout) or isinstance(inner, ReadTimeoutError):
-        return f"Graph {what} request to {host} timed out: no answer within {timeout:g}s"
-    if isinstance(
-        exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
-    ) or (
-        isinstance(exc, requests.exceptions.ConnectionError) and isinstance(inner, ProtocolError)
-    ):
-        return f"Graph's answer to the {what} request at {host} was cut off ({_root_name(exc)})"
-    return None
-
-
-def _root_name(exc: BaseException) -> str:
-    """The name of the innermost exception (IncompleteRead, RemoteDisconnected, ...)."""
-    for _ in range(6):
-        nxt = exc.__cause__ or next((a for a in exc.args if isinstance(a, BaseException)), None)
-        if nxt is None:
-            break
-        exc = nxt
-    return type(exc).__name__
-
-
-def _graph_error(resp: requests.Response) -> tuple[str, str]:
-    """(code, first line of message) from Graph's ``{"error": {"code", "message"}}`` body."""
-    try:
-        err = resp.json().get("error", {})
-    except ValueError:
-        return "", ""
-    if not isinstance(err, dict):
-        return "", ""
-    message = str(err.get("message", "")).strip().splitlines()
-    return str(err.get("code", "")), (message[0][:200] if message else "")
 
 
 def _odata_quote(value: str) -> str:
@@ -227,18 +143,6 @@ def header_block(item: Mapping[str, Any]) -> bytes | None:
         return None
 
 
-def _id_hash(ref: str) -> str:
-    return hashlib.sha256(ref.encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class _After:
-    """A usable cursor: search from ``floor`` (None: everything), skip the ids hashed in seen."""
-
-    floor: datetime | None
-    seen: frozenset[str]
-
-
 def _from_address(item: Mapping[str, Any]) -> str:
     addr = (item.get("from") or {}).get("emailAddress") or {}
     return str(addr.get("address") or "").lower()
@@ -264,18 +168,40 @@ class OutlookProvider(Provider):
         retry: RetryPolicy | None = None,
     ) -> None:
         self.mailbox = mailbox  # None: the signed-in user (/me)
-        self.tokens = tokens
         self.graph_endpoint = graph_endpoint.rstrip("/")
         self.folder = folder
         self.senders = senders
         self.page_size = page_size
-        self.timeout = timeout
-        # Public so embedders and tests can tune the backoff (e.g. a no-op sleep).
-        self.retry = retry or RetryPolicy()
-        self._session = session
-        # Per request: requests lets REQUESTS_CA_BUNDLE override Session.verify (psf/requests#3829).
-        self._verify = verify
         self._root = "/me" if mailbox is None else f"/users/{quote(mailbox, safe='@')}"
+        self._graph = GraphClient(
+            session=session,
+            tokens=tokens,
+            verify=verify,
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+            source=self.source,
+            folder=folder,
+        )
+
+    @property
+    def tokens(self) -> TokenSource:
+        """Where each Graph request's access token comes from."""
+        return self._graph.tokens
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one Graph answer may take."""
+        return self._graph.timeout
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The backoff for transient failures; public so embedders and tests can tune it (e.g. a
+        no-op sleep)."""
+        return self._graph.retry
+
+    @retry.setter
+    def retry(self, policy: RetryPolicy) -> None:
+        self._graph.retry = policy
 
     @classmethod
     def from_url(cls, url: str, options: SourceOptions) -> Self:
@@ -328,41 +254,21 @@ class OutlookProvider(Provider):
 
     def _scope(self) -> str:
         """Tags a cursor with what the search covers: the folder and the sender filter."""
-        what = "\n".join([self.folder.lower(), *self.senders])
-        return hashlib.sha256(what.encode()).hexdigest()[:8]
+        return scope_hash(self.folder, self.senders)
 
     def sync_cursor(self) -> str | None:
         """The newest receivedDateTime of the searched folder and the ids received then."""
         probe = {"$select": "id,receivedDateTime", "$top": str(CURSOR_PROBE)}
         params = {**self.list_params(Query()), **probe}
-        page = self._get(self._messages_url(), params, what="list", decode=_json_object)
+        page = self._graph.get(self._messages_url(), params, what="list", decode=json_object)
         items = page.get("value") or []
-        if not items:
-            return f"{CURSOR_PREFIX}{self._scope()}:empty"
         dated = [(parse_received(i.get("receivedDateTime")), str(i.get("id", ""))) for i in items]
-        newest = max(when for when, _ in dated)
-        tied = sorted({_id_hash(ref) for when, ref in dated if when == newest})
-        return f"{CURSOR_PREFIX}{self._scope()}:{newest.strftime(CURSOR_TIME)}:{'.'.join(tied)}"
-
-    def _after(self, cursor: str | None) -> _After | None:
-        """What a search after ``cursor`` may skip; None when the cursor is not usable here."""
-        parts = (cursor or "").split(":")
-        if len(parts) < 3 or parts[0] + ":" != CURSOR_PREFIX or parts[1] != self._scope():
-            return None  # another provider's, another folder's or sender filter's, or garbage
-        if parts[2:] == ["empty"]:
-            return _After(None, frozenset())  # everything in the folder is new
-        if len(parts) != 4:
-            return None
-        try:
-            when = datetime.strptime(parts[2], CURSOR_TIME).replace(tzinfo=UTC)
-        except ValueError:
-            return None
-        return _After(when - DELIVERY_SLACK, frozenset(parts[3].split(".")))
+        return make_cursor(self._scope(), dated)
 
     def list_params(self, query: Query) -> dict[str, str]:
         """The first page's query: date bound first (it must lead, see module doc)."""
         floor = query.since.astimezone(UTC) if query.since else None
-        after = self._after(query.after_cursor)
+        after = parse_cursor(query.after_cursor, self._scope())
         if after is not None and after.floor is not None and (floor is None or after.floor > floor):
             floor = after.floor
         since = floor.strftime("%Y-%m-%dT%H:%M:%SZ") if floor else NO_LOWER_BOUND
@@ -382,7 +288,7 @@ class OutlookProvider(Provider):
     def search(self, query: Query) -> Iterator[Candidate]:
         """Yield candidates newest first, following @odata.nextLink as given."""
         domains = tuple(d.lower() for d in query.sender_domains)
-        after = self._after(query.after_cursor)
+        after = parse_cursor(query.after_cursor, self._scope())
         if query.after_cursor and after is None:
             log.info("the stored sync cursor is for another folder or sender filter; full search")
         # Mails the cursor names were searched by the scan that took it: skip, not re-download.
@@ -391,14 +297,14 @@ class OutlookProvider(Provider):
         params: dict[str, str] | None = self.list_params(query)
         listed: set[str] = set()
         while url:
-            page = self._get(url, params, what="list", decode=_json_object)
+            page = self._graph.get(url, params, what="list", decode=json_object)
             params = None  # the nextLink already carries every query option
             for item in page.get("value", []):
                 ref = str(item.get("id", ""))
                 if not ref or ref in listed:  # $skip paging repeats items when new mail lands
                     continue
                 listed.add(ref)
-                if seen and _id_hash(ref) in seen:
+                if seen and id_hash(ref) in seen:
                     continue
                 if domains and not any(d in _from_address(item) for d in domains):
                     continue
@@ -414,99 +320,11 @@ class OutlookProvider(Provider):
     def fetch(self, candidate: Candidate) -> bytes:
         """The raw MIME of one message (``GET .../messages/{id}/$value``); never modifies it."""
         url = f"{self.graph_endpoint}{self._root}/messages/{quote(candidate.ref, safe='=')}/$value"
-        return self._get(url, None, what="fetch", decode=_raw_body)
+        return self._graph.get(url, None, what="fetch", decode=raw_body)
 
     def close(self) -> None:
         """Drop pooled connections."""
-        self._session.close()
-
-    def _get(
-        self,
-        url: str,
-        params: dict[str, str] | None,
-        *,
-        what: str,
-        decode: Callable[[requests.Response], _T],
-    ) -> _T:
-        """GET with a bearer token and ``decode`` the 200 answer, retrying transient failures
-        (see the module docstring) within the policy's bounds."""
-        import requests
-
-        host = urlsplit(url).netloc
-        attempt, spent = 0, 0.0
-        while True:
-            attempt += 1
-            headers = {"Authorization": f"Bearer {self.tokens.access_token()}"}
-            if what == "list":
-                headers["Accept"] = "application/json"
-            started = self.retry.clock()
-            retry_after: str | None = None
-            cause: BaseException | None = None
-            try:
-                resp = self._session.get(
-                    url,
-                    params=params,
-                    headers=headers,
-                    verify=self._verify,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
-                log.debug("Graph GET %s -> %s", resp.url.split("?")[0], resp.status_code)
-                if resp.status_code == 200:
-                    return decode(resp)
-                if resp.status_code not in RETRY_STATUSES:
-                    self._raise_for(resp, what)
-                retry_after = resp.headers.get("Retry-After")
-                problem = f"Graph answered HTTP {resp.status_code} (throttled or unavailable)"
-            except _Malformed as exc:
-                problem = f"Graph's answer to the {what} request at {host} was malformed ({exc})"
-                cause = exc
-            except requests.exceptions.SSLError as exc:
-                raise MailboxError(f"TLS failure talking to Graph at {host}") from exc
-            except requests.RequestException as exc:
-                transient = _transport_problem(exc, host, what, self.timeout)
-                if transient is None:
-                    raise MailboxError(
-                        f"cannot reach Graph at {host} ({type(exc).__name__})"
-                    ) from exc
-                problem, cause = transient, exc
-            spent += self.retry.clock() - started
-            wait = self.retry.delay(attempt, retry_after)
-            if attempt >= self.retry.max_attempts or spent + wait > self.retry.max_total:
-                raise MailboxError(
-                    f"{problem}; gave up after {attempt} attempts, try again later"
-                ) from cause
-            log.info("%s; retry %d in %.1fs", problem, attempt, wait)
-            self.retry.sleep(wait)
-            spent += wait
-
-    def _raise_for(self, resp: requests.Response, what: str) -> None:
-        code, message = _graph_error(resp)
-        status = resp.status_code
-        detail = f"HTTP {status}, {code}: {message}" if code else f"HTTP {status}"
-        if status == 401:
-            raise AuthError(f"Graph rejected the access token for {self.source} ({detail})")
-        if status == 403:
-            raise AuthError(
-                f"Graph denied access to {self.source} ({detail}); the app needs "
-                "Mail.Read (application permission for outlook://USER)"
-            )
-        if status == 404 and code in UNKNOWN_MAILBOX_CODES:
-            # Definitive and fixed only by editing the SOURCE: a usage error (exit 2), like a
-            # missing maildir path, not a transient mailbox failure.
-            raise ConfigError(f"no such Exchange Online mailbox: {self.source} ({detail})")
-        if status == 404 and what == "list":
-            raise FolderNotFoundError(f"folder {self.folder!r} not found in {self.source}")
-        if status == 404:
-            raise MessageVanishedError(
-                f"message vanished from {self.source} before it was read ({detail})"
-            )
-        if 300 <= status < 400:
-            raise MailboxError(
-                f"Graph at {urlsplit(resp.url).netloc} redirected (HTTP {status}); "
-                "check graph_endpoint"
-            )
-        raise MailboxError(f"Graph request for {self.source} failed ({detail})")
+        self._graph.close()
 
 
 def _opt(profile: Mapping[str, Any], key: str) -> str | None:
