@@ -25,7 +25,6 @@ from gmail_emulator import GmailEmulator, parse_query
 from inbox_finder.providers import google_auth
 from inbox_finder.providers.gmail import GmailProvider, RetryPolicy
 
-from inbox_finder import provider as provider_registry
 from inbox_finder.errors import AuthError, ConfigError, ExitCode, MailboxError
 from inbox_finder.provider import Query, SourceOptions, available_schemes
 
@@ -710,9 +709,6 @@ def test_cli_find_with_a_gmail_profile(
 ) -> None:
     from inbox_finder.cli import main
 
-    # Works before and after pyproject registers the entry point (see the test below).
-    schemes = {**available_schemes(), "gmail": "inbox_finder.providers.gmail:GmailProvider"}
-    monkeypatch.setattr(provider_registry, "available_schemes", lambda: schemes)
     emu.load_corpus(Path(__file__).parent / "corpus")
     config = tmp_path / "config.toml"
     config.write_text(

@@ -691,12 +691,8 @@ def test_cli_find_with_profile(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import inbox_finder.provider
     from inbox_finder.cli import main
 
-    # Works before and after the entry point is registered (see the test above).
-    schemes = {**available_schemes(), "outlook": ENTRY_POINT}
-    monkeypatch.setattr(inbox_finder.provider, "available_schemes", lambda: schemes)
     idp = corpus_graph.identity
     config = tmp_path / "config.toml"
     config.write_text(
