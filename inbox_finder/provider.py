@@ -29,7 +29,7 @@ ENTRY_POINT_GROUP = "inbox_finder.providers"
 # metadata (~10 ms of start-up); other schemes come from the entry-point group.
 BUILTIN_SCHEMES = {
     "maildir": "inbox_finder.providers.local:MaildirProvider",
-    "mbox": "inbox_finder.providers.local:MboxProvider",
+    "mbox": "inbox_finder.providers.mbox:MboxProvider",
     "eml": "inbox_finder.providers.local:EmlDirProvider",
     "imap": "inbox_finder.providers.imap:ImapProvider",
     "imaps": "inbox_finder.providers.imap:ImapProvider",
