@@ -124,6 +124,21 @@ def _idle(client: IMAPClient, timeout: float, stop: threading.Event) -> bool | N
     return False
 
 
+def _ties_by_uid(candidates: Iterator[Candidate]) -> Iterator[Candidate]:
+    """Within one INTERNALDATE second, highest UID (added last) first, as with SEARCH.
+
+    SORT breaks ARRIVAL ties by ascending sequence number (RFC 5256); the one-candidate
+    look-ahead this needs never fetches more than the next header batch.
+    """
+    group: list[Candidate] = []
+    for candidate in candidates:
+        if group and candidate.received != group[0].received:
+            yield from sorted(group, key=lambda c: int(c.ref), reverse=True)
+            group = []
+        group.append(candidate)
+    yield from sorted(group, key=lambda c: int(c.ref), reverse=True)
+
+
 def search_criteria(query: Query) -> list[Any]:
     """Standard SEARCH keys: OR'ed FROM per sender domain, plus SINCE the day before."""
     criteria: list[Any] = []
@@ -231,35 +246,40 @@ class ImapProvider(Provider):
         return int(parts[2]) if parts[2].isdigit() else None
 
     def search(self, query: Query) -> Iterator[Candidate]:
-        # One retried unit: a reconnect repeats SEARCH and the INTERNALDATEs (no bodies), and
-        # may meet a new UIDVALIDITY (fresh) because no UID has been handed out yet.
-        dated = self._conn.run("searching", lambda client: self._search(client, query), fresh=True)
-        return self._candidates(dated)
+        # One retried unit: a reconnect repeats the SEARCH/SORT (no bodies), and may meet a new
+        # UIDVALIDITY (fresh) because no UID has been handed out yet.
+        uids = self._conn.run("searching", lambda client: self._search(client, query), fresh=True)
+        return _ties_by_uid(self._candidates(uids, query.since))
 
-    def _search(self, client: IMAPClient, query: Query) -> list[tuple[datetime, int]]:
+    def _search(self, client: IMAPClient, query: Query) -> list[int]:
+        """Matching UIDs, newest INTERNALDATE first."""
         first_uid = self._first_new_uid(query.after_cursor)
         if client.has_capability("X-GM-EXT-1"):
             raw_query = gmail_raw_query(query)
             log.debug("UID SEARCH X-GM-RAW %r", raw_query)
-            uids = client.gmail_search(raw_query)
-        else:
-            criteria = search_criteria(query)
-            if first_uid is not None:
-                criteria = ["UID", f"{first_uid}:*", *criteria]
-            log.debug("UID SEARCH %s", " ".join(map(str, criteria)))
-            uids = client.search(criteria)
+            return self._by_date(client, self._after(client.gmail_search(raw_query), first_uid))
+        criteria = search_criteria(query)
         if first_uid is not None:
-            # "N:*" always includes the highest UID, even one below N: filter exactly.
-            uids = [u for u in uids if int(u) >= first_uid]
-        log.debug("%d messages match on the server", len(uids))
-        dated = self._internal_dates(client, [int(u) for u in uids])
-        if query.since is not None:
-            since = query.since.astimezone(UTC)
-            dated = [(when, uid) for when, uid in dated if when >= since]
-        dated.sort(reverse=True)  # newest INTERNALDATE first, then highest UID
-        return dated
+            criteria = ["UID", f"{first_uid}:*", *criteria]
+        if client.has_capability("SORT"):
+            # RFC 5256: the server orders by ARRIVAL (= INTERNALDATE), so nothing is fetched
+            # per match up front and the cost does not grow with the number of matches.
+            log.debug("UID SORT (REVERSE ARRIVAL) %s", " ".join(map(str, criteria)))
+            return self._after(client.sort(["REVERSE ARRIVAL"], criteria), first_uid)
+        log.debug("UID SEARCH %s", " ".join(map(str, criteria)))
+        return self._by_date(client, self._after(client.search(criteria), first_uid))
 
-    def _internal_dates(self, client: IMAPClient, uids: list[int]) -> list[tuple[datetime, int]]:
+    @staticmethod
+    def _after(uids: list[Any], first_uid: int | None) -> list[int]:
+        found = [int(u) for u in uids]
+        log.debug("%d messages match on the server", len(found))
+        if first_uid is None:
+            return found
+        # "N:*" always includes the highest UID, even one below N: filter exactly.
+        return [u for u in found if u >= first_uid]
+
+    def _by_date(self, client: IMAPClient, uids: list[int]) -> list[int]:
+        """Without SORT: fetch every match's INTERNALDATE and order them here."""
         dated: list[tuple[datetime, int]] = []
         for start in range(0, len(uids), DATE_BATCH):
             batch = uids[start : start + DATE_BATCH]
@@ -268,20 +288,23 @@ class ImapProvider(Provider):
                 response = client.fetch(batch, ["INTERNALDATE"])
             for uid, data in response.items():
                 dated.append((_utc(data.get(b"INTERNALDATE")), int(uid)))
-        return dated
+        dated.sort(reverse=True)  # newest INTERNALDATE first, then highest UID
+        return [uid for _, uid in dated]
 
-    def _candidates(self, dated: list[tuple[datetime, int]]) -> Iterator[Candidate]:
-        """Yield in order, fetching header blocks one small batch ahead of the consumer."""
-        for start in range(0, len(dated), HEADER_BATCH):
-            batch = dated[start : start + HEADER_BATCH]
-            uids = [uid for _, uid in batch]
-            log.debug("UID FETCH %d messages (BODY.PEEK[HEADER])", len(batch))
+    def _candidates(self, uids: list[int], since: datetime | None) -> Iterator[Candidate]:
+        """Yield in order, fetching date and header block one small batch ahead of the consumer."""
+        for start in range(0, len(uids), HEADER_BATCH):
+            batch = uids[start : start + HEADER_BATCH]
+            log.debug("UID FETCH %d messages (INTERNALDATE BODY.PEEK[HEADER])", len(batch))
             # A retry refetches this batch only, on a session with the same UIDVALIDITY.
-            response = self._fetch("fetching headers", uids, "BODY.PEEK[HEADER]")
-            for when, uid in batch:
+            response = self._fetch("fetching headers", batch, ["INTERNALDATE", "BODY.PEEK[HEADER]"])
+            for uid in batch:
                 data = response.get(uid)
                 if data is None:  # expunged by another client meanwhile
                     continue
+                when = _utc(data.get(b"INTERNALDATE"))
+                if since is not None and when < since:
+                    return  # newest first: everything after is older still
                 headers = data.get(b"BODY[HEADER]")
                 yield Candidate(
                     ref=str(uid),
@@ -290,10 +313,10 @@ class ImapProvider(Provider):
                     headers=headers if isinstance(headers, bytes) else None,
                 )
 
-    def _fetch(self, doing: str, uids: list[int], item: str) -> dict[int, dict[bytes, Any]]:
+    def _fetch(self, doing: str, uids: list[int], items: list[str]) -> dict[int, dict[bytes, Any]]:
         """UID FETCH as one retried unit (a reconnect keeps UIDVALIDITY or fails)."""
         result: dict[int, dict[bytes, Any]] = self._conn.run(
-            doing, lambda client: client.fetch(uids, [item])
+            doing, lambda client: client.fetch(uids, items)
         )
         return result
 
@@ -305,7 +328,7 @@ class ImapProvider(Provider):
         log.debug("UID FETCH %d (BODY.PEEK[])", uid)
         # A literal cut short raises in imaplib (EOF/reset), so a partial message is never
         # returned: the whole message is fetched again on a fresh connection.
-        response = self._fetch("fetching a message", [uid], "BODY.PEEK[]")
+        response = self._fetch("fetching a message", [uid], ["BODY.PEEK[]"])
         body = response.get(uid, {}).get(b"BODY[]")
         if not isinstance(body, bytes):
             raise MessageVanishedError(f"message UID {uid} is gone from {self.url.folder!r}")

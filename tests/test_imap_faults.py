@@ -143,7 +143,7 @@ def test_proxy_is_transparent_and_counts(
         assert find_token(provider).token == box.token
     assert len(proxy.connections) == 1 and not proxy.events
     counts = proxy.commands
-    assert (counts["LOGIN"], counts["EXAMINE"], counts["UID SEARCH"], counts["LOGOUT"]) == (
+    assert (counts["LOGIN"], counts["EXAMINE"], counts["UID SORT"], counts["LOGOUT"]) == (
         1,
         1,
         1,
@@ -170,35 +170,35 @@ FaultMaker = Callable[[Box], Fault]
 
 ONCE: dict[str, tuple[FaultMaker, dict[str, int], float]] = {
     # name: (fault, commands expected through the proxy, timeouts waited out)
-    "reset-at-connect": (lambda b: Fault("reset"), {"^LOGIN": 1, "^UID SEARCH": 1, BODY: 1}, 0),
+    "reset-at-connect": (lambda b: Fault("reset"), {"^LOGIN": 1, "^UID SORT": 1, BODY: 1}, 0),
     "reset-during-login": (
         lambda b: Fault("reset", on_command=r"^LOGIN\b"),
-        {"^LOGIN": 2, "^UID SEARCH": 1, BODY: 1},
+        {"^LOGIN": 2, "^UID SORT": 1, BODY: 1},
         0,
     ),
     "reset-during-search": (
-        lambda b: Fault("reset", on_command=r"^UID SEARCH"),
-        {"^LOGIN": 2, "^UID SEARCH": 2, HEADERS: 1, BODY: 1},
+        lambda b: Fault("reset", on_command=r"^UID SORT"),
+        {"^LOGIN": 2, "^UID SORT": 2, HEADERS: 1, BODY: 1},
         0,
     ),
     "reset-mid-literal": (
         lambda b: Fault("reset", on_command=BODY, mid_literal=True, cut_after=b.cut_in_token()),
-        {"^LOGIN": 2, "^UID SEARCH": 1, HEADERS: 1, BODY: 2},
+        {"^LOGIN": 2, "^UID SORT": 1, HEADERS: 1, BODY: 2},
         0,
     ),
     "close-mid-literal": (
         lambda b: Fault("close", on_command=BODY, mid_literal=True, cut_after=b.cut_in_token()),
-        {"^LOGIN": 2, "^UID SEARCH": 1, HEADERS: 1, BODY: 2},
+        {"^LOGIN": 2, "^UID SORT": 1, HEADERS: 1, BODY: 2},
         0,
     ),
     "stall-mid-literal": (
         lambda b: Fault("stall", on_command=BODY, mid_literal=True),
-        {"^LOGIN": 2, "^UID SEARCH": 1, HEADERS: 1, BODY: 2},
+        {"^LOGIN": 2, "^UID SORT": 1, HEADERS: 1, BODY: 2},
         1,
     ),
     "greets-then-silent": (
         lambda b: Fault("stall", on_command=r"."),
-        {"^LOGIN": 1, "^UID SEARCH": 1, BODY: 1},
+        {"^LOGIN": 1, "^UID SORT": 1, BODY: 1},
         1,
     ),
 }
@@ -266,7 +266,7 @@ def test_header_batch_retry_resumes_where_it_was(
     with via(proxy, dovecot, user) as provider:
         assert find_token(provider).token == token
     assert proxy.count(HEADERS) == 3  # batch 1, batch 2 cut, batch 2 again: not batch 1 again
-    assert proxy.count("^UID SEARCH") == 1
+    assert proxy.count("^UID SORT") == 1
     assert proxy.count(BODY) == 1
 
 
@@ -281,7 +281,7 @@ ALWAYS: dict[str, tuple[Callable[[], Fault], int, str]] = {
         "dropped the connection while logging in",
     ),
     "reset-during-search": (
-        lambda: Fault("reset", on_command=r"^UID SEARCH", times=None),
+        lambda: Fault("reset", on_command=r"^UID SORT", times=None),
         2,
         "while searching",
     ),
@@ -449,10 +449,10 @@ def test_search_restarts_cleanly_on_a_new_uidvalidity(
     monkeypatch.setenv(PASSWORD_ENV, password)
     dovecot.append_many(user, [(crlf(token_mail(new_token(), when=T0)), T0)], folder="Rebuilt")
     hook, replaced = rebuild(dovecot, user, "Rebuilt")
-    proxy = make_proxy(Fault("reset", on_command=r"^UID SEARCH", hook=hook))
+    proxy = make_proxy(Fault("reset", on_command=r"^UID SORT", hook=hook))
     with via(proxy, dovecot, user, folder="Rebuilt") as provider:
         assert find_token(provider).token == replaced[0]
-    assert proxy.count("^UID SEARCH") == 2
+    assert proxy.count("^UID SORT") == 2
 
 
 def test_fetch_after_reconnect_checks_uidvalidity(
@@ -532,10 +532,10 @@ def test_twenty_lookups_at_once(dovecot: DovecotServer, four_boxes: list[Box]) -
 def test_twenty_lookups_at_once_survive_resets(
     dovecot: DovecotServer, four_boxes: list[Box], make_proxy: ProxyFactory
 ) -> None:
-    proxy = make_proxy(Fault("reset", on_command=r"^UID SEARCH", times=3))
+    proxy = make_proxy(Fault("reset", on_command=r"^UID SORT", times=3))
     results = lookup_in_parallel(four_boxes, proxy.url, dovecot.ca_file)
     assert results == {i: four_boxes[i % 4].token for i in range(20)}
-    assert len(proxy.connections) == 23 and proxy.commands["UID SEARCH"] == 23
+    assert len(proxy.connections) == 23 and proxy.commands["UID SORT"] == 23
     assert proxy.max_active >= 5  # the lookups really overlapped (20 when the box is idle)
 
 

@@ -342,18 +342,17 @@ def fake_gmail(conn: socket.socket, received: list[bytes]) -> None:
             return
         elif rest.startswith("UID SEARCH"):
             out = b"* SEARCH 5 9\r\n"
-        elif rest.startswith("UID FETCH") and "INTERNALDATE" in rest:
+        elif rest.startswith("UID FETCH") and "BODY.PEEK[" not in rest:
             out = b"".join(
                 f'* {u} FETCH (UID {u} INTERNALDATE "{d}")\r\n'.encode() for u, d in dates.items()
             )
         elif rest.startswith("UID FETCH"):
             uids = [int(u) for u in rest.split(" ")[2].split(",")]
             for uid in uids:
-                key, data = (
-                    ("BODY[]", GMAIL_HEADERS[uid] + f"body {uid}\r\n".encode())
-                    if "BODY.PEEK[]" in rest
-                    else ("BODY[HEADER]", GMAIL_HEADERS[uid])
-                )
+                if "BODY.PEEK[]" in rest:
+                    key, data = "BODY[]", GMAIL_HEADERS[uid] + f"body {uid}\r\n".encode()
+                else:  # the header batch also asks for INTERNALDATE
+                    key, data = f'INTERNALDATE "{dates[uid]}" BODY[HEADER]', GMAIL_HEADERS[uid]
                 out += f"* {uid} FETCH (UID {uid} {key} {{{len(data)}}}\r\n".encode()
                 out += data + b")\r\n"
         conn.sendall(out + f"{tag} OK done\r\n".encode())
