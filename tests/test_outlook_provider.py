@@ -644,8 +644,7 @@ def test_importing_the_provider_does_not_import_msal() -> None:
 
 @pytest.fixture(scope="module")
 def corpus_graph(ca: LoopbackCA) -> Iterator[GraphEmulator]:
-    if not (CORPUS / "expected.json").exists():
-        pytest.skip("golden corpus not present")
+    assert (CORPUS / "expected.json").exists(), "the golden corpus ships with the tests"
     with IdentityEmulator(ca) as idp, GraphEmulator(idp, ca) as graph:
         idp.register_app(APP_ID, secret=SECRET)
         graph.add_mailbox(UPN)
