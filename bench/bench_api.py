@@ -19,8 +19,9 @@ the answer from ``expected(count, seed)``), in these variants:
 * ``busy inbox`` (Graph) -- ``token newest`` plus 120 newer non-Salesforce mails on top.
 
 Lookups are ``inbox_finder.find_token(provider)`` with a fresh provider each time (as each CLI
-run builds one). Scans are ``inbox_finder.scan.scan(provider, state)`` with a fresh provider per
-run: first scan, idle scan (nothing new: the target is 1 call), scan after one new token mail.
+run builds one). Scans are ``inbox_finder.scan.runner.scan(provider, state)`` with a fresh
+provider per run: first scan, idle scan (nothing new: the target is 1 call), scan after one
+new token mail.
 Gmail counts API method calls (a batch's parts each count, as in Google's quota) apart from HTTP
 round trips, plus quota units (messages.list/get 5, history.list 2, getProfile 1); calls to the
 OAuth token endpoint are counted apart. Graph calls are counted apart from identity-platform
@@ -54,16 +55,16 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from gen_mailbox import BENCH_DIR, expected, iter_messages  # noqa: E402
 from gmail_emulator import GmailEmulator, LoggedRequest  # noqa: E402
-from inbox_finder.providers.gmail import GmailProvider  # noqa: E402
-from inbox_finder.providers.ms_auth import run_device_code_login  # noqa: E402
-from inbox_finder.providers.outlook import OutlookProvider  # noqa: E402
+from inbox_finder.providers.gmail.provider import GmailProvider  # noqa: E402
+from inbox_finder.providers.outlook.auth import run_device_code_login  # noqa: E402
+from inbox_finder.providers.outlook.provider import OutlookProvider  # noqa: E402
 from mailgen import new_token, other_mail, token_mail  # noqa: E402
 from ms_emulators import IdentityEmulator, LoopbackCA, Recorded, make_test_ca  # noqa: E402
 from ms_graph_emulator import GraphEmulator  # noqa: E402
 
 from inbox_finder import find_token  # noqa: E402
-from inbox_finder.provider import Provider, SourceOptions  # noqa: E402
-from inbox_finder.scan import scan  # noqa: E402
+from inbox_finder.boundary.provider import Provider, SourceOptions  # noqa: E402
+from inbox_finder.scan.runner import scan  # noqa: E402
 
 SF_KINDS = frozenset({"sf", "sf-token-subject", "verify"})
 BUSY = 120  # non-Salesforce mails on top of the token mail in the "busy inbox" variant

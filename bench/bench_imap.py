@@ -74,7 +74,7 @@ from dovecot import DovecotServer  # noqa: E402
 from fault_proxy import FaultProxy, TlsTermination  # noqa: E402
 from gen_mailbox import BENCH_DIR, END, expected, iter_messages  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
-from inbox_finder.providers.imap import (  # noqa: E402
+from inbox_finder.providers.imap.provider import (  # noqa: E402
     ImapProvider,
     _utc,
     parse_imap_url,
@@ -82,9 +82,9 @@ from inbox_finder.providers.imap import (  # noqa: E402
 )
 
 from inbox_finder import NotFoundError, find_token  # noqa: E402
-from inbox_finder.credentials import PASSWORD_ENV  # noqa: E402
+from inbox_finder.boundary.provider import Query  # noqa: E402
 from inbox_finder.model import Candidate  # noqa: E402
-from inbox_finder.provider import Query  # noqa: E402
+from inbox_finder.secret_sources import PASSWORD_ENV  # noqa: E402
 
 CLI = Path(sys.executable).with_name("inbox-finder")
 # The same token regex as the baselines of bench_local.py.

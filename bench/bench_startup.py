@@ -11,11 +11,11 @@ load from other processes hits them alike; the interpreter is the venv's (``sys.
 * ``python -c pass``                        -- the bare interpreter start (the reference);
 * ``import argparse``, ``import click``, click + ``email.parser/policy/utils``, and that plus
   the provider entry-point scan -- floors that show what the find path's dependencies cost;
-* ``python -c "import inbox_finder.cli"``   -- our imports alone;
+* ``python -c "import inbox_finder.cli.main"``   -- our imports alone;
 * ``inbox-finder --help``;
 * ``inbox-finder find maildir:EMPTY``       -- a real lookup on an empty Maildir (exit 1).
 
-Then ``python -X importtime`` for ``import inbox_finder.cli`` and for the whole ``find`` path
+Then ``python -X importtime`` for ``import inbox_finder.cli.main`` and for the whole ``find`` path
 lists the costliest imports, and both paths' ``sys.modules`` are checked for Google/Microsoft
 SDK modules (googleapiclient, google.*, google_auth_oauthlib, msal, requests, httplib2, ...).
 """
@@ -69,7 +69,7 @@ def commands(empty: Path) -> dict[str, list[str]]:
             "-c",
             f"import click; {EMAIL}; {ENTRY_POINTS}",
         ],
-        'python -c "import inbox_finder.cli"': [PY, "-c", "import inbox_finder.cli"],
+        'python -c "import inbox_finder.cli.main"': [PY, "-c", "import inbox_finder.cli.main"],
         "inbox-finder --help": [CLI, "--help"],
         "inbox-finder find maildir:EMPTY": [CLI, "find", f"maildir:{empty}"],
     }
@@ -158,11 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     find_code = (
-        f"import sys\nfrom inbox_finder.cli import main\nrc = main(['find', 'maildir:{empty}'])"
+        "import sys\nfrom inbox_finder.cli.main import main\n"
+        f"rc = main(['find', 'maildir:{empty}'])"
     )
     report = {}
     for label, code in (
-        ("import inbox_finder.cli", "import inbox_finder.cli"),
+        ("import inbox_finder.cli.main", "import inbox_finder.cli.main"),
         ("find maildir:EMPTY (whole CLI path)", find_code),
     ):
         rows = importtime(code)

@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     .venv/bin/python bench/proto_fast_headers.py                # 3,000 messages, ~30 s
 
-``inbox_finder.parse.parse_headers`` builds a full ``policy.default`` header tree and then asks
+``inbox_finder.mail.parse.parse_headers`` builds a full ``policy.default`` header tree and then asks
 it for Subject, From, Message-ID, Date, every Received and Authentication-Results header; each
 access runs the RFC 5322 header value parser (``email._header_value_parser``), about 0.5 ms
 per ordinary header block. ``fast_headers`` below splits the block itself (unfolds lines,
@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_extract import POLICY, WHEN, classify_full
 from gen_mailbox import iter_messages
-from inbox_finder.providers.local import header_block
+from inbox_finder.providers.local._base import header_block
 
 from inbox_finder.engine import Rejection, evaluate, screen_headers
+from inbox_finder.mail.parse import Headers, parse_date, parse_headers
 from inbox_finder.model import Candidate
-from inbox_finder.parse import Headers, parse_date, parse_headers
 
 REPO = Path(__file__).resolve().parent.parent
 _WANTED = {b"subject", b"from", b"message-id", b"date", b"received", b"authentication-results"}

@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below are imported on first use (PEP 562): fast CLI start-up
-    from .api import find_token, find_tokens
-    from .engine import Selection
-    from .errors import (
+    from inbox_finder.api import find_token, find_tokens
+    from inbox_finder.boundary.provider import Provider, Query, SourceOptions
+    from inbox_finder.boundary.registry import open_provider
+    from inbox_finder.engine import Selection
+    from inbox_finder.errors import (
         ActionError,
         AuthError,
         ConfigError,
@@ -26,9 +28,8 @@ if TYPE_CHECKING:  # the names below are imported on first use (PEP 562): fast C
         NotFoundError,
         SalesforceUnreachableError,
     )
-    from .model import Candidate, Finding
-    from .provider import Provider, Query, SourceOptions, open_provider
-    from .trust import TrustPolicy
+    from inbox_finder.model import Candidate, Finding
+    from inbox_finder.trust.policy import TrustPolicy
 
 _LAZY = {
     "find_token": "api",
@@ -36,11 +37,11 @@ _LAZY = {
     "Selection": "engine",
     "Candidate": "model",
     "Finding": "model",
-    "Provider": "provider",
-    "Query": "provider",
-    "SourceOptions": "provider",
-    "open_provider": "provider",
-    "TrustPolicy": "trust",
+    "Provider": "boundary.provider",
+    "Query": "boundary.provider",
+    "SourceOptions": "boundary.provider",
+    "open_provider": "boundary.registry",
+    "TrustPolicy": "trust.policy",
     **dict.fromkeys(
         [
             "ActionError",

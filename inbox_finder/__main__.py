@@ -1,5 +1,5 @@
 """``python -m inbox_finder``."""
 
-from .cli import run
+from inbox_finder.cli.main import run
 
 run()

@@ -6,12 +6,13 @@ import os
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from .config import Config, load_config, profile_for
-from .engine import Selection, iter_findings
-from .errors import ConfigError, NotFoundError
-from .model import Finding, require_aware
-from .provider import Provider, SourceOptions, open_provider
-from .trust import TrustPolicy
+from inbox_finder.boundary.provider import Provider, SourceOptions
+from inbox_finder.boundary.registry import open_provider
+from inbox_finder.config import Config, load_config, profile_for
+from inbox_finder.engine import Selection, iter_findings
+from inbox_finder.errors import ConfigError, NotFoundError
+from inbox_finder.model import Finding, require_aware
+from inbox_finder.trust.policy import TrustPolicy
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -60,7 +61,7 @@ def open_source(
 def _since(value: datetime | str | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return None if value is None else require_aware(value, "since")
-    from .dates import parse_since
+    from inbox_finder.dates import parse_since
 
     return parse_since(value)
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .trust import TrustPolicy
+from inbox_finder.errors import ConfigError
+from inbox_finder.trust.policy import TrustPolicy
 
 ENV_CONFIG = "INBOX_FINDER_CONFIG"
 _TOP_LEVEL = {"mailbox", "trust"}

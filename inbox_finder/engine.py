@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from .errors import MessageVanishedError
-from .model import Candidate, Finding
-from .parse import Headers, from_header_mentions, parse_headers, parse_message
-from .provider import Provider, Query
-from .trust import TrustPolicy, Verdict, judge
+from inbox_finder.boundary.provider import Provider, Query
+from inbox_finder.errors import MessageVanishedError
+from inbox_finder.mail.parse import Headers, from_header_mentions, parse_headers, parse_message
+from inbox_finder.model import Candidate, Finding
+from inbox_finder.trust.policy import TrustPolicy, Verdict, judge
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,10 @@ class Rejection:
 
 def screen_headers(headers: Headers, policy: TrustPolicy) -> Verdict | Rejection:
     """Cheap checks on headers alone: trusted sender, not a reply, subject names a token."""
-    from .extract import is_reply, subject_mentions_token  # lazy: compiles the template table
+    from inbox_finder.mail.extract import (  # lazy: compiles the template table
+        is_reply,
+        subject_mentions_token,
+    )
 
     verdict = judge(headers, policy)
     if not verdict.trusted:
@@ -66,13 +69,13 @@ def evaluate(
         return screened
     trust = screened.reason
     if policy.verify_dkim:
-        from .dkim_check import verify_dkim  # lazy: dkimpy is an optional extra
+        from inbox_finder.trust.dkim import verify_dkim  # lazy: dkimpy is an optional extra
 
         passed, why = verify_dkim(whole, screened.sender.rpartition("@")[2], policy.dkim_dns)
         if not passed:
             return Rejection(f"--verify-dkim: {why}")
         trust = f"{trust}; {why}"
-    from .extract import extract
+    from inbox_finder.mail.extract import extract
 
     found = extract(parsed)
     if found is None:

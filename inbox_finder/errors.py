@@ -11,7 +11,7 @@
     ├── SalesforceUnreachableError   verify: Salesforce unreachable, TLS, no SOAP   -> 4
     └── LoginRejectedError           verify: Salesforce refused the login        -> 6..11
 
-Codes 6..11 are the ``verify`` / ``--verify`` verdicts (see ``inbox_finder.verify``):
+Codes 6..11 are the ``verify`` / ``--verify`` verdicts (see ``inbox_finder.salesforce.login``):
 6 INVALID_LOGIN, 7 LOGIN_MUST_USE_SECURITY_TOKEN, 8 API login not allowed, 9 password expired,
 10 user locked out, 11 login refused for another reason.
 

@@ -39,7 +39,7 @@ def require_private(path: str | os.PathLike[str], what: str) -> None:
     except FileNotFoundError:
         return  # the caller reports a missing file in its own words
     if shared:
-        from .errors import ConfigError
+        from inbox_finder.errors import ConfigError
 
         raise ConfigError(
             f"{what} {path} is readable by other users; refusing to use it (run: chmod 600 {path})"

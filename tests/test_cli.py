@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from corpus_util import build_mbox, positives
 
-from inbox_finder.cli import main
+from inbox_finder.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import pytest
 from corpus_util import Expected, load_expected
 
 from inbox_finder.engine import Rejection, evaluate
+from inbox_finder.mail.parse import parse_message
 from inbox_finder.model import Candidate, Finding
-from inbox_finder.parse import parse_message
-from inbox_finder.trust import TrustPolicy
+from inbox_finder.trust.policy import TrustPolicy
 
 ENTRIES = load_expected()
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)

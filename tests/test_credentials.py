@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from inbox_finder.credentials import (
+from inbox_finder.errors import AuthError, ConfigError
+from inbox_finder.secret_sources import (
     PASSWORD_ENV,
     SecretSource,
     imap_password,
@@ -20,7 +21,6 @@ from inbox_finder.credentials import (
     resolve_secret,
     run_secret_command,
 )
-from inbox_finder.errors import AuthError, ConfigError
 
 
 class FakeKeyring(types.ModuleType):

@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mailgen import new_token, token_mail
 
-from inbox_finder.cli import main
+from inbox_finder.cli.main import main
 from inbox_finder.engine import Rejection, evaluate
 from inbox_finder.model import Candidate, Finding
-from inbox_finder.trust import TrustPolicy
+from inbox_finder.trust.policy import TrustPolicy
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 

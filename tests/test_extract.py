@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inbox_finder.engine import Rejection, evaluate
-from inbox_finder.extract import extract, is_reply, normalize_subject, subject_mentions_token
+from inbox_finder.mail.extract import extract, is_reply, normalize_subject, subject_mentions_token
+from inbox_finder.mail.parse import Headers, ParsedMessage, TextPart, parse_message
 from inbox_finder.model import Candidate, Finding
-from inbox_finder.parse import Headers, ParsedMessage, TextPart, parse_message
-from inbox_finder.trust import TrustPolicy
+from inbox_finder.trust.policy import TrustPolicy
 
 TOKEN = "4jEAKuW3a4g33x2zsX11BkrsB"
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)

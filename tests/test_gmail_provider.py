@@ -22,11 +22,12 @@ import pytest
 from contract import ProviderContract
 from corpus_util import load_expected, positives
 from gmail_emulator import GmailEmulator, parse_query
-from inbox_finder.providers import google_auth
-from inbox_finder.providers.gmail import GmailProvider, RetryPolicy
+from inbox_finder.providers.gmail import auth as google_auth
+from inbox_finder.providers.gmail.provider import GmailProvider, RetryPolicy
 
+from inbox_finder.boundary.provider import Query, SourceOptions
+from inbox_finder.boundary.registry import available_schemes
 from inbox_finder.errors import AuthError, ConfigError, ExitCode, MailboxError
-from inbox_finder.provider import Query, SourceOptions, available_schemes
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 SF = "support@salesforce.com"
@@ -497,7 +498,7 @@ def test_no_secret_in_logs_or_errors(
 
 def test_importing_the_provider_does_not_import_google() -> None:
     code = (
-        "import sys, inbox_finder.providers.gmail, inbox_finder.providers.google_auth;"
+        "import sys, inbox_finder.providers.gmail.provider, inbox_finder.providers.gmail.auth;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('googleapiclient', 'google', 'google_auth_oauthlib', 'httplib2', "
         "'google_auth_httplib2')))"
@@ -707,7 +708,7 @@ def test_cli_find_with_a_gmail_profile(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from inbox_finder.cli import main
+    from inbox_finder.cli.main import main
 
     emu.load_corpus(Path(__file__).parent / "corpus")
     config = tmp_path / "config.toml"
@@ -754,4 +755,4 @@ def test_cli_find_with_a_gmail_profile(
 
 
 def test_gmail_entry_point_is_registered() -> None:
-    assert available_schemes().get("gmail") == "inbox_finder.providers.gmail:GmailProvider"
+    assert available_schemes().get("gmail") == "inbox_finder.providers.gmail.provider:GmailProvider"

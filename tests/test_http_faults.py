@@ -30,15 +30,15 @@ from typing import Any, ClassVar
 
 import pytest
 from gmail_emulator import GmailEmulator
-from inbox_finder.providers import gmail as gmail_module
-from inbox_finder.providers import outlook as outlook_module
+from inbox_finder.providers.gmail import provider as gmail_module
+from inbox_finder.providers.outlook import provider as outlook_module
 from ms_emulators import IdentityEmulator, LoopbackCA, make_test_ca
 from ms_graph_emulator import GraphEmulator
 
 from inbox_finder import find_token
+from inbox_finder.boundary.provider import Provider, Query, SourceOptions
 from inbox_finder.errors import ExitCode, MailboxError
 from inbox_finder.model import Candidate
-from inbox_finder.provider import Provider, Query, SourceOptions
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 UPN = "dana@example.com"
@@ -467,7 +467,7 @@ def cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., tuple[int, str, str]]:
     """Run ``inbox-finder --config CONFIG ARGS`` for a rig's profile: (exit code, out, err)."""
-    from inbox_finder.cli import main
+    from inbox_finder.cli.main import main
 
     # The CLI builds its own retry policies: keep their backoff tiny and their budget short.
     @dataclass(frozen=True)

@@ -23,15 +23,16 @@ import pytest
 from dovecot import DovecotServer, free_port
 from fault_proxy import Action, Fault, FaultProxy, TlsTermination
 from imapclient.exceptions import LoginError
-from inbox_finder.providers.imap import ImapProvider, parse_imap_url
-from inbox_finder.providers.imap_session import RetryPolicy, is_transient
+from inbox_finder.providers.imap.provider import ImapProvider, parse_imap_url
+from inbox_finder.providers.imap.session import RetryPolicy, is_transient
 from mailgen import new_token, other_mail, token_mail, verification_mail
 
 from inbox_finder import find_token
-from inbox_finder.cli import main
-from inbox_finder.credentials import PASSWORD_ENV
+from inbox_finder.boundary.provider import SourceOptions
+from inbox_finder.boundary.registry import open_provider
+from inbox_finder.cli.main import main
 from inbox_finder.errors import AuthError, ConfigError, MailboxError
-from inbox_finder.provider import SourceOptions, open_provider
+from inbox_finder.secret_sources import PASSWORD_ENV
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TIMEOUT = 1.0  # connect/read timeout in these tests
@@ -646,8 +647,8 @@ def test_temporary_login_failure_is_a_retryable_server_error() -> None:
     """NO [UNAVAILABLE] (RFC 5530) means the server's auth backend is down: exit 4, retried."""
     from imapclient import SocketTimeout
     from imapclient.exceptions import LoginError
-    from inbox_finder.providers.imap import parse_imap_url
-    from inbox_finder.providers.imap_session import ImapSession, is_unavailable
+    from inbox_finder.providers.imap.provider import parse_imap_url
+    from inbox_finder.providers.imap.session import ImapSession, is_unavailable
 
     temporary = LoginError("b'[UNAVAILABLE] Temporary authentication failure. [host:2024-01-01]'")
     wrong = LoginError("b'[AUTHENTICATIONFAILED] Authentication failed.'")

@@ -21,7 +21,7 @@ from corpus_util import load_expected, positives
 from dovecot import DovecotServer, free_port
 from imap_fixtures import require_dovecot
 from imapclient.exceptions import LoginError
-from inbox_finder.providers.imap import (
+from inbox_finder.providers.imap.provider import (
     ImapProvider,
     gmail_raw_query,
     parse_imap_url,
@@ -29,7 +29,8 @@ from inbox_finder.providers.imap import (
 )
 
 from inbox_finder import find_token
-from inbox_finder.credentials import PASSWORD_ENV
+from inbox_finder.boundary.provider import Query, SourceOptions
+from inbox_finder.boundary.registry import open_provider
 from inbox_finder.errors import (
     AuthError,
     ConfigError,
@@ -38,7 +39,7 @@ from inbox_finder.errors import (
     MailboxError,
 )
 from inbox_finder.model import Candidate
-from inbox_finder.provider import Query, SourceOptions, open_provider
+from inbox_finder.secret_sources import PASSWORD_ENV
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -18,14 +18,15 @@ import pytest
 import requests
 from contract import ProviderContract
 from corpus_util import CORPUS, positives
-from inbox_finder.providers.ms_auth import run_device_code_login
-from inbox_finder.providers.outlook import OutlookProvider, RetryPolicy
+from inbox_finder.providers.outlook.auth import run_device_code_login
+from inbox_finder.providers.outlook.provider import OutlookProvider, RetryPolicy
 from ms_emulators import IdentityEmulator, LoopbackCA, make_client_certificate, make_test_ca
 from ms_graph_emulator import GraphEmulator, parse_filter
 
 from inbox_finder import find_token
+from inbox_finder.boundary.provider import Query, SourceOptions
+from inbox_finder.boundary.registry import available_schemes
 from inbox_finder.errors import AuthError, ConfigError, FolderNotFoundError, MailboxError
-from inbox_finder.provider import Query, SourceOptions, available_schemes
 
 UPN = "dana@example.com"
 APP_ID = "11111111-2222-3333-4444-555555555555"
@@ -633,7 +634,7 @@ def test_no_secret_in_logs_or_errors(
 
 def test_importing_the_provider_does_not_import_msal() -> None:
     code = (
-        "import sys, inbox_finder.providers.outlook, inbox_finder.providers.ms_auth; "
+        "import sys, inbox_finder.providers.outlook.provider, inbox_finder.providers.outlook.auth; "
         "sys.exit(1 if 'msal' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
@@ -675,7 +676,7 @@ class TestOutlookContract(ProviderContract):
         )
 
 
-ENTRY_POINT = "inbox_finder.providers.outlook:OutlookProvider"
+ENTRY_POINT = "inbox_finder.providers.outlook.provider:OutlookProvider"
 
 
 def test_outlook_entry_point_is_registered() -> None:
@@ -690,7 +691,7 @@ def test_cli_find_with_profile(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from inbox_finder.cli import main
+    from inbox_finder.cli.main import main
 
     idp = corpus_graph.identity
     config = tmp_path / "config.toml"

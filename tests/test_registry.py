@@ -12,16 +12,14 @@ from typing import Any, Self
 import pytest
 
 from inbox_finder import ConfigError, find_token
-from inbox_finder.model import Candidate
-from inbox_finder.provider import (
+from inbox_finder.boundary.provider import Provider, Query, SourceOptions
+from inbox_finder.boundary.registry import (
     BUILTIN_SCHEMES,
     ENTRY_POINT_GROUP,
-    Provider,
-    Query,
-    SourceOptions,
     available_schemes,
     provider_class,
 )
+from inbox_finder.model import Candidate
 
 
 def test_builtin_table_equals_the_declared_entry_points() -> None:
@@ -79,9 +77,9 @@ def test_a_provider_instance_works_with_the_library() -> None:
 @pytest.mark.parametrize(
     "code",
     [
-        "import inbox_finder.cli",
+        "import inbox_finder.cli.main",
         "from inbox_finder import find_token; find_token('maildir:' + __import__('tempfile').mkdtemp() + '/x')",
-        "import inbox_finder.providers.imap",
+        "import inbox_finder.providers.imap.provider",
     ],
 )
 def test_no_google_or_microsoft_sdk_on_cli_local_or_imap_paths(code: str) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from inbox_finder.retry import parse_retry_after
+from inbox_finder.net.retry import parse_retry_after
 
 NOW = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from corpus_util import CORPUS, positives
 from gmail_emulator import GmailEmulator, LoggedRequest
-from inbox_finder.providers import gmail_history
-from inbox_finder.providers.gmail import GmailProvider
+from inbox_finder.providers.gmail import history as gmail_history
+from inbox_finder.providers.gmail.provider import GmailProvider
 from mailgen import new_token, other_mail, token_mail, verification_mail
 
-from inbox_finder.cli import main
-from inbox_finder.provider import Query, SourceOptions
+from inbox_finder.boundary.provider import Query, SourceOptions
+from inbox_finder.cli.main import main
 
 HISTORY = "/gmail/v1/users/me/history"
 
@@ -170,7 +170,7 @@ def test_history_404_falls_back_to_a_full_search(
     calls = scan.api_calls()
     assert calls[:2] == ["profile", "history"] and "messages" in calls
     assert [r.status for r in scan.requests if r.path == HISTORY] == [404]
-    assert "INFO inbox_finder.providers.gmail: Gmail history from id" in scan.err
+    assert "INFO inbox_finder.providers.gmail.provider: Gmail history from id" in scan.err
     assert "is too old (HTTP 404); searching the whole mailbox" in scan.err
     assert scan() == (0, [])
     assert scan.api_calls() == ["profile"]

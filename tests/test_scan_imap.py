@@ -13,8 +13,8 @@ from corpus_util import load_expected, positives
 from dovecot import DovecotServer
 from mailgen import new_token, other_mail, token_mail, verification_mail
 
-from inbox_finder.cli import main
-from inbox_finder.credentials import PASSWORD_ENV
+from inbox_finder.cli.main import main
+from inbox_finder.secret_sources import PASSWORD_ENV
 
 T0 = datetime(2024, 6, 10, 8, 0, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ import pytest
 from corpus_util import build_mbox, positives
 from mailgen import new_token, token_mail, verification_mail
 
-from inbox_finder.cli import main
+from inbox_finder.cli.main import main
 
 EXE = str(Path(sys.executable).with_name("inbox-finder"))
 

@@ -16,13 +16,13 @@ from urllib.parse import parse_qs
 
 import pytest
 from corpus_util import CORPUS, positives
-from inbox_finder.providers.outlook import DELIVERY_SLACK, OutlookProvider
+from inbox_finder.providers.outlook.provider import DELIVERY_SLACK, OutlookProvider
 from mailgen import new_token, other_mail, token_mail, verification_mail
 from ms_emulators import IdentityEmulator, LoopbackCA, Recorded, make_test_ca
 from ms_graph_emulator import GraphEmulator
 
-from inbox_finder.cli import main
-from inbox_finder.provider import Query, SourceOptions
+from inbox_finder.boundary.provider import Query, SourceOptions
+from inbox_finder.cli.main import main
 
 UPN = "dana@example.com"
 APP_ID = "11111111-2222-3333-4444-555555555555"

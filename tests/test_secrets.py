@@ -9,8 +9,8 @@ import pytest
 from corpus_util import build_mbox, load_expected, positives
 from dovecot import DovecotServer
 
-from inbox_finder.cli import main
-from inbox_finder.credentials import PASSWORD_ENV
+from inbox_finder.cli.main import main
+from inbox_finder.secret_sources import PASSWORD_ENV
 
 TOKENS = [e.token for e in positives() if e.token]
 PASSWORD = "s3cr3t-Pässwörd-#42"

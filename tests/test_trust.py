@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from inbox_finder.parse import Headers
-from inbox_finder.trust import TrustPolicy, domain_matches, judge, parse_auth_results
+from inbox_finder.mail.parse import Headers
+from inbox_finder.trust.policy import TrustPolicy, domain_matches, judge, parse_auth_results
 
 GOOD_FROM = "Salesforce <support@salesforce.com>"
 
@@ -125,6 +125,6 @@ def test_parse_auth_results_strips_comments_and_versions() -> None:
     ],
 )
 def test_from_header_byte_test(block: bytes, mentions: bool) -> None:
-    from inbox_finder.parse import from_header_mentions
+    from inbox_finder.mail.parse import from_header_mentions
 
     assert from_header_mentions(block, ("salesforce.com",)) is mentions

@@ -18,9 +18,9 @@ from corpus_util import build_mbox, positives
 from ms_emulators import LoopbackCA, make_test_ca
 from soap_emulator import SoapEmulator
 
-from inbox_finder.cli import main
+from inbox_finder.cli.main import main
 from inbox_finder.errors import ConfigError, LoginRejectedError
-from inbox_finder.verify import API_VERSION, PARTNER_NS, login_endpoint, login_envelope
+from inbox_finder.salesforce.login import API_VERSION, PARTNER_NS, login_endpoint, login_envelope
 
 PASSWORD = "s3cret&<pw>\r"  # XML specials and a CR: the envelope must carry them unchanged
 DANA = "dana@example.com"

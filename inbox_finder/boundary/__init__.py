@@ -1,0 +1,1 @@
+"""The provider boundary: the Provider interface, queries, source options and the registry."""

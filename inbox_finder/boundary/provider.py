@@ -1,0 +1,110 @@
+"""The provider boundary: the small interface every mailbox kind implements.
+
+A provider yields candidates newest first by the server's receive time and hands out raw
+RFC 822 bytes on demand, read-only. The registry (``registry.py``) maps URL schemes to
+providers. Importing this module imports no provider (and so no Google or Microsoft SDK).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from inbox_finder.errors import ConfigError
+from inbox_finder.model import Candidate
+
+DEFAULT_SENDER_DOMAINS = ("salesforce.com",)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the engine asks a provider for; providers narrow server-side as far as they can."""
+
+    since: datetime | None = None
+    # A superset filter: a provider may return more, never fewer, than mail From these domains.
+    sender_domains: tuple[str, ...] = DEFAULT_SENDER_DOMAINS
+    # A cursor from an earlier ``sync_cursor()``: providers that understand it return only mail
+    # added since (a superset is fine); others ignore it and return everything.
+    after_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Options shared by every source: CLI flags plus the provider keys of a config profile."""
+
+    ca_file: str | None = None
+    timeout: float = 30.0
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    profile_name: str | None = None
+
+
+class Provider(ABC):
+    """A read-only mailbox: candidates newest first, raw bytes on demand."""
+
+    #: Human name of the mailbox kind, for messages.
+    kind: ClassVar[str] = "mailbox"
+
+    @classmethod
+    @abstractmethod
+    def from_url(cls, url: str, options: SourceOptions) -> Self:
+        """Build a provider from a source URL; raise ConfigError for a malformed one."""
+
+    @abstractmethod
+    def search(self, query: Query) -> Iterator[Candidate]:
+        """Yield candidates strictly newest first by receive time (ties: any stable order)."""
+
+    @abstractmethod
+    def fetch(self, candidate: Candidate) -> bytes:
+        """Return the raw RFC 822 bytes of one candidate without changing the mailbox."""
+
+    def fetch_headers(self, candidate: Candidate) -> bytes | None:
+        """Return the raw header block if cheaper than a full fetch; None when not supported."""
+        return candidate.headers
+
+    def sync_cursor(self) -> str | None:
+        """A cheap opaque cursor that changes whenever new mail may have arrived (None: unknown).
+
+        Scans compare it with the stored one and skip the search when it is unchanged; it is
+        taken *before* searching, so mail arriving during a scan is seen by the next one.
+        """
+        return None
+
+    def wait_for_change(self, timeout: float, stop: threading.Event) -> bool | None:
+        """Block until new mail may have arrived (True), ``timeout`` passed or ``stop`` was set
+        (False). None: this provider cannot push changes; the caller polls instead."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most local providers hold nothing
+        """Release connections and files."""
+
+    @property
+    @abstractmethod
+    def source(self) -> str:
+        """The source as shown to users (no secrets)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def split_scheme(url: str) -> tuple[str, str]:
+    """Split ``scheme:rest`` (``scheme://rest`` too); ConfigError when there is no scheme."""
+    scheme, sep, rest = url.partition(":")
+    if not sep or not scheme or not scheme.replace("+", "").replace("-", "").isalnum():
+        raise ConfigError(
+            f"not a source URL or profile name: {url!r} (expected e.g. maildir:PATH, "
+            "mbox:PATH, eml:DIR or imaps://USER@HOST)"
+        )
+    return scheme.lower(), rest

@@ -1,0 +1,139 @@
+"""The ``inbox-finder`` command line: parsing and printing only; the work is in the library."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+import click
+
+from inbox_finder import __version__
+from inbox_finder.errors import ExitCode, InboxFinderError
+
+log = logging.getLogger("inbox_finder")
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, reported with a hint to rerun with --debug
+
+
+# Subcommands are imported only when run (or asked for help): `--help`, and a cron job's
+# `find`, then never pay for verify's XML/TLS stack or the scan machinery.
+COMMANDS = {
+    "find": ("inbox_finder.cli.find:find_cmd", "Print the newest security token found in SOURCE."),
+    "scan": (
+        "inbox_finder.cli.scan:scan_cmd",
+        "Report token emails that arrived since the last scan.",
+    ),
+    "watch": ("inbox_finder.cli.scan:watch_cmd", "Keep scanning SOURCE (for a systemd service)."),
+    "verify": ("inbox_finder.cli.verify:verify_cmd", "Check a token with ONE Salesforce login."),
+    "split": (
+        "inbox_finder.cli.verify:split_cmd",
+        "Recover the token from a password+token string.",
+    ),
+    "login": ("inbox_finder.cli.login:login_cmd", "Sign in once to Gmail or Microsoft 365."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands live in other modules, imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target[0].partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target[0]} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+class _State:
+    debug = False
+
+
+def _setup_logging(verbose: bool, debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("inbox-finder: %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", prog_name="inbox-finder")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    metavar="PATH",
+    help="Config file (TOML). Default: $INBOX_FINDER_CONFIG, else config.toml in the user "
+    "config dir.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Log progress to stderr.")
+@click.option("--debug", is_flag=True, help="Log everything (never secrets) and show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool) -> None:
+    """Find the newest Salesforce security token email in a mailbox, read-only.
+
+    SOURCE is a URL (imaps://USER@HOST[:PORT][/FOLDER], imap://…, maildir:PATH, mbox:PATH,
+    eml:DIR, gmail://me, outlook://me) or the name of a [mailbox.NAME] profile in the config.
+
+    Exit codes: 0 found, 1 no token email found, 2 usage or configuration error,
+    3 authentication failed, 4 mailbox unreachable / TLS / server error, 5 a scan action failed;
+    verify: 6 INVALID_LOGIN, 7 login must use a security token, 8 API login not allowed,
+    9 password expired, 10 locked out, 11 other login fault.
+    """
+    _State.debug = debug
+    _setup_logging(verbose, debug)
+    ctx.obj = {"config_path": config_path}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: run the CLI and map errors to documented exit codes."""
+    try:
+        result = cli.main(args=argv, prog_name="inbox-finder", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("inbox-finder: aborted", err=True)
+        return 130
+    except InboxFinderError as exc:
+        if _State.debug:
+            raise
+        click.echo(f"inbox-finder: error: {exc}", err=True)
+        return int(exc.exit_code)
+    except Exception as exc:
+        if _State.debug:
+            raise
+        click.echo(
+            f"inbox-finder: internal error ({type(exc).__name__}); "
+            "rerun with --debug and report it",
+            err=True,
+        )
+        return INTERNAL_ERROR
+    return int(result) if isinstance(result, int) else int(ExitCode.FOUND)
+
+
+def run() -> None:
+    """``python -m inbox_finder`` and the console script."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

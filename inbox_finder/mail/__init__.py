@@ -1,0 +1,1 @@
+"""Mail handling: MIME parsing, header tests, HTML to text, the template table and extraction."""

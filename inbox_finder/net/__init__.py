@@ -1,0 +1,1 @@
+"""The network layer shared by every provider: retry policy, TLS contexts, HTTP error mapping."""

@@ -1,0 +1,1 @@
+"""Salesforce itself: the SOAP login check and the Salesforce password sources."""

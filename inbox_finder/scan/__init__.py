@@ -1,0 +1,1 @@
+"""Scheduled scans: state file, incremental scan, watch loop and the token delivery actions."""

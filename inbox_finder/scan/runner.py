@@ -1,0 +1,80 @@
+"""Scheduled scans: report token mails that arrived since the last run, run the actions.
+
+An idle scan costs one cheap ``sync_cursor()`` call when the provider supports it; otherwise a
+search narrowed by the stored cursor. A finding whose action fails is not recorded, and the
+cursor does not advance, so the next run offers it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from inbox_finder.boundary.provider import Provider
+from inbox_finder.engine import Selection, iter_findings, newest_per_username
+from inbox_finder.errors import ActionError, ConfigError
+from inbox_finder.model import Finding
+from inbox_finder.scan.state import load_state, locked
+from inbox_finder.trust.policy import TrustPolicy
+
+log = logging.getLogger(__name__)
+
+Action = Callable[[Finding], None]
+
+
+@dataclass
+class ScanResult:
+    """What one scan did."""
+
+    reported: list[Finding] = field(default_factory=list)
+    failed: list[tuple[Finding, ActionError]] = field(default_factory=list)
+    unchanged: bool = False
+
+
+def scan(
+    provider: Provider,
+    state_path: Path,
+    *,
+    usernames: Sequence[str] = (),
+    policy: TrustPolicy | None = None,
+    actions: Sequence[Action] = (),
+    report: Action | None = None,
+) -> ScanResult:
+    """Run one scan of ``provider`` against the state in ``state_path`` (locked meanwhile)."""
+    wanted = {u.casefold() for u in usernames}
+    with locked(state_path):
+        state = load_state(state_path)
+        source_key = state.source_key(provider.source)
+        if state.source is not None and state.source != source_key:
+            raise ConfigError(
+                f"state file {state_path} belongs to another source; use one state file per source"
+            )
+        cursor = provider.sync_cursor()  # taken before searching: later mail is the next run's
+        if not state.is_new and cursor is not None and cursor == state.cursor:
+            log.info("mailbox unchanged since the last scan")
+            return ScanResult(unchanged=True)
+        after = None if state.is_new else state.cursor
+        findings = newest_per_username(iter_findings(provider, Selection(), policy, after))
+        if wanted:
+            findings = [f for f in findings if (f.username or "").casefold() in wanted]
+        result = ScanResult()
+        for finding in reversed([f for f in findings if state.is_new_finding(f)]):
+            # Oldest first, so the newest token is the last one written to shared targets.
+            try:
+                for action in actions:
+                    action(finding)
+            except ActionError as exc:
+                log.warning("action failed for %s: %s", finding.username, exc)
+                result.failed.append((finding, exc))
+                continue
+            state.record(finding)
+            result.reported.append(finding)
+            if report is not None:
+                report(finding)
+        state.source = source_key
+        if not result.failed:
+            state.cursor = cursor
+        state.save()
+        return result

@@ -1,0 +1,197 @@
+"""Secret lookup (passwords, access tokens) from env, profile, command, keyring or a prompt.
+
+A secret never appears in an exception message or a log line; only the *source* is named
+("password_cmd exited with status 1", "from the keyring"). ``resolve_secret`` is generic so
+the Gmail and Outlook providers can chain their own sources; ``imap_password`` is the IMAP
+order documented in DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inbox_finder.errors import AuthError, ConfigError
+
+log = logging.getLogger(__name__)
+
+PASSWORD_ENV = "INBOX_FINDER_PASSWORD"  # noqa: S105 - the variable name, not a secret
+KEYRING_SERVICE = "inbox-finder"
+DEFAULT_COMMAND_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """One place a secret may come from; ``lookup`` returns None when it has nothing."""
+
+    name: str
+    lookup: Callable[[], str | None]
+
+
+def resolve_secret(what: str, sources: Iterable[SecretSource], hint: str) -> str:
+    """Return the first secret any source yields; AuthError ``no {what}: {hint}`` otherwise."""
+    for source in sources:
+        value = source.lookup()
+        if value:
+            log.debug("%s taken from %s", what, source.name)
+            return value
+        log.debug("%s: nothing from %s", what, source.name)
+    raise AuthError(f"no {what}: {hint}")
+
+
+def from_env(var: str) -> SecretSource:
+    """The value of environment variable ``var`` (unset or empty: nothing)."""
+    return SecretSource(f"${var}", lambda: os.environ.get(var) or None)
+
+
+def from_profile_env(profile: Mapping[str, Any], key: str) -> SecretSource:
+    """Profile key ``key`` names an env var; naming an unset one is an error, not a skip."""
+
+    def lookup() -> str | None:
+        var = profile.get(key)
+        if var is None:
+            return None
+        if not isinstance(var, str) or not var:
+            raise ConfigError(f"profile key {key} must be the name of an environment variable")
+        value = os.environ.get(var)
+        if not value:
+            raise AuthError(f"profile key {key} names ${var}, but it is not set")
+        return value
+
+    return SecretSource(f"profile {key}", lookup)
+
+
+def from_profile_command(profile: Mapping[str, Any], key: str) -> SecretSource:
+    """Profile key ``key`` is a command printing the secret (``{key}_timeout`` in seconds)."""
+
+    def lookup() -> str | None:
+        command = profile.get(key)
+        if command is None:
+            return None
+        if not isinstance(command, str) or not command.strip():
+            raise ConfigError(f"profile key {key} must be a non-empty command string")
+        timeout = profile.get(f"{key}_timeout", DEFAULT_COMMAND_TIMEOUT)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+            raise ConfigError(f"profile key {key}_timeout must be a positive number of seconds")
+        return run_secret_command(command, key=key, timeout=float(timeout))
+
+    return SecretSource(f"profile {key}", lookup)
+
+
+def run_secret_command(command: str, *, key: str = "password_cmd", timeout: float = 30.0) -> str:
+    """Run ``command`` (shlex-split, no shell, stdin closed) and return stdout minus one newline.
+
+    Errors name the program and the exit status, never what the command printed: a failing
+    password helper may well have printed half a secret.
+    """
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(f"profile key {key}: cannot parse the command ({exc})") from exc
+    if not argv:
+        raise ConfigError(f"profile key {key} must be a non-empty command string")
+    program = Path(argv[0]).name
+    log.debug("running %s program %s", key, program)
+    try:
+        # stderr is inherited so the helper's own diagnostics (gpg, pass) reach the user.
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise AuthError(f"{key}: program not found: {program}") from exc
+    except subprocess.TimeoutExpired:
+        # from None: TimeoutExpired carries the captured output.
+        raise AuthError(f"{key} ({program}) timed out after {timeout:g}s") from None
+    except OSError as exc:
+        raise AuthError(f"{key} ({program}) could not be run: {exc.strerror}") from exc
+    if done.returncode != 0:
+        raise AuthError(f"{key} ({program}) exited with status {done.returncode}")
+    try:
+        out = done.stdout.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AuthError(f"{key} ({program}) printed something that is not UTF-8") from None
+    if out.endswith("\r\n"):
+        out = out[:-2]
+    elif out.endswith("\n"):
+        out = out[:-1]
+    if not out:
+        raise AuthError(f"{key} ({program}) printed nothing")
+    return out
+
+
+def from_keyring(service: str, name: str) -> SecretSource:
+    """``keyring.get_password(service, name)``; a missing or broken backend counts as nothing."""
+
+    def lookup() -> str | None:
+        try:
+            import keyring  # lazy: its backend discovery is slow and may touch D-Bus
+        except ImportError:
+            log.debug("keyring not installed")
+            return None
+        try:
+            value = keyring.get_password(service, name)
+        except Exception as exc:  # any backend failure (D-Bus, locked store) = not available
+            log.debug("keyring not available (%s)", type(exc).__name__)
+            return None
+        return value if isinstance(value, str) and value else None
+
+    return SecretSource("the keyring", lookup)
+
+
+def from_prompt(prompt: str) -> SecretSource:
+    """A hidden prompt, only when stdin is a terminal (never in cron, pipes or tests)."""
+
+    def lookup() -> str | None:
+        try:
+            interactive = sys.stdin is not None and sys.stdin.isatty()
+        except (AttributeError, ValueError):
+            interactive = False
+        if not interactive:
+            return None
+        try:
+            return getpass.getpass(prompt) or None
+        except EOFError:
+            return None
+
+    return SecretSource("a terminal prompt", lookup)
+
+
+def imap_password(user: str, host: str, profile: Mapping[str, Any] | None = None) -> str:
+    """The IMAP password: env, profile password_env, password_cmd, keyring, prompt (in order)."""
+    profile = profile or {}
+    account = f"{user}@{host}"
+    hint = (
+        f"set {PASSWORD_ENV}, a profile's password_env or password_cmd, "
+        f"store it with `keyring set {KEYRING_SERVICE} {account}`, or run on a terminal"
+    )
+    sources = [
+        from_env(PASSWORD_ENV),
+        from_profile_env(profile, "password_env"),
+        from_profile_command(profile, "password_cmd"),
+        from_keyring(KEYRING_SERVICE, account),
+        from_prompt(f"Password for {account}: "),
+    ]
+    return resolve_secret(f"password for {account}", sources, hint)
+
+
+def oauth_token(user: str, host: str, profile: Mapping[str, Any] | None = None) -> str:
+    """An OAuth access token for XOAUTH2: profile oauth_token_env, then oauth_token_cmd."""
+    profile = profile or {}
+    sources = [
+        from_profile_env(profile, "oauth_token_env"),
+        from_profile_command(profile, "oauth_token_cmd"),
+    ]
+    hint = "set the profile key oauth_token_env (an env var) or oauth_token_cmd (a command)"
+    return resolve_secret(f"OAuth access token for {user}@{host}", sources, hint)

@@ -1,0 +1,1 @@
+"""Whether a token mail came from Salesforce: sender domains, Authentication-Results, DKIM."""

@@ -1,0 +1,1 @@
+"""Gmail through the Gmail API (read-only scope)."""

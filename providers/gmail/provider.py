@@ -1,0 +1,386 @@
+"""Gmail provider (``gmail://me``, ``gmail://USER``): Gmail API search and raw fetch, read-only.
+
+How a search runs, and what it costs (P = page size, 50):
+
+1. ``users.messages.list`` with ``q=from:(salesforce.com) [after:SINCE]`` (server-side narrowing),
+   first page only.
+2. One batch of ``messages.get(format=metadata)`` for the new ids: internalDate plus the headers
+   the engine screens on (From, Subject, Date, Message-ID, Authentication-Results).
+3. If the list had no next page, the slice is complete: yield it newest first by internalDate.
+   Otherwise pick a cutoff near the page's oldest dates and prove the slice above it complete
+   with one more list, ``after:CUTOFF``, then yield that part and continue with ``before:CUTOFF``.
+
+messages.list is only roughly newest first and carries no dates, so the newest message is known
+only once every candidate that could be newer has a date; the server's own date filter (not the
+list order) is what proves that. A lookup whose newest candidate is a token mail therefore costs
+3 HTTP round trips (list, metadata batch, raw get) when at most P messages match the sender
+filter, 4 when more do (one ``after:`` list); 2 + n API method calls for n metadata gets. An
+expired access token adds one POST to the token endpoint. Scans (``sync_cursor``, a search
+with ``after_cursor``) read the mailbox history instead: see history.py.
+
+Errors: transient failures are retried within ``retry_max_seconds``, others translated at
+once: see api.py. googleapiclient, google-auth and httplib2 are imported lazily.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import unquote
+
+from inbox_finder.boundary.provider import Provider, Query, SourceOptions
+from inbox_finder.errors import ConfigError, MailboxError
+from inbox_finder.model import Candidate, require_aware
+
+from . import auth as google_auth
+from . import history as gmail_history
+from .api import (
+    RATE_LIMIT_REASONS,
+    Failure,
+    GmailApi,
+    Malformed,
+    RetryPolicy,
+)
+from .auth import AuthSettings
+from .history import Meta, drain, parse_meta
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "ENDPOINT_ENV",
+    "METADATA_HEADERS",
+    "PAGE_SIZE",
+    "RATE_LIMIT_REASONS",
+    "GmailProvider",
+    "RetryPolicy",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "https://gmail.googleapis.com"
+ENDPOINT_ENV = "INBOX_FINDER_GMAIL_ENDPOINT"
+PAGE_SIZE = 50  # Google advises batches of at most 50 gets; one page fills one batch
+METADATA_HEADERS = ("From", "Subject", "Date", "Message-ID", "Authentication-Results")
+_MAILBOX = re.compile(r"[^\s/@:]+@[^\s/@:]+\.[^\s/@:]+")
+
+
+class GmailProvider(Provider):
+    """A Gmail mailbox read through the Gmail API with the gmail.readonly scope."""
+
+    kind = "Gmail"
+
+    def __init__(
+        self,
+        *,
+        user_id: str,
+        endpoint: str,
+        auth: AuthSettings,
+        timeout: float,
+        ca_file: str | None,
+        retry: RetryPolicy,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self._user_id = user_id
+        self._endpoint = endpoint.rstrip("/")
+        self.page_size = page_size
+        self._api = GmailApi(
+            user_id=user_id,
+            endpoint=self._endpoint,
+            auth=auth,
+            timeout=timeout,
+            ca_file=ca_file,
+            retry=retry,
+        )
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The backoff policy of every API call; public so embedders and tests can tune it."""
+        return self._api.retry
+
+    @retry.setter
+    def retry(self, policy: RetryPolicy) -> None:
+        self._api.retry = policy
+
+    @classmethod
+    def from_url(
+        cls, url: str, options: SourceOptions, *, retry: RetryPolicy | None = None
+    ) -> Self:
+        """``gmail://me`` or ``gmail://USER@DOMAIN``; the other settings come from the profile."""
+        scheme, sep, rest = url.partition("://")
+        user = unquote(rest).strip().rstrip("/")
+        user = "me" if user.lower() == "me" else user
+        if scheme.lower() != "gmail" or not sep or not (user == "me" or _MAILBOX.fullmatch(user)):
+            raise ConfigError(f"not a Gmail source: {url!r} (expected gmail://me or gmail://USER)")
+        profile = options.profile
+        endpoint = (
+            _opt_str(profile, "api_endpoint") or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
+        )
+        if not re.match(r"https?://[^/\s]+", endpoint):
+            raise ConfigError(f"Gmail api_endpoint must be an http(s) URL, not {endpoint!r}")
+        creds = _opt_str(profile, "credentials")
+        sa_file = _opt_str(profile, "service_account_file")
+        auth = AuthSettings(
+            credentials_file=(
+                Path(creds).expanduser() if creds else google_auth.default_credentials_path(user)
+            ),
+            credentials_explicit=creds is not None,
+            token_uri=_opt_str(profile, "token_uri"),
+            service_account_file=Path(sa_file).expanduser() if sa_file else None,
+            subject=_opt_str(profile, "subject") or (None if user == "me" else user),
+        )
+        budget = _opt_number(profile, "retry_max_seconds")
+        page_size = int(_opt_number(profile, "page_size") or PAGE_SIZE)
+        if not 1 <= page_size <= 500:
+            raise ConfigError("Gmail page_size must be between 1 and 500")
+        if retry is None:
+            retry = RetryPolicy() if budget is None else RetryPolicy(max_total=budget)
+        return cls(
+            user_id=user,
+            endpoint=endpoint,
+            auth=auth,
+            timeout=options.timeout,
+            ca_file=options.ca_file,
+            retry=retry,
+            page_size=page_size,
+        )
+
+    @property
+    def source(self) -> str:
+        """The source URL (it never holds a secret)."""
+        return f"gmail://{self._user_id}"
+
+    # --- search ---------------------------------------------------------------------------
+
+    def sync_cursor(self) -> str | None:
+        """``gmail:<historyId>`` from users.getProfile: one call (see gmail_history)."""
+        profile = self._api.call(
+            "get profile",
+            lambda api: api.users().getProfile(userId=self._user_id).execute(num_retries=0),
+        )
+        return gmail_history.make_cursor(profile.get("historyId"))
+
+    def search(self, query: Query) -> Iterator[Candidate]:
+        """Yield candidates strictly newest first by internalDate (see the module docstring).
+
+        With ``after_cursor`` from ``sync_cursor`` only mail added since is read (history.list);
+        an expired or foreign cursor falls back to the full search.
+        """
+        since = require_aware(query.since, "since") if query.since is not None else None
+        since_ms = int(since.timestamp() * 1000) if since is not None else None
+        start = gmail_history.parse_cursor(query.after_cursor)
+        if start is not None:
+            try:
+                ids = gmail_history.added_ids(self._api.call, self._user_id, start)
+            except gmail_history.HistoryUnavailable as exc:
+                log.info("%s; searching the whole mailbox", exc)
+            else:
+                metas = self._metadata(ids)
+                yield from gmail_history.candidates(metas, since_ms, query.sender_domains)
+                return
+        base = [_from_clause(query.sender_domains)] if query.sender_domains else []
+        # after: has whole-second (and unclear inclusive) semantics: ask one second early and
+        # filter on internalDate exactly.
+        floor_s = since_ms // 1000 - 1 if since_ms is not None else None
+        known: dict[str, Meta] = {}
+        pending: list[tuple[int, str]] = []  # heap of (-internalDate, id) not yet yielded
+        upper: int | None = None  # the remaining slice is before:upper (seconds)
+        while True:
+            ids, next_token = self._list_page(_q(base, floor_s, upper))
+            self._learn(ids, known, pending, since_ms)
+            dates = sorted((known[i].ms for i in ids if i in known), reverse=True)
+            if next_token is None or not dates:
+                if next_token is not None:  # every id on the page vanished: read the slice
+                    for more in self._list_all(_q(base, floor_s, upper), next_token):
+                        self._learn(more, known, pending, since_ms)
+                yield from drain(pending, known, None)
+                return
+            # A cutoff at the 3/4 point keeps one far-off straggler from widening the proof.
+            cutoff = dates[(len(dates) * 3) // 4] // 1000
+            if upper is not None and cutoff >= upper:
+                cutoff = upper - 1
+            after = cutoff - 1 if floor_s is None else max(cutoff - 1, floor_s)
+            for more in self._list_all(_q(base, after, upper)):
+                self._learn(more, known, pending, since_ms)
+            if after == floor_s:  # the proof covered everything down to since
+                yield from drain(pending, known, None)
+                return
+            yield from drain(pending, known, cutoff * 1000)
+            upper = cutoff
+
+    def _list_page(self, q: str, page_token: str | None = None) -> tuple[list[str], str | None]:
+        args: dict[str, Any] = {"userId": self._user_id, "q": q, "maxResults": self.page_size}
+        if page_token:
+            args["pageToken"] = page_token
+        resp = self._api.call(
+            "list messages", lambda api: api.users().messages().list(**args).execute(num_retries=0)
+        )
+        ids = [m["id"] for m in resp.get("messages") or [] if isinstance(m, dict) and "id" in m]
+        token = resp.get("nextPageToken") or None
+        log.debug("Gmail list q=%r: %d ids%s", q, len(ids), " (more)" if token else "")
+        return ids, token
+
+    def _list_all(self, q: str, page_token: str | None = None) -> Iterator[list[str]]:
+        while True:
+            ids, page_token = self._list_page(q, page_token)
+            yield ids
+            if page_token is None:
+                return
+
+    def _learn(
+        self,
+        ids: Iterable[str],
+        known: dict[str, Meta],
+        pending: list[tuple[int, str]],
+        since_ms: int | None,
+    ) -> None:
+        new = [i for i in dict.fromkeys(ids) if i not in known]
+        for msg_id, meta in self._metadata(new).items():
+            known[msg_id] = meta
+            if since_ms is None or meta.ms >= since_ms:
+                heapq.heappush(pending, (-meta.ms, msg_id))
+
+    def _metadata(self, ids: list[str]) -> dict[str, Meta]:
+        """internalDate and screening headers for ``ids``, one batch round trip per page."""
+        found: dict[str, Meta] = {}
+        todo, attempt = ids, 0
+        deadline = self.retry.clock() + self.retry.max_total
+        while todo:
+            failed: dict[str, tuple[Failure, BaseException]] = {}
+            for start in range(0, len(todo), PAGE_SIZE):
+                self._run_batch(todo[start : start + PAGE_SIZE], found, failed)
+            todo = []
+            for msg_id, (failure, exc) in failed.items():
+                if failure.status == 404:
+                    log.debug("Gmail message %s vanished before its metadata was read", msg_id)
+                elif not failure.retryable:
+                    raise failure.kind(failure.message) from exc
+                else:
+                    todo.append(msg_id)
+            if todo:  # wait as long as the most demanding Retry-After asks
+                failure, exc = max((failed[i] for i in todo), key=lambda f: f[0].retry_after or 0.0)
+                self._api.wait_or_raise(failure, attempt, deadline, exc)
+                attempt += 1
+        return found
+
+    def _run_batch(
+        self,
+        ids: list[str],
+        found: dict[str, Meta],
+        failed: dict[str, tuple[Failure, BaseException]],
+    ) -> None:
+        from googleapiclient.http import BatchHttpRequest
+
+        what = "get message metadata"
+
+        def on_reply(msg_id: str, response: Any, exc: BaseException | None) -> None:
+            if exc is None and not isinstance(response, dict):
+                # googleapiclient hands back a part's body as text when it is not JSON.
+                exc = Malformed(f"Gmail API {what} failed: malformed answer for {msg_id}")
+            try:
+                if exc is not None:
+                    failed[msg_id] = (self._api.classify(exc, what), exc)
+                else:
+                    found[msg_id] = parse_meta(response)
+            except (KeyError, TypeError, ValueError) as bad:
+                failure = Failure(MailboxError, f"Gmail returned no internalDate for {msg_id}")
+                failed[msg_id] = (failure, bad)
+
+        def run(api: Any) -> None:
+            from googleapiclient.errors import BatchError
+
+            for msg_id in ids:  # a retried batch starts afresh
+                found.pop(msg_id, None)
+                failed.pop(msg_id, None)
+            # new_batch_http_request() would post to Google's batch URL whatever api_endpoint is.
+            batch_uri = self._endpoint + "/batch/gmail/v1"
+            batch = BatchHttpRequest(callback=on_reply, batch_uri=batch_uri)
+            for msg_id in ids:
+                batch.add(
+                    api.users()
+                    .messages()
+                    .get(
+                        userId=self._user_id,
+                        id=msg_id,
+                        format="metadata",
+                        metadataHeaders=list(METADATA_HEADERS),
+                        fields="id,internalDate,labelIds,payload/headers",
+                    ),
+                    request_id=msg_id,
+                )
+            # googleapiclient refreshes for a batch with a bare httplib2.Http (no ca_file,
+            # no timeout); refreshing here first keeps our transport in charge.
+            self._api.refresh_if_needed()
+            try:
+                batch.execute()
+            except (BatchError, KeyError, IndexError, TypeError, ValueError) as exc:
+                # googleapiclient parses the multipart answer unchecked: a cut one (a part
+                # missing or ending early) surfaces as any of these.
+                bad = f"Gmail API {what} (batch) failed: malformed answer ({type(exc).__name__})"
+                raise Malformed(bad) from exc
+
+        self._api.call(f"{what} (batch)", run)
+
+    # --- fetch ----------------------------------------------------------------------------
+
+    def fetch(self, candidate: Candidate) -> bytes:
+        """Raw RFC 822 bytes via messages.get(format=raw); the mailbox is not changed."""
+        msg = self._api.call(
+            "get message",
+            lambda api: (
+                api.users()
+                .messages()
+                .get(userId=self._user_id, id=candidate.ref, format="raw")
+                .execute(num_retries=0)
+            ),
+            missing=f"Gmail message {candidate.ref} vanished from {self.source} before it was "
+            "read (HTTP 404)",
+        )
+        raw = msg.get("raw")
+        if not isinstance(raw, str):
+            raise MailboxError(f"Gmail returned no raw content for message {candidate.ref}")
+        try:
+            return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        except ValueError as exc:
+            bad = f"Gmail returned undecodable raw content for {candidate.ref}"
+            raise MailboxError(bad) from exc
+
+    def close(self) -> None:
+        """Save a token refreshed during the session and drop the connections."""
+        self._api.close()
+
+
+def _q(base: list[str], after: int | None, before: int | None) -> str:
+    terms = list(base)
+    if after is not None:
+        terms.append(f"after:{after}")
+    if before is not None:
+        terms.append(f"before:{before}")
+    return " ".join(terms)
+
+
+def _from_clause(domains: Iterable[str]) -> str:
+    clean = [d for d in (re.sub(r"[^A-Za-z0-9.-]", "", d).strip(".") for d in domains) if d]
+    return f"from:({' OR '.join(clean)})" if clean else ""
+
+
+def _opt_str(profile: Mapping[str, Any], key: str) -> str | None:
+    value = profile.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"Gmail profile key {key!r} must be a string")
+    return value
+
+
+def _opt_number(profile: Mapping[str, Any], key: str) -> float | None:
+    value = profile.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"Gmail profile key {key!r} must be a non-negative number")
+    return float(value)

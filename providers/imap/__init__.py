@@ -1,0 +1,1 @@
+"""IMAP (imaps:// and imap:// with STARTTLS), read-only."""

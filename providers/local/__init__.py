@@ -1,0 +1,1 @@
+"""Local mailboxes: Maildir, a folder of .eml files, mbox."""

@@ -1,0 +1,415 @@
+"""Outlook / Microsoft 365 mailboxes through Microsoft Graph: ``outlook://me`` or ``outlook://UPN``.
+
+``outlook://me`` is the signed-in user (delegated, cached device-code login, ``/me/...``);
+``outlook://USER@DOMAIN`` is a named mailbox read with app-only credentials (``/users/{upn}``).
+Graph query rules this module stays within (list-messages reference):
+
+* every ``$orderby`` property must lead the ``$filter`` or Graph answers 400 InefficientFilter,
+  so the filter always starts ``receivedDateTime ge ...`` (1900-01-01 when no ``--since``);
+* ``from/emailAddress/address`` supports ``eq`` only (``endswith``/``contains`` are rejected as
+  "invalid nodes"), so server-side sender narrowing needs exact addresses (profile ``senders``);
+  the domain narrowing of ``Query.sender_domains`` is done here on the listed ``from`` field;
+* ``$search`` cannot be combined with ``$filter``/``$orderby``, so it is not used;
+* ``@odata.nextLink`` is followed exactly as given (its ``$skip`` is not a page count).
+
+A lookup whose newest candidate is the token mail costs two Graph calls: one list, one $value.
+
+Scans: ``sync_cursor`` is ONE list call; a search after its cursor starts at the cursor's time
+(less a slack) and skips the mails the cursor names (see cursor.py).
+
+Errors: transient failures are retried within ``RetryPolicy``'s bounds, all others mapped to
+the inbox_finder errors at once (see graph.py).
+"""
+
+from __future__ import annotations
+
+import email.policy
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formataddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import quote, urlsplit
+
+from inbox_finder.boundary.provider import Provider, Query, SourceOptions, split_scheme
+from inbox_finder.errors import ConfigError, MailboxError
+from inbox_finder.model import Candidate
+
+from .auth import (
+    MULTI_TENANT_ALIASES,
+    AppCredential,
+    AppTokens,
+    DelegatedTokens,
+    MsalHttp,
+    TokenSource,
+    default_cache_path,
+    make_session,
+    resolve_authority,
+)
+from .cursor import (
+    CURSOR_PREFIX,
+    CURSOR_PROBE,
+    CURSOR_TIME,
+    DELIVERY_SLACK,
+    id_hash,
+    make_cursor,
+    parse_cursor,
+    scope_hash,
+)
+from .graph import (
+    RETRY_STATUSES,
+    UNKNOWN_MAILBOX_CODES,
+    GraphClient,
+    RetryPolicy,
+    json_object,
+    raw_body,
+)
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = [
+    "CURSOR_PREFIX",
+    "CURSOR_PROBE",
+    "CURSOR_TIME",
+    "DEFAULT_GRAPH_ENDPOINT",
+    "DEFAULT_PAGE_SIZE",
+    "DELIVERY_SLACK",
+    "GRAPH_ENDPOINT_ENV",
+    "NO_LOWER_BOUND",
+    "RETRY_STATUSES",
+    "SELECT",
+    "UNKNOWN_MAILBOX_CODES",
+    "OutlookProvider",
+    "RetryPolicy",
+    "header_block",
+    "parse_received",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
+GRAPH_ENDPOINT_ENV = "INBOX_FINDER_GRAPH_ENDPOINT"
+SELECT = "id,receivedDateTime,from,subject,internetMessageId"
+NO_LOWER_BOUND = "1900-01-01T00:00:00Z"
+DEFAULT_PAGE_SIZE = 50  # small $select, so a bigger page costs little and saves round trips
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_ADDRESS = re.compile(r"^[^@\s'\"<>()/\\]+@[^@\s'\"<>()/\\]+$")
+
+
+def _odata_quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def parse_received(value: object) -> datetime:
+    """Graph's receivedDateTime (ISO 8601, UTC ``Z``) as an aware UTC datetime."""
+    if not isinstance(value, str) or not value:
+        raise MailboxError(f"Graph returned a message without receivedDateTime: {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MailboxError(f"Graph returned an unparseable receivedDateTime {value!r}") from exc
+    if parsed.tzinfo is None:  # Graph documents UTC; never compare naive wall clocks
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def header_block(item: Mapping[str, Any]) -> bytes | None:
+    """A small RFC 822 header block (From, Subject, Message-ID) rebuilt from Graph fields.
+
+    It only lets the engine skip obvious non-candidates without a $value call; the verdict is
+    always made on the real MIME. None (fetch everything) when the fields do not fit a header.
+    """
+    msg = EmailMessage(policy=email.policy.SMTP)
+    addr = (item.get("from") or {}).get("emailAddress") or {}
+
+    def clean(value: object) -> str:  # header injection guard: Graph values are user data
+        return " ".join(str(value or "").split())
+
+    try:
+        if addr.get("address"):
+            msg["From"] = formataddr((clean(addr.get("name")), clean(addr.get("address"))))
+        if item.get("subject"):
+            msg["Subject"] = clean(item["subject"])
+        if item.get("internetMessageId"):
+            msg["Message-ID"] = clean(item["internetMessageId"])
+        return bytes(msg)
+    except (ValueError, TypeError, IndexError, UnicodeError):
+        return None
+
+
+def _from_address(item: Mapping[str, Any]) -> str:
+    addr = (item.get("from") or {}).get("emailAddress") or {}
+    return str(addr.get("address") or "").lower()
+
+
+class OutlookProvider(Provider):
+    """A read-only Microsoft 365 / Outlook.com mailbox via Graph v1.0."""
+
+    kind = "Outlook / Microsoft 365"
+
+    def __init__(
+        self,
+        *,
+        mailbox: str | None,
+        tokens: TokenSource,
+        session: requests.Session,
+        verify: str | bool = True,
+        graph_endpoint: str = DEFAULT_GRAPH_ENDPOINT,
+        folder: str = "inbox",
+        senders: tuple[str, ...] = (),
+        page_size: int = DEFAULT_PAGE_SIZE,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.mailbox = mailbox  # None: the signed-in user (/me)
+        self.graph_endpoint = graph_endpoint.rstrip("/")
+        self.folder = folder
+        self.senders = senders
+        self.page_size = page_size
+        self._root = "/me" if mailbox is None else f"/users/{quote(mailbox, safe='@')}"
+        self._graph = GraphClient(
+            session=session,
+            tokens=tokens,
+            verify=verify,
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+            source=self.source,
+            folder=folder,
+        )
+
+    @property
+    def tokens(self) -> TokenSource:
+        """Where each Graph request's access token comes from."""
+        return self._graph.tokens
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one Graph answer may take."""
+        return self._graph.timeout
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The backoff for transient failures; public so embedders and tests can tune it (e.g. a
+        no-op sleep)."""
+        return self._graph.retry
+
+    @retry.setter
+    def retry(self, policy: RetryPolicy) -> None:
+        self._graph.retry = policy
+
+    @classmethod
+    def from_url(cls, url: str, options: SourceOptions) -> Self:
+        """Build from ``outlook://me`` / ``outlook://USER@DOMAIN`` plus the profile keys."""
+        scheme, rest = split_scheme(url)
+        if scheme != "outlook":
+            raise ConfigError(f"not an outlook:// source: {url!r}")
+        target = rest[2:] if rest.startswith("//") else rest
+        if not target or "/" in target or "?" in target or "#" in target:
+            raise ConfigError(f"expected outlook://me or outlook://USER@DOMAIN, got {url!r}")
+        if ":" in target:
+            raise ConfigError(
+                "an outlook:// URL never carries a password or port; "
+                "app secrets come from client_secret_env"
+            )
+        delegated = target.lower() == "me"
+        if not delegated and not (_ADDRESS.match(target) or _GUID.match(target)):
+            raise ConfigError(f"outlook mailbox must be 'me', USER@DOMAIN or a user id: {target!r}")
+        profile = options.profile
+        # Validate every key before opening anything.
+        graph = _graph_endpoint(profile)
+        folder = _folder(profile.get("folder", "inbox"))
+        senders = _senders(profile.get("senders", ()))
+        page_size = _page_size(profile.get("page_size", DEFAULT_PAGE_SIZE))
+        verify: str | bool = options.ca_file or True
+        session = make_session()
+        tokens = _token_source(profile, delegated, MsalHttp(session, options.timeout, verify))
+        return cls(
+            mailbox=None if delegated else target,
+            tokens=tokens,
+            session=session,
+            verify=verify,
+            graph_endpoint=graph,
+            folder=folder,
+            senders=senders,
+            page_size=page_size,
+            timeout=options.timeout,
+        )
+
+    @property
+    def source(self) -> str:
+        """The source URL; it never contains credentials."""
+        return f"outlook://{self.mailbox or 'me'}"
+
+    def _messages_url(self) -> str:
+        if self.folder.lower() == "all":
+            return f"{self.graph_endpoint}{self._root}/messages"
+        folder = quote(self.folder, safe="")
+        return f"{self.graph_endpoint}{self._root}/mailFolders/{folder}/messages"
+
+    def _scope(self) -> str:
+        """Tags a cursor with what the search covers: the folder and the sender filter."""
+        return scope_hash(self.folder, self.senders)
+
+    def sync_cursor(self) -> str | None:
+        """The newest receivedDateTime of the searched folder and the ids received then."""
+        probe = {"$select": "id,receivedDateTime", "$top": str(CURSOR_PROBE)}
+        params = {**self.list_params(Query()), **probe}
+        page = self._graph.get(self._messages_url(), params, what="list", decode=json_object)
+        items = page.get("value") or []
+        dated = [(parse_received(i.get("receivedDateTime")), str(i.get("id", ""))) for i in items]
+        return make_cursor(self._scope(), dated)
+
+    def list_params(self, query: Query) -> dict[str, str]:
+        """The first page's query: date bound first (it must lead, see module doc)."""
+        floor = query.since.astimezone(UTC) if query.since else None
+        after = parse_cursor(query.after_cursor, self._scope())
+        if after is not None and after.floor is not None and (floor is None or after.floor > floor):
+            floor = after.floor
+        since = floor.strftime("%Y-%m-%dT%H:%M:%SZ") if floor else NO_LOWER_BOUND
+        flt = f"receivedDateTime ge {since}"
+        if self.senders:
+            ors = " or ".join(
+                f"from/emailAddress/address eq {_odata_quote(s)}" for s in self.senders
+            )
+            flt += f" and ({ors})"
+        return {
+            "$filter": flt,
+            "$orderby": "receivedDateTime desc",
+            "$select": SELECT,
+            "$top": str(self.page_size),
+        }
+
+    def search(self, query: Query) -> Iterator[Candidate]:
+        """Yield candidates newest first, following @odata.nextLink as given."""
+        domains = tuple(d.lower() for d in query.sender_domains)
+        after = parse_cursor(query.after_cursor, self._scope())
+        if query.after_cursor and after is None:
+            log.info("the stored sync cursor is for another folder or sender filter; full search")
+        # Mails the cursor names were searched by the scan that took it: skip, not re-download.
+        seen = after.seen if after is not None else frozenset()
+        url: str | None = self._messages_url()
+        params: dict[str, str] | None = self.list_params(query)
+        listed: set[str] = set()
+        while url:
+            page = self._graph.get(url, params, what="list", decode=json_object)
+            params = None  # the nextLink already carries every query option
+            for item in page.get("value", []):
+                ref = str(item.get("id", ""))
+                if not ref or ref in listed:  # $skip paging repeats items when new mail lands
+                    continue
+                listed.add(ref)
+                if seen and id_hash(ref) in seen:
+                    continue
+                if domains and not any(d in _from_address(item) for d in domains):
+                    continue
+                yield Candidate(
+                    ref=ref,
+                    received=parse_received(item.get("receivedDateTime")),
+                    received_source="server",
+                    headers=header_block(item),
+                )
+            next_link = page.get("@odata.nextLink")
+            url = str(next_link) if next_link else None
+
+    def fetch(self, candidate: Candidate) -> bytes:
+        """The raw MIME of one message (``GET .../messages/{id}/$value``); never modifies it."""
+        url = f"{self.graph_endpoint}{self._root}/messages/{quote(candidate.ref, safe='=')}/$value"
+        return self._graph.get(url, None, what="fetch", decode=raw_body)
+
+    def close(self) -> None:
+        """Drop pooled connections."""
+        self._graph.close()
+
+
+def _opt(profile: Mapping[str, Any], key: str) -> str | None:
+    value = profile.get(key)
+    return str(value).strip() or None if value is not None else None
+
+
+def _token_source(profile: Mapping[str, Any], delegated: bool, http: MsalHttp) -> TokenSource:
+    """Delegated cache for outlook://me, client credentials for a named mailbox."""
+    client_id = _opt(profile, "client_id")
+    if not client_id:
+        raise ConfigError(
+            "outlook sources need the profile key client_id "
+            "(the Entra app registration's application ID)"
+        )
+    tenant = _opt(profile, "tenant") or ("common" if delegated else None)
+    authority = _opt(profile, "authority")
+    if not delegated and not authority and (not tenant or tenant.lower() in MULTI_TENANT_ALIASES):
+        raise ConfigError(
+            "app-only access (outlook://USER) needs the profile key tenant "
+            "(your tenant ID or domain), not common/organizations"
+        )
+    url = resolve_authority(tenant or "common", authority)
+    if delegated:
+        cache = _opt(profile, "token_cache")
+        return DelegatedTokens(
+            client_id,
+            tenant or "common",
+            url,
+            Path(cache).expanduser() if cache else default_cache_path(),
+            http,
+            account=_opt(profile, "account"),
+        )
+    return AppTokens(
+        client_id,
+        url,
+        AppCredential(
+            secret_env=_opt(profile, "client_secret_env"),
+            certificate=_opt(profile, "client_certificate"),
+            thumbprint=_opt(profile, "client_certificate_thumbprint"),
+        ),
+        http,
+    )
+
+
+def _graph_endpoint(profile: Mapping[str, Any]) -> str:
+    url = str(
+        profile.get("graph_endpoint")
+        or os.environ.get(GRAPH_ENDPOINT_ENV)
+        or DEFAULT_GRAPH_ENDPOINT
+    ).rstrip("/")
+    parts = urlsplit(url)
+    # A bearer token must never travel in clear text, except to a local emulator or proxy.
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK):
+        raise ConfigError(f"graph_endpoint must be https (http only on loopback): {url!r}")
+    if not parts.hostname:
+        raise ConfigError(f"graph_endpoint has no host: {url!r}")
+    return url
+
+
+def _folder(value: object) -> str:
+    folder = str(value or "").strip()
+    if not folder:
+        raise ConfigError("profile key folder must not be empty (use 'inbox' or 'all')")
+    return folder
+
+
+def _senders(value: object) -> tuple[str, ...]:
+    items = (
+        [value]
+        if isinstance(value, str)
+        else list(value)
+        if isinstance(value, list | tuple)
+        else None
+    )
+    if items is None or not all(isinstance(s, str) and _ADDRESS.match(s) for s in items):
+        raise ConfigError("profile key senders must be a list of exact email addresses")
+    return tuple(str(s).lower() for s in items)
+
+
+def _page_size(value: object) -> int:
+    try:
+        size = int(str(value))
+    except ValueError:
+        size = 0
+    if not 1 <= size <= 1000:  # Graph's documented $top range for messages
+        raise ConfigError(f"profile key page_size must be 1..1000, got {value!r}")
+    return size
