@@ -41,10 +41,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_mailbox import BENCH_DIR, iter_messages
-from inbox_finder.providers.local._base import header_block
 
 from inbox_finder.engine import Rejection, evaluate, screen_headers
-from inbox_finder.mail.parse import from_header_mentions, parse_headers
+from inbox_finder.mail.headers import from_header_mentions, header_block
+from inbox_finder.mail.parse import parse_headers
 from inbox_finder.model import Candidate
 from inbox_finder.trust.policy import TrustPolicy
 

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_extract import POLICY, WHEN, classify_full
 from gen_mailbox import iter_messages
-from inbox_finder.providers.local._base import header_block
 
 from inbox_finder.engine import Rejection, evaluate, screen_headers
+from inbox_finder.mail.headers import header_block
 from inbox_finder.mail.parse import Headers, parse_date, parse_headers
 from inbox_finder.model import Candidate
 

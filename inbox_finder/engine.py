@@ -10,7 +10,8 @@ from datetime import datetime
 
 from inbox_finder.boundary.provider import Provider, Query
 from inbox_finder.errors import MessageVanishedError
-from inbox_finder.mail.parse import Headers, from_header_mentions, parse_headers, parse_message
+from inbox_finder.mail.headers import from_header_mentions
+from inbox_finder.mail.parse import Headers, parse_headers, parse_message
 from inbox_finder.model import Candidate, Finding
 from inbox_finder.trust.policy import TrustPolicy, Verdict, judge
 

@@ -328,3 +328,18 @@ def test_emulator_profile_and_history_follow_the_reference(emu: GmailEmulator) -
     status, body = get(f"{HISTORY}?startHistoryId={start}")
     assert status == 404 and body["error"]["errors"][0]["reason"] == "notFound"
     assert get(f"{HISTORY}?startHistoryId={emu.current_history_id()}")[0] == 200
+
+
+def test_after_cursor_keeps_a_token_mail_whose_from_header_is_folded(
+    emu: GmailEmulator, tmp_path: Path
+) -> None:
+    """The incremental path narrows by sender with the same byte test as every other path."""
+    raw = token_mail(new_token()).replace(
+        b"From: Salesforce <support@salesforce.com>",
+        b"From: Salesforce Customer Support\r\n <support@salesforce.com>",
+    )
+    assert b"\r\n <support@salesforce.com>" in raw
+    with provider(emu, tmp_path) as gmail:
+        cursor = gmail.sync_cursor()
+        msg_id = emu.add_message(raw, datetime(2025, 1, 1, tzinfo=UTC))
+        assert [c.ref for c in gmail.search(Query(after_cursor=cursor))] == [msg_id]

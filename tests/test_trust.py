@@ -122,9 +122,13 @@ def test_parse_auth_results_strips_comments_and_versions() -> None:
         (b"From: =?utf-8?q?Salesforce?=\n <support@salesforce.com>\n\n", True),
         (b"From: news@example.org\nReply-To: support@salesforce.com\n\n", False),
         (b"Subject: no from\n\n", False),
+        (b"From:\tsupport@salesforce.com\n\n", True),
+        (b"From: Salesforce Customer Support\r\n <support@salesforce.com>\r\n\r\n", True),
+        (b"From: a@example.org\nFrom: support@salesforce.com\n\n", True),
+        (b"X-From: support@salesforce.com\nFrom: a@example.org\n\n", False),
     ],
 )
 def test_from_header_byte_test(block: bytes, mentions: bool) -> None:
-    from inbox_finder.mail.parse import from_header_mentions
+    from inbox_finder.mail.headers import from_header_mentions
 
     assert from_header_mentions(block, ("salesforce.com",)) is mentions

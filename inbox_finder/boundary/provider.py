@@ -17,8 +17,7 @@ from typing import Any, ClassVar, Self
 
 from inbox_finder.errors import ConfigError
 from inbox_finder.model import Candidate
-
-DEFAULT_SENDER_DOMAINS = ("salesforce.com",)
+from inbox_finder.trust.policy import DEFAULT_SENDER_DOMAINS
 
 
 @dataclass(frozen=True)

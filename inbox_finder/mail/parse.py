@@ -8,7 +8,6 @@ token mail never yields a token.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -40,22 +39,6 @@ _CHARSET_SUPERSETS = {
     "ks_c_5601-1987": "cp949",
     "iso-2022-jp": "iso2022_jp_ext",
 }
-
-
-_FROM_HEADER = re.compile(rb"^from[ \t]*:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-
-
-def from_header_mentions(block: bytes, domains: tuple[str, ...]) -> bool:
-    """Does the raw From header mention one of ``domains`` at all? A byte test, no parsing.
-
-    A superset of the trust rule (an address's domain is ASCII and appears verbatim), so it
-    can reject most mail before the costly RFC 5322 header parse without losing a token mail.
-    """
-    m = _FROM_HEADER.search(block)
-    if not m:
-        return False
-    value = m.group(1).lower()
-    return any(d.lower().encode() in value for d in domains)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from inbox_finder.errors import MailboxError
+from inbox_finder.mail.headers import from_header_mentions
 from inbox_finder.model import Candidate
 
 log = logging.getLogger(__name__)
@@ -156,16 +157,6 @@ def _message_id(entry: object) -> Iterator[str]:
         yield msg_id
 
 
-def from_matches(headers: bytes, domains: Iterable[str]) -> bool:
-    """True when a From field names one of ``domains`` (no domains: everything matches)."""
-    wanted = [d.lower() for d in domains if d]
-    if not wanted:
-        return True
-    text = headers.decode("utf-8", "replace").lower()
-    values = [line[5:] for line in text.split("\r\n") if line.startswith("from:")]
-    return any(d in value for value in values for d in wanted)
-
-
 def candidates(
     metas: Mapping[str, Meta], since_ms: int | None, domains: Iterable[str]
 ) -> Iterator[Candidate]:
@@ -175,7 +166,7 @@ def candidates(
     for msg_id, meta in metas.items():
         if meta.labels & HIDDEN_LABELS:
             log.debug("skip %s: in %s", msg_id, "/".join(sorted(meta.labels & HIDDEN_LABELS)))
-        elif not from_matches(meta.headers, domains):
+        elif not from_header_mentions(meta.headers, domains):
             log.debug("skip %s: another sender", msg_id)
         elif since_ms is None or meta.ms >= since_ms:
             heapq.heappush(pending, (-meta.ms, msg_id))

@@ -33,30 +33,18 @@ from typing import Self
 
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions, split_scheme
 from inbox_finder.errors import ConfigError, MailboxError
+from inbox_finder.mail.headers import (
+    HEADER_END,
+    MAX_HEADER_BYTES,
+    from_header_mentions,
+    header_block,
+)
 from inbox_finder.mail.parse import parse_headers
 from inbox_finder.model import Candidate, ReceivedSource
 
-MAX_HEADER_BYTES = 256 * 1024
 DATE_SKEW = timedelta(days=1)
 HEAD_READ = 16384  # enough for nearly every header block; longer ones are read again
-_FROM_HEADER = re.compile(rb"^from:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-HEADER_END = re.compile(rb"\r?\n\r?\n")
 DELIVERY = re.compile(r"^(\d{9,11})[._]")
-
-
-def header_block(data: bytes) -> bytes:
-    """The header block at the start of ``data`` (up to the first blank line, capped)."""
-    m = HEADER_END.search(data, 0, MAX_HEADER_BYTES)
-    return data[: m.end()] if m else data[:MAX_HEADER_BYTES]
-
-
-def from_mentions(block: bytes, domains: tuple[str, ...]) -> bool:
-    """Superset narrowing: does the From header mention one of ``domains`` at all?"""
-    m = _FROM_HEADER.search(block)
-    if not m:
-        return False
-    value = m.group(1).lower()
-    return any(d.lower().encode() in value for d in domains)
 
 
 def receive_time(block: bytes, delivered: datetime) -> tuple[datetime, ReceivedSource]:
@@ -151,7 +139,7 @@ class LocalProvider(Provider):
             if query.since is not None and bound < query.since:
                 break  # everything still unread is older than --since
             block = entry.head()
-            if not from_mentions(block, query.sender_domains):
+            if not from_header_mentions(block, query.sender_domains):
                 continue
             received, how = receive_time(block, entry.delivered)
             if query.since is not None and received < query.since:

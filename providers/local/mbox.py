@@ -61,18 +61,10 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from inbox_finder.errors import ConfigError
+from inbox_finder.mail.headers import HEADER_END, MAX_HEADER_BYTES, header_block
 from inbox_finder.model import Candidate
 
-from ._base import (
-    DATE_SKEW,
-    HEAD_READ,
-    HEADER_END,
-    MAX_HEADER_BYTES,
-    Entry,
-    LocalProvider,
-    header_block,
-    mtime,
-)
+from ._base import DATE_SKEW, HEAD_READ, Entry, LocalProvider, mtime
 
 log = logging.getLogger(__name__)
 
