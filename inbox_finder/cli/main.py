@@ -30,6 +30,10 @@ COMMANDS = {
         "inbox_finder.cli.verify:split_cmd",
         "Recover the token from a password+token string.",
     ),
+    "report": (
+        "inbox_finder.cli.report:report_cmd",
+        "Inventory of tokens per username (tokens hidden).",
+    ),
     "login": ("inbox_finder.cli.login:login_cmd", "Sign in once to Gmail or Microsoft 365."),
 }
 
