@@ -22,7 +22,7 @@ from inbox_finder.salesforce.login import allowed_url, check_login, login_endpoi
 
 DANA = "dana@example.com"
 PASSWORD = "pw-not-for-the-wire"
-TOKEN = "Bmq3Q2rmLKRsvNELAtb8txr3"  # noqa: S105 - a made-up token
+TOKEN = "Bmq3Q2rmLKRsvNELAtb8txr3"
 
 
 @pytest.fixture
