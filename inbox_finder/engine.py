@@ -50,7 +50,10 @@ def screen_headers(headers: Headers, policy: TrustPolicy) -> Verdict | Rejection
         return Rejection(verdict.reason)
     bounce = bounce_reason(headers)
     if bounce is not None:
-        return Rejection(bounce)  # it may quote or attach a token mail that is not its own
+        # It may quote or attach a token mail that is not its own. One fixed reason (the
+        # detail goes to the debug log) so rejections can be counted by reason.
+        log.debug("bounce: %s", bounce)
+        return Rejection("a bounce or delivery report")
     if is_reply(headers.subject):
         return Rejection("a reply")
     if not subject_mentions_token(headers.subject):

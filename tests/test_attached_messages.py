@@ -27,7 +27,8 @@ from mailgen import new_token, token_mail
 
 from inbox_finder import find_token, find_tokens
 from inbox_finder.engine import Rejection, evaluate
-from inbox_finder.mail.parse import parse_message
+from inbox_finder.mail.bounces import bounce_reason
+from inbox_finder.mail.parse import Headers, parse_message
 from inbox_finder.model import Candidate, Finding
 from inbox_finder.trust.policy import TrustPolicy
 
@@ -166,6 +167,30 @@ def test_bounce_subject_is_not_a_token_mail_even_with_a_token_in_the_body(subjec
     raw = token_mail(new_token(), ATTACKER, subject=subject)
     result = _eval(raw)
     assert isinstance(result, Rejection) and "bounce" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        (Headers(content_type="multipart/report"), "content type multipart/report"),
+        (Headers(from_raw="Mail Delivery Subsystem <MAILER-DAEMON@salesforce.com>"), "sent by"),
+        (Headers(from_raw="postmaster@mta.salesforce.com"), "sent by postmaster"),
+        (Headers(subject="Undeliverable: Your new Salesforce security token"), "undeliverable"),
+        (Headers(subject="配信不能: 新しいセキュリティトークン"), "配信不能"),
+    ],
+)
+def test_each_bounce_signal_alone_is_enough(headers: Headers, why: str) -> None:
+    reason = bounce_reason(headers)
+    assert reason is not None and why in reason
+
+
+def test_genuine_token_mail_headers_are_no_bounce() -> None:
+    genuine = Headers(
+        subject="Sandbox: Your new Salesforce security token",
+        from_raw="Salesforce <support@salesforce.com>",
+        content_type="text/plain",
+    )
+    assert bounce_reason(genuine) is None
 
 
 def test_token_subject_alone_is_not_mistaken_for_a_bounce() -> None:

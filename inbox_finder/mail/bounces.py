@@ -104,12 +104,12 @@ def _sender_local_part(from_raw: str) -> str:
 def bounce_reason(headers: Headers) -> str | None:
     """Why these headers mark a bounce or delivery report; None for any other mail."""
     if headers.content_type in REPORT_TYPES:
-        return f"a bounce or delivery report ({headers.content_type})"
+        return f"content type {headers.content_type}"
     local = _sender_local_part(headers.from_raw)
     if local in BOUNCE_SENDERS:
-        return f"a bounce or delivery report (from {local})"
+        return f"sent by {local}"
     subject = unicodedata.normalize("NFKC", headers.subject).casefold()
     for fragment in BOUNCE_SUBJECTS:
         if fragment in subject:
-            return f"a bounce or delivery report (subject says {fragment!r})"
+            return f"subject says {fragment!r}"
     return None
