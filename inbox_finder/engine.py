@@ -10,6 +10,7 @@ from datetime import datetime
 
 from inbox_finder.boundary.provider import Provider, Query
 from inbox_finder.errors import MessageVanishedError
+from inbox_finder.mail.bounces import bounce_reason
 from inbox_finder.mail.headers import from_header_mentions
 from inbox_finder.mail.parse import Headers, parse_headers, parse_message
 from inbox_finder.model import Candidate, Finding
@@ -38,7 +39,7 @@ class Rejection:
 
 
 def screen_headers(headers: Headers, policy: TrustPolicy) -> Verdict | Rejection:
-    """Cheap checks on headers alone: trusted sender, not a reply, subject names a token."""
+    """Cheap checks on headers alone: trusted sender, no bounce, no reply, subject names a token."""
     from inbox_finder.mail.extract import (  # lazy: compiles the template table
         is_reply,
         subject_mentions_token,
@@ -47,6 +48,12 @@ def screen_headers(headers: Headers, policy: TrustPolicy) -> Verdict | Rejection
     verdict = judge(headers, policy)
     if not verdict.trusted:
         return Rejection(verdict.reason)
+    bounce = bounce_reason(headers)
+    if bounce is not None:
+        # It may quote or attach a token mail that is not its own. One fixed reason (the
+        # detail goes to the debug log) so rejections can be counted by reason.
+        log.debug("bounce: %s", bounce)
+        return Rejection("a bounce or delivery report")
     if is_reply(headers.subject):
         return Rejection("a reply")
     if not subject_mentions_token(headers.subject):

@@ -40,6 +40,7 @@ REASONS = {
     "quoted": r"untrusted sender domain|a reply",
     "verification-code": "no unambiguous token|subject does not name",
     "not-a-token-mail": "no unambiguous token|subject does not name",
+    "bounce": "a bounce or delivery report",
 }
 
 

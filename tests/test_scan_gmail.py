@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from corpus_util import CORPUS, positives
+from corpus_util import CORPUS, load_expected, positives
 from gmail_emulator import GmailEmulator, LoggedRequest
 from inbox_finder.providers.gmail import history as gmail_history
 from inbox_finder.providers.gmail.provider import GmailProvider
@@ -301,7 +301,9 @@ def test_emulator_profile_and_history_follow_the_reference(emu: GmailEmulator) -
 
     status, profile = get("/gmail/v1/users/me/profile")
     assert status == 200 and set(profile) >= {"emailAddress", "messagesTotal", "historyId"}
-    assert isinstance(profile["historyId"], str) and profile["messagesTotal"] == 28
+    assert isinstance(profile["historyId"], str) and profile["messagesTotal"] == len(
+        load_expected()
+    )
     start = int(profile["historyId"])
     new = emu.add_message(token_mail(new_token()), datetime.now(UTC), labels=("INBOX", "UNREAD"))
     emu.modify_labels(new, remove=("UNREAD",))

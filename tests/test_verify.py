@@ -371,10 +371,6 @@ def test_usage_errors_are_exit_2_without_a_login(
             {"login_url": "https://x.example/services/Soap/u/58.0"},
             "https://x.example/services/Soap/u/58.0",
         ),
-        (
-            {"login_url": "http://127.0.0.1:8080"},
-            f"http://127.0.0.1:8080/services/Soap/u/{API_VERSION}",
-        ),
     ],
 )
 def test_endpoint(options: dict[str, object], url: str) -> None:
@@ -385,6 +381,7 @@ def test_endpoint(options: dict[str, object], url: str) -> None:
     "options",
     [
         {"login_url": "http://login.salesforce.com"},
+        {"login_url": "http://127.0.0.1:8080"},
         {"login_url": "https://user:pw@login.salesforce.com"},
         {"login_url": "https://login.salesforce.com/?x=1"},
         {"login_url": "https://login.salesforce.com/services/oauth2/token"},

@@ -1,10 +1,17 @@
 """Extract the token (and username) from a parsed token mail, using the template table.
 
 Rules: the token follows a token label on the same line (or alone on the next line), is
-``[A-Za-z0-9]{20,30}`` and is the whole value — a longer run is never cut down to fit. A
-username line (``Username: x@y``) precedes it within a few lines in current mail; legacy mail
-may lack it. Quoted lines and everything after a forward/reply marker are ignored. A mail with
-two different tokens is ambiguous and yields nothing.
+``[A-Za-z0-9]{20,30}`` (a closing full stop allowed) and is the whole value — a longer run is
+never cut down to fit. A username line (``Username: x@y``) precedes it within a few lines in
+current mail; legacy mail may lack it. Quoted lines and everything after a forward/reply
+marker are ignored (see ``bodylines``). A mail with two different tokens is ambiguous and
+yields nothing.
+
+A mail in a language outside the table is matched by structure: a ``label: email`` line, then
+``label: value`` within a few lines. The structural rule never takes a value whose label is a
+known non-token label (request/session/case/org/user/record id, verification code, OAuth or
+access token …), and unless the subject names a *security* token in some table language, the
+label must name a token and the value must not look like a hex or decimal id.
 """
 
 from __future__ import annotations
@@ -14,31 +21,34 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from inbox_finder.mail.bodylines import body_lines
 from inbox_finder.mail.parse import ParsedMessage
 from inbox_finder.mail.templates import (
-    GENERIC_SUBJECT_KEYWORDS,
     LEGACY_SUBJECT,
+    NON_TOKEN_LABELS,
     SUBJECT_PREFIXES,
     TEMPLATES,
+    TOKEN_WORDS,
     Template,
 )
 
 TOKEN = r"(?P<token>[A-Za-z0-9]{20,30})"  # noqa: S105 - a pattern, not a secret
+# A sentence may end right after the token; NFKC has already made a full-width stop ASCII.
+TAIL = r"[.。]?"
 USERNAME = r"(?P<user>[^\s@:<>]+@[^\s@:<>]+\.[^\s@:<>]+)"
 # How many non-empty lines may separate the username line from the token line.
 MAX_GAP = 3
 
-_CUT_MARKERS = re.compile(
-    r"^(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht|"
-    r"message transféré|転送メッセージ)\s*-{2,}|begin forwarded message:|_{10,}|"
-    r"on .{3,200} wrote:|am .{3,200} schrieb .{1,200}:)$",
-    re.IGNORECASE,
-)
 _PREFIX_RE = re.compile(
     r"^(?:\s*(?:" + "|".join(SUBJECT_PREFIXES) + r"|(?:re|aw|sv|vs|fw|fwd|wg|tr)\s*:)\s*)+",
     re.IGNORECASE,
 )
 _REPLY_RE = re.compile(r"^\s*(?:re|aw|sv|vs|antw)\s*:", re.IGNORECASE)
+# Compared without case, white space or hyphens: "Sicherheits-Token" is "sicherheitstoken".
+_SQUASH = re.compile(r"[\s\-\u2010\u2011\u2012\u2013_]+")
+_REMARKS = re.compile(r"\([^)]*\)")
+_NON_TOKEN = re.compile("|".join(f"(?:{p})" for p in NON_TOKEN_LABELS))
+_ID_LIKE = re.compile(r"[0-9a-f]+|[0-9A-F]+")  # request ids, hashes, numbers: never mixed case
 
 
 @dataclass(frozen=True)
@@ -65,19 +75,21 @@ def _compile(t: Template) -> _Patterns:
     return _Patterns(
         template=t,
         user_line=re.compile(rf"^(?:{users})\s*:\s*{USERNAME}$", re.IGNORECASE),
-        token_line=re.compile(rf"^(?:{tokens})\s*:\s*{TOKEN}$", re.IGNORECASE),
+        token_line=re.compile(rf"^(?:{tokens})\s*:\s*{TOKEN}{TAIL}$", re.IGNORECASE),
         label_only=re.compile(rf"^(?:{tokens})\s*:?$", re.IGNORECASE),
     )
 
 
+def _squash(text: str) -> str:
+    return _SQUASH.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
 _PATTERNS = tuple(_compile(t) for t in TEMPLATES)
-# Any language: "<short label>: <email>" then "<label>: <token>" (structure, not wording).
-_GENERIC = _Patterns(
-    template=Template("und", (), (), GENERIC_SUBJECT_KEYWORDS),
-    user_line=re.compile(rf"^[^:]{{1,40}}:\s*{USERNAME}$"),
-    token_line=re.compile(rf"^[^:]{{1,60}}:\s*{TOKEN}$"),
-    label_only=re.compile(r"^(?!)"),
-)
+_SUBJECT_KEYWORDS = tuple((t.language, _squash(k)) for t in TEMPLATES for k in t.subject_keywords)
+_TOKEN_WORDS = tuple(_squash(w) for w in TOKEN_WORDS)
+# Any language: "<short label>: <email>" then "<label>: <value>" (structure, not wording).
+_STRUCT_USER = re.compile(rf"^[^:]{{1,40}}:\s*{USERNAME}$")
+_STRUCT_TOKEN = re.compile(rf"^(?P<label>[^:]{{1,60}}):\s*{TOKEN}{TAIL}$")
 
 
 def normalize_subject(subject: str) -> str:
@@ -93,26 +105,21 @@ def is_reply(subject: str) -> bool:
     return bool(_REPLY_RE.match(text))
 
 
+def subject_language(subject: str) -> str | None:
+    """The table language whose security-token keyword the subject names, if any."""
+    squashed = _squash(normalize_subject(subject))
+    for language, keyword in _SUBJECT_KEYWORDS:
+        if keyword in squashed:
+            return language
+    return None
+
+
 def subject_mentions_token(subject: str) -> bool:
-    """A token mail's subject names the token in some language in the table."""
-    norm = normalize_subject(subject)
-    keywords = {k for t in TEMPLATES for k in t.subject_keywords} | set(GENERIC_SUBJECT_KEYWORDS)
-    return any(k.casefold() in norm for k in keywords)
-
-
-def body_lines(text: str) -> list[str]:
-    """Normalised, non-empty, unquoted lines, cut at the first forward/reply marker."""
-    lines = []
-    for raw in unicodedata.normalize("NFKC", text).splitlines():
-        line = " ".join(raw.split())
-        if not line:
-            continue
-        if line.startswith(">") or line.startswith("|"):
-            continue  # quoted text never yields a token
-        if _CUT_MARKERS.match(line):
-            break
-        lines.append(line)
-    return lines
+    """A token mail's subject names the token: a table keyword or a word for "token"."""
+    if subject_language(subject) is not None:
+        return True
+    squashed = _squash(normalize_subject(subject))
+    return any(word in squashed for word in _TOKEN_WORDS)
 
 
 def _token_at(p: _Patterns, lines: Sequence[str], i: int) -> str | None:
@@ -120,7 +127,7 @@ def _token_at(p: _Patterns, lines: Sequence[str], i: int) -> str | None:
     if m:
         return m.group("token")
     if p.label_only.match(lines[i]) and i + 1 < len(lines):
-        alone = re.fullmatch(TOKEN, lines[i + 1])
+        alone = re.fullmatch(TOKEN + TAIL, lines[i + 1])
         if alone:
             return alone.group("token")
     return None
@@ -139,9 +146,35 @@ def _scan(p: _Patterns, lines: Sequence[str]) -> list[tuple[str, str | None]]:
         if token is None:
             continue
         user = last_user[1] if last_user and i - last_user[0] <= MAX_GAP else None
-        if p is _GENERIC and user is None:
-            continue  # the structural rule needs both lines
         found.append((token, user))
+    return found
+
+
+def structural_value_ok(label: str, value: str, token_subject: bool) -> bool:
+    """May the structural rule take ``value`` after ``label``? (see the module doc)."""
+    text = _REMARKS.sub(" ", unicodedata.normalize("NFKC", label).casefold())
+    if _NON_TOKEN.search(text):
+        return False
+    if token_subject:
+        return True
+    names_token = any(word in _squash(text) for word in _TOKEN_WORDS)
+    return names_token and not _ID_LIKE.fullmatch(value)
+
+
+def _scan_structural(lines: Sequence[str], token_subject: bool) -> list[tuple[str, str | None]]:
+    """(token, username) pairs of the structural rule: it needs both lines."""
+    found: list[tuple[str, str | None]] = []
+    last_user: tuple[int, str] | None = None
+    for i, line in enumerate(lines):
+        um = _STRUCT_USER.match(line)
+        if um:
+            last_user = (i, um.group("user"))
+            continue
+        m = _STRUCT_TOKEN.match(line)
+        if m is None or last_user is None or i - last_user[0] > MAX_GAP:
+            continue
+        if structural_value_ok(m.group("label"), m.group("token"), token_subject):
+            found.append((m.group("token"), last_user[1]))
     return found
 
 
@@ -153,33 +186,33 @@ def _template_name(subject: str, username: str | None, language: str) -> str:
     return "current"
 
 
+def _decide(pairs: list[tuple[str, str | None]], language: str, subject: str) -> Extraction | None:
+    tokens = {token for token, _ in pairs}
+    if len(tokens) != 1:
+        return None  # two different tokens: refuse to guess
+    users = {user for _, user in pairs if user}
+    if len(users) > 1:
+        return None
+    token = tokens.pop()
+    username = users.pop() if users else None
+    return Extraction(token, username, language, _template_name(subject, username, language))
+
+
 def extract(parsed: ParsedMessage) -> Extraction | None:
     """Return the Extraction of a token mail, or None if the body holds no unambiguous token."""
-    texts = [part.text for part in parsed.parts]
-    for patterns in (*_PATTERNS, _GENERIC):
+    subject = parsed.headers.subject
+    texts = [body_lines(part.text) for part in parsed.parts]
+    for patterns in _PATTERNS:
         pairs = _pairs(patterns, texts)
-        if not pairs:
-            continue
-        tokens = {token for token, _ in pairs}
-        if len(tokens) != 1:
-            return None  # two different tokens: refuse to guess
-        token = tokens.pop()
-        users = {user for _, user in pairs if user}
-        if len(users) > 1:
-            return None
-        username = users.pop() if users else None
-        language = patterns.template.language
-        return Extraction(
-            token=token,
-            username=username,
-            language=language,
-            template=_template_name(parsed.headers.subject, username, language),
-        )
-    return None
+        if pairs:
+            return _decide(pairs, patterns.template.language, subject)
+    token_subject = subject_language(subject) is not None
+    pairs = [pair for lines in texts for pair in _scan_structural(lines, token_subject)]
+    return _decide(pairs, "und", subject) if pairs else None
 
 
-def _pairs(patterns: _Patterns, texts: Iterable[str]) -> list[tuple[str, str | None]]:
+def _pairs(patterns: _Patterns, texts: Iterable[Sequence[str]]) -> list[tuple[str, str | None]]:
     pairs: list[tuple[str, str | None]] = []
-    for text in texts:
-        pairs.extend(_scan(patterns, body_lines(text)))
+    for lines in texts:
+        pairs.extend(_scan(patterns, lines))
     return pairs

@@ -1,8 +1,9 @@
 """MIME to text: headers we need, and every text/plain and text/html part decoded to str.
 
 Robust against broken mail: unknown charsets fall back (never raise), nesting and part counts
-are capped, attached messages (``message/rfc822``) and attachments are not read — a forwarded
-token mail never yields a token.
+are capped. Attached messages (every ``message/*`` part: ``message/rfc822``, ``message/global``,
+delivery-status reports; and ``text/rfc822-headers``) and parts marked as attachments, multipart
+ones included, are not read: an attached or bounced token mail never yields a token.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Headers:
     date: datetime | None = None
     received_dates: tuple[datetime, ...] = ()
     auth_results: tuple[str, ...] = ()  # topmost first, as the message carries them
+    content_type: str = ""  # of the message itself, e.g. multipart/report for a bounce
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,16 @@ def read_headers(msg: Message) -> Headers:
         date=parse_date(_header_str(msg, "Date")),
         received_dates=tuple(received),
         auth_results=tuple(_all_headers(msg, "Authentication-Results")),
+        content_type=_content_type(msg),
     )
+
+
+def _content_type(msg: Message) -> str:
+    try:
+        return msg.get_content_type()
+    except Exception:
+        log.debug("unreadable Content-Type header")
+        return ""
 
 
 def parse_headers(raw: bytes) -> Headers:
@@ -165,6 +176,12 @@ def _text_parts(msg: Message, depth: int, out: list[TextPart]) -> None:
     if depth > MAX_DEPTH or len(out) >= MAX_PARTS:
         return
     ctype = msg.get_content_type()
+    # Checked before is_multipart(), which is true for message/rfc822: an attached message is
+    # someone else's mail (a forward, a bounce) and never speaks for this one.
+    if ctype.startswith("message/") or ctype == "text/rfc822-headers":
+        return
+    if msg.get_content_disposition() == "attachment":
+        return
     if msg.is_multipart():
         payload = msg.get_payload()
         if isinstance(payload, list):
@@ -173,9 +190,7 @@ def _text_parts(msg: Message, depth: int, out: list[TextPart]) -> None:
                     _text_parts(sub, depth + 1, out)
         return
     if ctype not in ("text/plain", "text/html"):
-        return  # attachments, attached messages (forwards), images
-    if msg.get_content_disposition() == "attachment":
-        return
+        return  # images, documents, calendar items
     text = _decode_payload(msg)[:MAX_PART_CHARS]
     if ctype == "text/html":
         from inbox_finder.mail.htmltext import html_to_text
