@@ -30,8 +30,46 @@ log = logging.getLogger("inbox_finder")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _run_options(func: F) -> F:
+    """Time limits and output modes of scan and watch."""
+    for option in reversed(
+        [
+            click.option(
+                "--exec-timeout",
+                default="300s",
+                show_default=True,
+                metavar="DURATION",
+                help="Kill the --exec command and everything it started after this long "
+                "(counts as a failure: exit 5).",
+            ),
+            click.option(
+                "--lock-timeout",
+                default="60s",
+                show_default=True,
+                metavar="DURATION",
+                help="Wait this long for another scan holding the state file's lock, then exit 4.",
+            ),
+            click.option(
+                "--json",
+                "json_out",
+                is_flag=True,
+                help="One JSON object per line (no token key when --exec/--write-env deliver it).",
+            ),
+            click.option(
+                "--quiet",
+                "-q",
+                is_flag=True,
+                help="Print nothing on success (errors still go to stderr).",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
 def scan_options(func: F) -> F:
     """Options shared by scan and watch."""
+    func = _run_options(func)
     for option in reversed(
         [
             click.option(
@@ -60,39 +98,12 @@ def scan_options(func: F) -> F:
                 "stdin. A failure exits 5 and the token is offered again next run.",
             ),
             click.option(
-                "--exec-timeout",
-                default="300s",
-                show_default=True,
-                metavar="DURATION",
-                help="Kill the --exec command and everything it started after this long "
-                "(counts as a failure: exit 5).",
-            ),
-            click.option(
                 "--write-env",
                 "env_targets",
                 multiple=True,
                 metavar="FILE:KEY",
                 help="Set KEY=<token> in a dotenv FILE (atomic; a new file 0600, an existing one "
                 "keeps owner and mode, a symlink is written through; other lines kept).",
-            ),
-            click.option(
-                "--lock-timeout",
-                default="60s",
-                show_default=True,
-                metavar="DURATION",
-                help="Wait this long for another scan holding the state file's lock, then exit 4.",
-            ),
-            click.option(
-                "--json",
-                "json_out",
-                is_flag=True,
-                help="One JSON object per line (no token key when --exec/--write-env deliver it).",
-            ),
-            click.option(
-                "--quiet",
-                "-q",
-                is_flag=True,
-                help="Print nothing on success (errors still go to stderr).",
             ),
         ]
     ):
