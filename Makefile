@@ -15,11 +15,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## install, then find the token in the shipped demo mailbox
 	$(BIN)/inbox-finder find mbox:examples/demo.mbox
 
+# The IMAP tests need Dovecot's IMAP server, which Debian ships in dovecot-imapd apart from
+# the master (dovecot-core): checking for /usr/sbin/dovecot alone misses a dovecot-core-only
+# machine, where every login fails with "access(/usr/lib/dovecot/imap) failed".
+DOVECOT_IMAP ?= /usr/lib/dovecot/imap
+APT_GET ?= apt-get
+
 system-deps:  ## Dovecot for the IMAP tests (Debian/Ubuntu; uses sudo when not root)
-	@if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then \
+	@if [ ! -x $(DOVECOT_IMAP) ]; then \
+		echo "$(DOVECOT_IMAP) is missing: installing dovecot-imapd"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q dovecot-imapd; \
+		$$SUDO $(APT_GET) update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q dovecot-imapd; \
 	fi
 
 test: $(STAMP) system-deps  ## install everything, then run the whole test suite

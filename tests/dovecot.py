@@ -41,12 +41,31 @@ from imapclient import IMAPClient
 from imapclient.imap_utf7 import encode as utf7_encode
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+# The IMAP server process Dovecot starts per session. Debian ships it in dovecot-imapd, apart
+# from the master in dovecot-core: with only dovecot-core every login fails with
+# "access(/usr/lib/dovecot/imap) failed". /usr/libexec is where other distributions put it.
+IMAP_BINARIES = (Path("/usr/lib/dovecot/imap"), Path("/usr/libexec/dovecot/imap"))
 HOST = "127.0.0.1"
 
 
+def missing_package(
+    dovecot: str = DOVECOT, imap_binaries: Sequence[Path] = IMAP_BINARIES
+) -> str | None:
+    """What to install for the tests' Dovecot (a sentence naming the package), or None."""
+    if not Path(dovecot).is_file():
+        return "Dovecot is not installed (apt-get install dovecot-imapd; it pulls in dovecot-core)"
+    if not any(p.is_file() for p in imap_binaries):
+        where = " or ".join(str(p) for p in imap_binaries)
+        return (
+            f"Dovecot's IMAP server ({where}) is missing: dovecot-core is installed but "
+            "dovecot-imapd is not (apt-get install dovecot-imapd)"
+        )
+    return None
+
+
 def dovecot_available() -> str | None:
-    """Return the Dovecot version string, or None when the binary is missing/unusable."""
-    if not Path(DOVECOT).is_file():
+    """Return the Dovecot version string, or None when a part is missing or unusable."""
+    if missing_package() is not None:
         return None
     try:
         out = subprocess.run(

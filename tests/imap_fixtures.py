@@ -14,16 +14,17 @@ import dovecot as dovecot_lib
 import pytest
 from dovecot import DovecotServer
 
-INSTALL_HINT = "Dovecot is not installed (apt-get install dovecot-imapd)"
-
 
 def require_dovecot() -> str:
     """The installed Dovecot version; pytest.skip locally, pytest.fail under CI=true."""
     version = dovecot_lib.dovecot_available()
     if version is None:
+        hint = dovecot_lib.missing_package() or (
+            "Dovecot is not installed or does not run (dovecot --version failed)"
+        )
         if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(f"{INSTALL_HINT}; CI must run the IMAP tests", pytrace=False)
-        pytest.skip(INSTALL_HINT)
+            pytest.fail(f"{hint}; CI must run the IMAP tests", pytrace=False)
+        pytest.skip(hint)
     return version
 
 

@@ -16,13 +16,13 @@ import click
 
 from inbox_finder.api import open_source
 from inbox_finder.cli.options import source_options, trust_options, verify_options
-from inbox_finder.cli.output import human
+from inbox_finder.cli.output import age, human
 from inbox_finder.cli.verify import ScanVerifier, scan_verifier
 from inbox_finder.config import Config, load_config
 from inbox_finder.dates import parse_duration
 from inbox_finder.errors import ExitCode
 from inbox_finder.model import Finding
-from inbox_finder.scan.actions import EnvTarget, run_exec, write_env
+from inbox_finder.scan.actions import EnvTarget, run_exec, secret_env_vars, write_env
 from inbox_finder.scan.runner import Action, ScanResult, scan
 from inbox_finder.scan.watch import Waiter, watch_loop
 
@@ -30,8 +30,46 @@ log = logging.getLogger("inbox_finder")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _run_options(func: F) -> F:
+    """Time limits and output modes of scan and watch."""
+    for option in reversed(
+        [
+            click.option(
+                "--exec-timeout",
+                default="300s",
+                show_default=True,
+                metavar="DURATION",
+                help="Kill the --exec command and everything it started after this long "
+                "(counts as a failure: exit 5).",
+            ),
+            click.option(
+                "--lock-timeout",
+                default="60s",
+                show_default=True,
+                metavar="DURATION",
+                help="Wait this long for another scan holding the state file's lock, then exit 4.",
+            ),
+            click.option(
+                "--json",
+                "json_out",
+                is_flag=True,
+                help="One JSON object per line (no token key when --exec/--write-env deliver it).",
+            ),
+            click.option(
+                "--quiet",
+                "-q",
+                is_flag=True,
+                help="Print nothing on success (errors still go to stderr).",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
 def scan_options(func: F) -> F:
     """Options shared by scan and watch."""
+    func = _run_options(func)
     for option in reversed(
         [
             click.option(
@@ -39,7 +77,8 @@ def scan_options(func: F) -> F:
                 "state_path",
                 required=True,
                 type=click.Path(dir_okay=False),
-                help="State file (fingerprints and sync cursor only, never a token; 0600).",
+                help="State file (fingerprints and sync cursor only, never a token; created "
+                "0600 in a directory that must exist).",
             ),
             click.option(
                 "--username",
@@ -53,18 +92,19 @@ def scan_options(func: F) -> F:
                 "--exec",
                 "exec_cmd",
                 metavar="CMD",
-                help="Run CMD (via /bin/sh) once per new token: INBOX_FINDER_TOKEN, "
-                "INBOX_FINDER_USERNAME and INBOX_FINDER_RECEIVED in its environment, the JSON "
-                "on stdin. A failure exits 5 and the token is offered again next run.",
+                help="Run CMD (via /bin/sh, in its own process group) once per new token: "
+                "INBOX_FINDER_TOKEN, INBOX_FINDER_USERNAME and INBOX_FINDER_RECEIVED in its "
+                "environment (mailbox and Salesforce password variables removed), the JSON on "
+                "stdin. A failure exits 5 and the token is offered again next run.",
             ),
             click.option(
                 "--write-env",
                 "env_targets",
                 multiple=True,
                 metavar="FILE:KEY",
-                help="Set KEY=<token> in a dotenv FILE (atomic, 0600, other lines kept).",
+                help="Set KEY=<token> in a dotenv FILE (atomic; a new file 0600, an existing one "
+                "keeps owner and mode, a symlink is written through; other lines kept).",
             ),
-            click.option("--json", "json_out", is_flag=True, help="One JSON object per line."),
         ]
     ):
         func = option(func)
@@ -72,31 +112,86 @@ def scan_options(func: F) -> F:
 
 
 def _actions(
-    exec_cmd: str | None, env_targets: Sequence[str], verifier: ScanVerifier | None = None
+    opts: dict[str, Any], config: Config, verifier: ScanVerifier | None = None
 ) -> list[Action]:
     actions: list[Action] = [] if verifier is None else [verifier]  # verify first
-    actions += [functools.partial(write_env, EnvTarget.parse(t)) for t in env_targets]
-    if exec_cmd and verifier is None:
-        actions.append(functools.partial(run_exec, exec_cmd))
-    elif exec_cmd and verifier is not None:
+    actions += [functools.partial(write_env, EnvTarget.parse(t)) for t in opts["env_targets"]]
+    exec_cmd = opts["exec_cmd"]
+    if exec_cmd:
+        timeout = parse_duration(opts["exec_timeout"]).total_seconds()
+        secret_vars = secret_env_vars(config.profiles.values())
 
-        def exec_verified(finding: Finding) -> None:
-            run_exec(exec_cmd, finding, extra_env=verifier.env(finding))
+        def exec_action(finding: Finding) -> None:
+            extra = verifier.env(finding) if verifier is not None else None
+            run_exec(exec_cmd, finding, timeout, extra_env=extra, secret_vars=secret_vars)
 
-        actions.append(exec_verified)
+        actions.append(exec_action)
     return actions
 
 
-def _reporter(json_out: bool, verifier: ScanVerifier | None = None) -> Action:
+def _deliveries(opts: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a reported finding was handed to (every action succeeded, or it is not reported)."""
+    done: list[dict[str, Any]] = [
+        {"action": "write-env", "file": str(t.path), "key": t.key}
+        for t in map(EnvTarget.parse, opts["env_targets"])
+    ]
+    if opts["exec_cmd"]:
+        done.append({"action": "exec", "status": 0})
+    return done
+
+
+def _delivered_block(finding: Finding, deliveries: Sequence[dict[str, Any]]) -> str:
+    """The human report of a delivered token: who, when, where from, where to; no token."""
+    local = finding.received.astimezone()
+    where = finding.source
+    folder = getattr(finding, "folder", None)  # findings name their folder where known
+    if folder:
+        where += f" (folder {folder})"
+    to = "; ".join(
+        f"{d['key']} in {d['file']}" if d["action"] == "write-env" else "--exec command exited 0"
+        for d in deliveries
+    )
+    rows = [
+        ("Username", finding.username or "(not stated in this mail)"),
+        ("Received", f"{local:%Y-%m-%d %H:%M:%S %Z} ({age(finding.received)})"),
+        ("Source", where),
+        ("Delivered", to),
+    ]
+    return "\n".join(f"{label + ':':<10} {value}" for label, value in rows)
+
+
+def _reporter(opts: dict[str, Any], verifier: ScanVerifier | None = None) -> Action:
+    deliveries = _deliveries(opts)
+    json_out = opts["json_out"]
+
     def report(finding: Finding) -> None:
-        if verifier is None:
-            click.echo(finding.to_json() if json_out else human(finding) + "\n")
-        elif json_out:
-            click.echo(json.dumps(finding.to_dict() | verifier.fields(finding), ensure_ascii=False))
-        else:
-            click.echo(f"{human(finding)}\n{verifier.line(finding)}\n")
+        if opts["quiet"]:
+            return
+        if json_out:
+            data = finding.to_dict()
+            if deliveries:  # the token went to the action, not to stdout (cron mail, journal)
+                del data["token"]
+                data["delivered"] = deliveries
+            if verifier is not None:
+                data |= verifier.fields(finding)
+            click.echo(json.dumps(data, ensure_ascii=False))
+            return
+        text = _delivered_block(finding, deliveries) if deliveries else human(finding)
+        if verifier is not None:
+            text += "\n" + verifier.line(finding)
+        click.echo(text + "\n")
 
     return report
+
+
+def _check_output_options(opts: dict[str, Any]) -> None:
+    if opts["json_out"] and opts["quiet"]:
+        raise click.UsageError("--json and --quiet exclude each other")
+    # A bad duration is exit 2 before the mailbox is opened; a zero --exec-timeout would kill
+    # every command at once, while --lock-timeout 0 means "do not wait".
+    if parse_duration(opts["exec_timeout"]).total_seconds() <= 0:
+        raise click.BadParameter("must be more than 0s", param_hint="--exec-timeout")
+    parse_duration(opts["lock_timeout"])
 
 
 def _scan_once(
@@ -121,7 +216,8 @@ def _scan_once(
             usernames=usernames,
             policy=opened.policy,
             actions=actions,
-            report=_reporter(opts["json_out"], verifier),
+            report=_reporter(opts, verifier),
+            lock_timeout=parse_duration(opts["lock_timeout"]).total_seconds(),
         )
 
 
@@ -133,11 +229,13 @@ def scan_cmd(ctx: click.Context, /, source: str, **opts: Any) -> int:
     """Report token emails that arrived since the last scan (for cron / systemd timers).
 
     The first run reports the newest token per username; later runs report only newer ones and
-    print nothing when nothing changed. Exit 0 in both cases.
+    print nothing when nothing changed. Exit 0 in both cases. With --exec or --write-env the
+    report names what was delivered, never the token; without them the token is printed.
     """
+    _check_output_options(opts)
     config = load_config(ctx.obj["config_path"])
     verifier = scan_verifier(opts["verify"], source, config, opts)
-    actions = _actions(opts["exec_cmd"], opts["env_targets"], verifier)
+    actions = _actions(opts, config, verifier)
     result = _scan_once(source, config, opts, actions, verifier)
     for finding, exc in result.failed:
         click.echo(f"inbox-finder: error: action failed for {finding.username}: {exc}", err=True)
@@ -168,10 +266,11 @@ class _Stop:
 @click.pass_context
 def watch_cmd(ctx: click.Context, /, source: str, interval: str, **opts: Any) -> int:
     """Keep scanning SOURCE (for a systemd service); exits cleanly on SIGTERM/SIGINT."""
+    _check_output_options(opts)
     config = load_config(ctx.obj["config_path"])
     pause = parse_duration(interval).total_seconds()
     verifier = scan_verifier(opts["verify"], source, config, opts)  # remembers verdicts
-    actions = _actions(opts["exec_cmd"], opts["env_targets"], verifier)
+    actions = _actions(opts, config, verifier)
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

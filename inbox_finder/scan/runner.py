@@ -16,7 +16,7 @@ from inbox_finder.boundary.provider import Provider
 from inbox_finder.engine import Selection, iter_findings, newest_per_username
 from inbox_finder.errors import ActionError, ConfigError
 from inbox_finder.model import Finding
-from inbox_finder.scan.state import load_state, locked
+from inbox_finder.scan.state import LOCK_TIMEOUT, load_state, locked
 from inbox_finder.trust.policy import TrustPolicy
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,14 @@ def scan(
     policy: TrustPolicy | None = None,
     actions: Sequence[Action] = (),
     report: Action | None = None,
+    lock_timeout: float = LOCK_TIMEOUT,
 ) -> ScanResult:
     """Run one scan of ``provider`` against the state in ``state_path`` (locked meanwhile)."""
     wanted = {u.casefold() for u in usernames}
-    with locked(state_path):
+    with locked(state_path, lock_timeout):
         state = load_state(state_path)
         source_key = state.source_key(provider.source)
-        if state.source is not None and state.source != source_key:
+        if not state.belongs_to(provider.source):
             raise ConfigError(
                 f"state file {state_path} belongs to another source; use one state file per source"
             )

@@ -5,32 +5,92 @@
      "usernames": {"<hmac of username>": {"fingerprint": "<hmac of token>",
                                          "received": "<ISO 8601>"}}}
 
-Written atomically (temp file + rename, mode 0600). A corrupt or foreign file is a ConfigError:
-silently starting over would re-announce every token. An exclusive lock on ``FILE.lock``
-serialises scans that share the file.
+Written atomically through ``fileutil.write_private`` (a new file 0600; an existing one keeps
+owner, group and mode; a symlink is written through; its directory must exist). A corrupt or
+foreign file is a ConfigError: silently starting over would re-announce every token. An
+exclusive lock on ``FILE.lock`` next to the real file serialises scans that share it; a scan
+that waits for it says so once and gives up after ``lock_timeout`` seconds.
+
+The source is compared in a canonical form (``canonical_source``), so ``mbox:box``,
+``mbox:./box`` and ``mbox:/abs/box`` are one source; files keyed by the literal string
+(before canonical forms) are still recognised.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
+import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from inbox_finder.errors import ConfigError
-from inbox_finder.fileutil import write_private
+from inbox_finder.errors import ActionError, ConfigError, MailboxError
+from inbox_finder.fileutil import UnsafeWriteError, check_writable, write_private
 from inbox_finder.model import Finding
+
+log = logging.getLogger(__name__)
 
 FORMAT = "inbox-finder-scan-state"
 VERSION = 1
+LOCK_TIMEOUT = 60.0
+_LOCAL_SCHEMES = frozenset({"mbox", "maildir", "eml"})
+_DEFAULT_PORTS = {"imaps": 993, "imap": 143, "https": 443, "http": 80}
+
+
+class StateLockedError(MailboxError):
+    """Another scan held the state file's lock for longer than the lock timeout."""
+
+
+def _local_path(rest: str) -> str:
+    return rest[2:] if rest.startswith("//") else rest
+
+
+def canonical_source(source: str) -> str:
+    """``source`` in one spelling: local paths absolute and resolved, URLs normalised."""
+    scheme, sep, rest = source.partition(":")
+    if not sep:
+        return source
+    scheme = scheme.lower()
+    if scheme in _LOCAL_SCHEMES:
+        path = os.path.realpath(os.path.expanduser(_local_path(rest)))
+        return f"{scheme}:{path}"
+    if not rest.startswith("//"):
+        return f"{scheme}:{rest}"
+    parts = urlsplit(source)
+    host = (parts.hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:
+        port = None  # a malformed port is the provider's error to report
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    user = parts.netloc.rpartition("@")[0]
+    netloc = f"{user}@{netloc}" if user else netloc
+    return urlunsplit((scheme, netloc, parts.path.rstrip("/"), parts.query, parts.fragment))
+
+
+def _legacy_sources(source: str) -> set[str]:
+    """Spellings an older version may have keyed a state file by (the literal string)."""
+    forms = {source}
+    scheme, sep, rest = source.partition(":")
+    if sep and scheme.lower() in _LOCAL_SCHEMES:
+        given = os.path.expanduser(_local_path(rest))
+        for absolute in {os.path.abspath(given), os.path.realpath(given)}:
+            relative = os.path.relpath(absolute)
+            forms |= {f"{scheme}:{p}" for p in (absolute, relative, f"./{relative}")}
+    return forms
 
 
 @dataclass
@@ -56,8 +116,16 @@ class ScanState:
         return hmac.new(bytes.fromhex(self.salt), value.encode(), hashlib.sha256).hexdigest()
 
     def source_key(self, source: str) -> str:
-        """The fingerprint that ties the file to one source."""
-        return self._mac("source:" + source)
+        """The fingerprint that ties the file to one source (in its canonical spelling)."""
+        return self._mac("source:" + canonical_source(source))
+
+    def belongs_to(self, source: str) -> bool:
+        """True for a new file or one keyed by ``source`` (any spelling, old files too)."""
+        if self.source is None:
+            return True
+        spellings = {canonical_source(source)} | _legacy_sources(source)
+        keys = {self._mac("source:" + s) for s in spellings}
+        return any(hmac.compare_digest(self.source, key) for key in keys)
 
     def user_key(self, username: str | None) -> str:
         """Fingerprint of a username (case-insensitive; None for legacy mails)."""
@@ -94,8 +162,14 @@ class ScanState:
         return json.dumps(data, indent=1) + "\n"
 
     def save(self) -> None:
-        """Write atomically with mode 0600."""
-        write_private(self.path, self.to_json())
+        """Write atomically (new file 0600; owner, mode and symlinks of an existing one kept)."""
+        try:
+            write_private(self.path, self.to_json(), create_dirs=False)
+        except OSError as exc:
+            raise ActionError(
+                f"cannot write the state file {self.path}: {exc.strerror or exc}; the tokens "
+                "just delivered will be offered again"
+            ) from exc
         self.is_new = False
 
 
@@ -137,17 +211,51 @@ def load_state(path: Path) -> ScanState:
     return ScanState(path, data["salt"], source, cursor, users, is_new=False)
 
 
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``PATH.lock`` (waits for a running scan to finish)."""
-    lock_path = path.with_name(path.name + ".lock")
+def _open_lock(path: Path) -> tuple[int, Path]:
+    """Open (creating 0600) the lock file, never through a symlink, never a FIFO or device."""
     try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        target = check_writable(path)
+    except UnsafeWriteError as exc:
+        raise ActionError(f"cannot use the state file {path}: {exc}") from exc
+    lock_path = target.with_name(target.name + ".lock")
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(lock_path, flags, 0o600)
     except OSError as exc:
-        raise ConfigError(f"cannot create lock file {lock_path}: {exc.strerror}") from exc
+        why = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror
+        raise ActionError(f"refusing to use the lock file {lock_path}: {why}") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ActionError(f"refusing to use the lock file {lock_path}: not a regular file")
+    return fd, lock_path
+
+
+def _acquire(fd: int, lock_path: Path, timeout: float) -> None:
+    """flock ``fd``; say once that we wait; StateLockedError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    waiting = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        if time.monotonic() >= deadline:
+            raise StateLockedError(
+                f"another scan has held {lock_path} for more than {timeout:g}s; giving up"
+            )
+        if not waiting:
+            log.warning("another scan holds %s; waiting up to %gs", lock_path, timeout)
+            waiting = True
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold an exclusive lock on ``FILE.lock`` beside the state's real file (bounded wait)."""
+    fd, lock_path = _open_lock(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _acquire(fd, lock_path, timeout)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
