@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlsplit
 
+from inbox_finder.boundary.keys import KeyType, ProfileKey, ProfileValues, Secret
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions, split_scheme
 from inbox_finder.errors import ConfigError, MailboxError
 from inbox_finder.model import Candidate
@@ -152,6 +153,23 @@ class OutlookProvider(Provider):
     """A read-only Microsoft 365 / Outlook.com mailbox via Graph v1.0."""
 
     kind = "Outlook / Microsoft 365"
+    login_command = "inbox_finder.providers.outlook.command:login_outlook"
+    profile_keys = (
+        ProfileKey("client_id", help="application (client) ID of the Entra app (required)"),
+        ProfileKey("tenant", help="tenant ID or domain (default common; required app-only)"),
+        ProfileKey("authority", help="authority URL (default https://login.microsoftonline.com/T)"),
+        ProfileKey("token_cache", KeyType.PATH, secret=Secret.FILE, help="MSAL token cache"),
+        ProfileKey("account", help="which cached account, when several signed in"),
+        ProfileKey("client_secret_env", secret=Secret.ENV, help="variable holding the app secret"),
+        ProfileKey(
+            "client_certificate", KeyType.PATH, secret=Secret.FILE, help="PEM key + certificate"
+        ),
+        ProfileKey("client_certificate_thumbprint", help="SHA-1 thumbprint of the certificate"),
+        ProfileKey("graph_endpoint", help=f"Graph root (default {DEFAULT_GRAPH_ENDPOINT})"),
+        ProfileKey("folder", default="inbox", help="folder to search (inbox; all = every one)"),
+        ProfileKey("senders", KeyType.STR_LIST, (), help="exact sender addresses (server filter)"),
+        ProfileKey("page_size", KeyType.INT, DEFAULT_PAGE_SIZE, help="messages per page (1-1000)"),
+    )
 
     def __init__(
         self,
@@ -220,12 +238,12 @@ class OutlookProvider(Provider):
         delegated = target.lower() == "me"
         if not delegated and not (_ADDRESS.match(target) or _GUID.match(target)):
             raise ConfigError(f"outlook mailbox must be 'me', USER@DOMAIN or a user id: {target!r}")
-        profile = options.profile
+        profile = cls.read_profile(options)
         # Validate every key before opening anything.
         graph = _graph_endpoint(profile)
-        folder = _folder(profile.get("folder", "inbox"))
-        senders = _senders(profile.get("senders", ()))
-        page_size = _page_size(profile.get("page_size", DEFAULT_PAGE_SIZE))
+        folder = profile["folder"]
+        senders = _senders(profile["senders"])
+        page_size = _page_size(profile["page_size"])
         verify: str | bool = options.ca_file or True
         session = make_session()
         tokens = _token_source(profile, delegated, MsalHttp(session, options.timeout, verify))
@@ -240,6 +258,20 @@ class OutlookProvider(Provider):
             page_size=page_size,
             timeout=options.timeout,
         )
+
+    @classmethod
+    def describe_credentials(cls, url: str, profile: ProfileValues) -> dict[str, str]:
+        """The token cache (``outlook://me``) or the app credential a lookup would use."""
+        if url.partition("://")[2].strip("/").lower() == "me":
+            cache: Path = profile["token_cache"] or default_cache_path()
+            missing = "" if cache.exists() else " (missing: run inbox-finder login outlook)"
+            return {"token cache": f"file {cache}{missing}"}
+        if profile["client_secret_env"]:
+            var = profile["client_secret_env"]
+            return {"client secret": f"from ${var} ({'set' if os.environ.get(var) else 'not set'})"}
+        if profile["client_certificate"]:
+            return {"client certificate": f"file {profile['client_certificate']}"}
+        return {"client secret": "none (set client_secret_env or client_certificate)"}
 
     @property
     def source(self) -> str:
@@ -327,21 +359,16 @@ class OutlookProvider(Provider):
         self._graph.close()
 
 
-def _opt(profile: Mapping[str, Any], key: str) -> str | None:
-    value = profile.get(key)
-    return str(value).strip() or None if value is not None else None
-
-
-def _token_source(profile: Mapping[str, Any], delegated: bool, http: MsalHttp) -> TokenSource:
+def _token_source(profile: ProfileValues, delegated: bool, http: MsalHttp) -> TokenSource:
     """Delegated cache for outlook://me, client credentials for a named mailbox."""
-    client_id = _opt(profile, "client_id")
+    client_id = profile["client_id"]
     if not client_id:
         raise ConfigError(
             "outlook sources need the profile key client_id "
             "(the Entra app registration's application ID)"
         )
-    tenant = _opt(profile, "tenant") or ("common" if delegated else None)
-    authority = _opt(profile, "authority")
+    tenant = profile["tenant"] or ("common" if delegated else None)
+    authority = profile["authority"]
     if not delegated and not authority and (not tenant or tenant.lower() in MULTI_TENANT_ALIASES):
         raise ConfigError(
             "app-only access (outlook://USER) needs the profile key tenant "
@@ -349,32 +376,34 @@ def _token_source(profile: Mapping[str, Any], delegated: bool, http: MsalHttp) -
         )
     url = resolve_authority(tenant or "common", authority)
     if delegated:
-        cache = _opt(profile, "token_cache")
+        cache: Path | None = profile["token_cache"]
         return DelegatedTokens(
             client_id,
             tenant or "common",
             url,
-            Path(cache).expanduser() if cache else default_cache_path(),
+            cache or default_cache_path(),
             http,
-            account=_opt(profile, "account"),
+            account=profile["account"],
         )
     return AppTokens(
         client_id,
         url,
         AppCredential(
-            secret_env=_opt(profile, "client_secret_env"),
-            certificate=_opt(profile, "client_certificate"),
-            thumbprint=_opt(profile, "client_certificate_thumbprint"),
+            secret_env=profile["client_secret_env"],
+            certificate=_str_or_none(profile["client_certificate"]),
+            thumbprint=profile["client_certificate_thumbprint"],
         ),
         http,
     )
 
 
-def _graph_endpoint(profile: Mapping[str, Any]) -> str:
+def _str_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _graph_endpoint(profile: ProfileValues) -> str:
     url = str(
-        profile.get("graph_endpoint")
-        or os.environ.get(GRAPH_ENDPOINT_ENV)
-        or DEFAULT_GRAPH_ENDPOINT
+        profile["graph_endpoint"] or os.environ.get(GRAPH_ENDPOINT_ENV) or DEFAULT_GRAPH_ENDPOINT
     ).rstrip("/")
     parts = urlsplit(url)
     # A bearer token must never travel in clear text, except to a local emulator or proxy.
@@ -385,31 +414,13 @@ def _graph_endpoint(profile: Mapping[str, Any]) -> str:
     return url
 
 
-def _folder(value: object) -> str:
-    folder = str(value or "").strip()
-    if not folder:
-        raise ConfigError("profile key folder must not be empty (use 'inbox' or 'all')")
-    return folder
-
-
-def _senders(value: object) -> tuple[str, ...]:
-    items = (
-        [value]
-        if isinstance(value, str)
-        else list(value)
-        if isinstance(value, list | tuple)
-        else None
-    )
-    if items is None or not all(isinstance(s, str) and _ADDRESS.match(s) for s in items):
+def _senders(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not all(_ADDRESS.match(s) for s in value):
         raise ConfigError("profile key senders must be a list of exact email addresses")
-    return tuple(str(s).lower() for s in items)
+    return tuple(s.lower() for s in value)
 
 
-def _page_size(value: object) -> int:
-    try:
-        size = int(str(value))
-    except ValueError:
-        size = 0
+def _page_size(size: int) -> int:
     if not 1 <= size <= 1000:  # Graph's documented $top range for messages
-        raise ConfigError(f"profile key page_size must be 1..1000, got {value!r}")
+        raise ConfigError(f"profile key page_size must be 1..1000, got {size}")
     return size
