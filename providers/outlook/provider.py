@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlsplit
 
-from inbox_finder.boundary.keys import KeyType, ProfileKey, ProfileValues, Secret
+from inbox_finder.boundary.keys import ProfileValues
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions, split_scheme
 from inbox_finder.errors import ConfigError, MailboxError
 from inbox_finder.model import Candidate
@@ -69,6 +69,15 @@ from .graph import (
     json_object,
     raw_body,
 )
+from .profile import (
+    ADDRESS,
+    DEFAULT_GRAPH_ENDPOINT,
+    DEFAULT_PAGE_SIZE,
+    PROFILE_KEYS,
+    check_page_size,
+    check_senders,
+    describe_credentials,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -93,14 +102,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
 GRAPH_ENDPOINT_ENV = "INBOX_FINDER_GRAPH_ENDPOINT"
 SELECT = "id,receivedDateTime,from,subject,internetMessageId"
 NO_LOWER_BOUND = "1900-01-01T00:00:00Z"
-DEFAULT_PAGE_SIZE = 50  # small $select, so a bigger page costs little and saves round trips
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_ADDRESS = re.compile(r"^[^@\s'\"<>()/\\]+@[^@\s'\"<>()/\\]+$")
 
 
 def _odata_quote(value: str) -> str:
@@ -154,22 +160,7 @@ class OutlookProvider(Provider):
 
     kind = "Outlook / Microsoft 365"
     login_command = "inbox_finder.providers.outlook.command:login_outlook"
-    profile_keys = (
-        ProfileKey("client_id", help="application (client) ID of the Entra app (required)"),
-        ProfileKey("tenant", help="tenant ID or domain (default common; required app-only)"),
-        ProfileKey("authority", help="authority URL (default https://login.microsoftonline.com/T)"),
-        ProfileKey("token_cache", KeyType.PATH, secret=Secret.FILE, help="MSAL token cache"),
-        ProfileKey("account", help="which cached account, when several signed in"),
-        ProfileKey("client_secret_env", secret=Secret.ENV, help="variable holding the app secret"),
-        ProfileKey(
-            "client_certificate", KeyType.PATH, secret=Secret.FILE, help="PEM key + certificate"
-        ),
-        ProfileKey("client_certificate_thumbprint", help="SHA-1 thumbprint of the certificate"),
-        ProfileKey("graph_endpoint", help=f"Graph root (default {DEFAULT_GRAPH_ENDPOINT})"),
-        ProfileKey("folder", default="inbox", help="folder to search (inbox; all = every one)"),
-        ProfileKey("senders", KeyType.STR_LIST, (), help="exact sender addresses (server filter)"),
-        ProfileKey("page_size", KeyType.INT, DEFAULT_PAGE_SIZE, help="messages per page (1-1000)"),
-    )
+    profile_keys = PROFILE_KEYS
 
     def __init__(
         self,
@@ -236,14 +227,14 @@ class OutlookProvider(Provider):
                 "app secrets come from client_secret_env"
             )
         delegated = target.lower() == "me"
-        if not delegated and not (_ADDRESS.match(target) or _GUID.match(target)):
+        if not delegated and not (ADDRESS.match(target) or _GUID.match(target)):
             raise ConfigError(f"outlook mailbox must be 'me', USER@DOMAIN or a user id: {target!r}")
         profile = cls.read_profile(options)
         # Validate every key before opening anything.
         graph = _graph_endpoint(profile)
         folder = profile["folder"]
-        senders = _senders(profile["senders"])
-        page_size = _page_size(profile["page_size"])
+        senders = check_senders(profile["senders"])
+        page_size = check_page_size(profile["page_size"])
         verify: str | bool = options.ca_file or True
         session = make_session()
         tokens = _token_source(profile, delegated, MsalHttp(session, options.timeout, verify))
@@ -262,16 +253,7 @@ class OutlookProvider(Provider):
     @classmethod
     def describe_credentials(cls, url: str, profile: ProfileValues) -> dict[str, str]:
         """The token cache (``outlook://me``) or the app credential a lookup would use."""
-        if url.partition("://")[2].strip("/").lower() == "me":
-            cache: Path = profile["token_cache"] or default_cache_path()
-            missing = "" if cache.exists() else " (missing: run inbox-finder login outlook)"
-            return {"token cache": f"file {cache}{missing}"}
-        if profile["client_secret_env"]:
-            var = profile["client_secret_env"]
-            return {"client secret": f"from ${var} ({'set' if os.environ.get(var) else 'not set'})"}
-        if profile["client_certificate"]:
-            return {"client certificate": f"file {profile['client_certificate']}"}
-        return {"client secret": "none (set client_secret_env or client_certificate)"}
+        return describe_credentials(url, profile)
 
     @property
     def source(self) -> str:
@@ -412,15 +394,3 @@ def _graph_endpoint(profile: ProfileValues) -> str:
     if not parts.hostname:
         raise ConfigError(f"graph_endpoint has no host: {url!r}")
     return url
-
-
-def _senders(value: tuple[str, ...]) -> tuple[str, ...]:
-    if not all(_ADDRESS.match(s) for s in value):
-        raise ConfigError("profile key senders must be a list of exact email addresses")
-    return tuple(s.lower() for s in value)
-
-
-def _page_size(size: int) -> int:
-    if not 1 <= size <= 1000:  # Graph's documented $top range for messages
-        raise ConfigError(f"profile key page_size must be 1..1000, got {size}")
-    return size
