@@ -38,10 +38,12 @@ from inbox_finder.boundary.keys import (
     PASSWORD_KEYS,
     KeyType,
     ProfileKey,
+    ProfileValues,
 )
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
 from inbox_finder.errors import ConfigError, MailboxError, MessageVanishedError
 from inbox_finder.model import Candidate
+from inbox_finder.secret_sources import describe_secret, imap_password_sources, oauth_token_sources
 
 from .session import ImapSession, ImapUrl, RetryPolicy
 
@@ -218,6 +220,15 @@ class ImapProvider(Provider):
             read_timeout=read_timeout,
             profile=profile,
         )
+
+    @classmethod
+    def describe_credentials(cls, url: str, profile: ProfileValues) -> dict[str, str]:
+        """Where the password (or XOAUTH2 token) would come from; nothing is looked up."""
+        if profile["auth"] == "xoauth2":
+            return {"oauth token": describe_secret(oauth_token_sources(profile))}
+        parsed = parse_imap_url(url)
+        sources = imap_password_sources(parsed.user, parsed.host, profile)
+        return {"password": describe_secret(sources)}
 
     @property
     def source(self) -> str:
