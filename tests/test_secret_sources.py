@@ -6,6 +6,7 @@ package with an in-memory backend; the IMAP end-to-end check logs in to a real D
 
 from __future__ import annotations
 
+import io
 import shlex
 import sys
 from collections.abc import Iterator
@@ -123,7 +124,7 @@ def test_cli_refuses_a_multi_line_salesforce_password_with_exit_3(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(SF_PASSWORD_ENV, "sf-secret\nmore")
-    monkeypatch.setattr("sys.stdin", open(__file__, encoding="utf-8"))  # never read: fails first
+    monkeypatch.setattr("sys.stdin", io.StringIO("sf-secretTOKEN\n"))  # never read: fails first
     code = main(["split", "--username", "dana@example.com"])
     out, err = capsys.readouterr()
     assert code == ExitCode.AUTH and out == ""
