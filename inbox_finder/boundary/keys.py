@@ -84,7 +84,15 @@ class ProfileKey:
             return ", ".join(value) or "(none)"
         if isinstance(value, bool):
             return "true" if value else "false"
-        return str(value)
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    def public(self, value: Any) -> Any:
+        """The value for JSON output: secrets as ``show`` describes them, paths as strings."""
+        if self.secret is not None:
+            return self.show(value)
+        if isinstance(value, tuple):
+            return list(value)
+        return str(value) if isinstance(value, Path) else value
 
 
 def mask(secret: str) -> str:

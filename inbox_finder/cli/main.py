@@ -31,7 +31,14 @@ COMMANDS = {
         "inbox_finder.cli.verify:split_cmd",
         "Recover the token from a password+token string.",
     ),
-    "login": ("inbox_finder.cli.login:login_cmd", "Sign in once to Gmail or Microsoft 365."),
+    "login": (
+        "inbox_finder.cli.login:login_cmd",
+        "Sign in once to a mailbox that needs OAuth (Gmail, Microsoft 365).",
+    ),
+    "config": (
+        "inbox_finder.cli.config:config_cmd",
+        "Check the config file; list the profile keys of a source.",
+    ),
 }
 
 

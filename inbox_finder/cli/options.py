@@ -53,9 +53,7 @@ def _set_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
 
 def global_options(command: C) -> C:
     """--config, --verbose/-v, --debug; idempotent on a click.Command (added once)."""
-    if isinstance(command, click.Command) and any(
-        p.name == "config_path" for p in command.params
-    ):
+    if isinstance(command, click.Command) and any(p.name == "config_path" for p in command.params):
         return command
     options = [
         click.option(

@@ -51,6 +51,7 @@ __all__ = ["ImapProvider", "ImapUrl", "gmail_raw_query", "parse_imap_url", "sear
 
 log = logging.getLogger("inbox_finder.providers.imap")
 
+AUTH_CHOICES = ("password", "xoauth2")  # LOGIN with a password, or AUTHENTICATE XOAUTH2
 IDLE_RENEW = 9 * 60  # seconds; RFC 2177 lets servers end an IDLE after 30 minutes
 HEADER_BATCH = 25  # header blocks per FETCH while the consumer iterates
 DATE_BATCH = 500  # UIDs per FETCH INTERNALDATE (keeps command lines far below server limits)
@@ -176,7 +177,7 @@ class ImapProvider(Provider):
     profile_keys = (
         *PASSWORD_KEYS,
         *OAUTH_TOKEN_KEYS,
-        ProfileKey("auth", default="password", choices=("password", "xoauth2"), help="login"),
+        ProfileKey("auth", default="password", choices=AUTH_CHOICES, help="how to log in"),
         ProfileKey("connect_timeout", KeyType.FLOAT, help="seconds to connect (default timeout)"),
         ProfileKey("retries", KeyType.INT, 2, help="transient faults retried (0-10)"),
         ProfileKey("retry_backoff", KeyType.FLOAT, 0.5, help="seconds before the first retry"),
