@@ -227,3 +227,13 @@ def test_config_keys_lists_the_declarations(capsys: pytest.CaptureFixture[str]) 
     assert "auth a string (password or xoauth2) (default password)" in flat
     code, _, err = run(capsys, "config", "keys", "nosuch")
     assert code == 2 and "unknown source scheme" in err
+
+
+def test_the_shipped_example_config_is_valid(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.chdir(root)  # its demo profile names examples/demo.mbox relative to the checkout
+    code, out, err = run(capsys, "config", "check", "--config", "examples/config.toml")
+    assert code == 0, err
+    assert "[mailbox.demo] (mbox file)" in out and "[mailbox.work] (IMAP)" in out
