@@ -10,7 +10,6 @@ declarations, so adding a key is one line::
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -217,6 +216,8 @@ def declare(*groups: Iterable[ProfileKey]) -> dict[str, ProfileKey]:
 
 def unknown_key_error(name: str, known: Iterable[str], where: str) -> ConfigError:
     """``unknown key 'pasword_cmd' in [mailbox.work]; did you mean password_cmd?``."""
+    import difflib  # lazy: only an error needs it
+
     names = sorted(known)
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(names)}"
