@@ -142,7 +142,7 @@ def profile_for(source: str, config: Config) -> tuple[str, str | None, ProfileVa
     url = profile.get("url")
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(f'[mailbox.{source}] needs a url, e.g. url = "mbox:~/mail"')
-    return url, source, validated_profile(url, source, profile, config)
+    return url.strip(), source, validated_profile(url.strip(), source, profile, config)
 
 
 def validated_profile(

@@ -1,5 +1,8 @@
-"""Click options shared by every command that opens a SOURCE or selects findings, and the
-global options (--config, --verbose, --debug) accepted before the subcommand and on each one."""
+"""Shared click options: source, selection, trust and verify options, and the global ones.
+
+The global options (--config, --verbose/-v, --debug) are accepted before the subcommand and on
+every subcommand; their callbacks record them in ``GlobalState`` and the context object.
+"""
 
 from __future__ import annotations
 
