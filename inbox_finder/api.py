@@ -10,7 +10,7 @@ from inbox_finder.boundary.provider import Provider, SourceOptions
 from inbox_finder.boundary.registry import open_provider
 from inbox_finder.config import Config, load_config, profile_for
 from inbox_finder.engine import Selection, iter_findings
-from inbox_finder.errors import ConfigError, NotFoundError
+from inbox_finder.errors import NotFoundError
 from inbox_finder.model import Finding, require_aware
 from inbox_finder.trust.policy import TrustPolicy
 
@@ -35,27 +35,20 @@ def open_source(
     verify_dkim: bool = False,
 ) -> OpenedSource:
     """Resolve a URL or profile name and open its provider (no network I/O yet)."""
-    url, name, profile = profile_for(source, config)
-    profile_ca = profile.get("ca_file")
-    profile_timeout = profile.get("timeout")
-    if profile_timeout is not None and not isinstance(profile_timeout, int | float):
-        raise ConfigError(f"profile {name}: timeout must be a number of seconds")
+    url, name, profile = profile_for(source, config)  # validated: typed values, no guessing
+    profile_ca = profile["ca_file"]
     options = SourceOptions(
         ca_file=ca_file or (str(profile_ca) if profile_ca else None),
-        timeout=float(timeout or profile_timeout or DEFAULT_TIMEOUT),
+        timeout=float(timeout or profile["timeout"] or DEFAULT_TIMEOUT),
         profile=profile,
         profile_name=name,
     )
     policy = config.trust
-    extra = profile.get("sender_domains")
-    if extra:
-        if not isinstance(extra, list):
-            raise ConfigError(f"profile {name}: sender_domains must be a list")
-        policy = policy.with_extra_domains([str(d) for d in extra])
+    if profile["sender_domains"]:
+        policy = policy.with_extra_domains(profile["sender_domains"])
     if verify_dkim:
         policy = replace(policy, verify_dkim=True)
-    username = profile.get("username")
-    return OpenedSource(open_provider(url, options), policy, str(username) if username else None)
+    return OpenedSource(open_provider(url, options), policy, profile["username"])
 
 
 def _since(value: datetime | str | None) -> datetime | None:

@@ -9,6 +9,10 @@
     username = "dana@example.com"                   # default --username for this profile
     password_env = "WORK_IMAP_PASSWORD"
 
+Keys of a ``[mailbox.NAME]`` table are declared by its provider (``Provider.profile_keys``
+plus ``boundary.keys.COMMON_KEYS``) and validated when the profile is used: an unknown key or
+a wrong type is a ConfigError. ``inbox-finder config check`` validates every profile at once.
+
 Location: ``--config PATH``, else ``$INBOX_FINDER_CONFIG``, else ``config.toml`` in the
 platform's user config dir. A missing default file means an empty config; a missing file that
 was named explicitly is an error.
@@ -22,6 +26,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from inbox_finder.boundary.keys import ProfileValues, validate_profile
+from inbox_finder.boundary.provider import split_scheme
+from inbox_finder.boundary.registry import provider_class
 from inbox_finder.errors import ConfigError
 from inbox_finder.trust.policy import TrustPolicy
 
@@ -117,10 +124,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     )
 
 
-def profile_for(source: str, config: Config) -> tuple[str, str | None, Mapping[str, Any]]:
-    """Resolve SOURCE: a URL (has a ``:``) or a profile name -> (url, profile name, keys)."""
+def profile_for(source: str, config: Config) -> tuple[str, str | None, ProfileValues]:
+    """Resolve SOURCE: a URL (has a ``:``) or a profile name -> (url, profile name, keys).
+
+    The keys are validated against the declarations of the URL's provider (a URL alone gets
+    the defaults).
+    """
     if ":" in source:
-        return source, None, {}
+        return source, None, validated_profile(source, None, {}, config)
     profile = config.profiles.get(source)
     if profile is None:
         where = f" in {config.path}" if config.path else " (no config file found)"
@@ -128,4 +139,21 @@ def profile_for(source: str, config: Config) -> tuple[str, str | None, Mapping[s
         raise ConfigError(
             f"{source!r} is neither a source URL nor a profile{where}; profiles: {known}"
         )
-    return str(profile["url"]), source, profile
+    url = profile.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f'[mailbox.{source}] needs a url, e.g. url = "mbox:~/mail"')
+    return url.strip(), source, validated_profile(url.strip(), source, profile, config)
+
+
+def validated_profile(
+    url: str, name: str | None, raw: Mapping[str, Any], config: Config
+) -> ProfileValues:
+    """``raw`` checked against the keys the provider of ``url`` declares."""
+    cls = provider_class(split_scheme(url)[0])
+    where = f"[mailbox.{name}]" if name else f"the {cls.kind} profile"
+    try:
+        return validate_profile(cls.declared_keys(), raw, where)
+    except ConfigError as exc:
+        if config.path is None:
+            raise
+        raise ConfigError(f"{config.path}: {exc}") from None

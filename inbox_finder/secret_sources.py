@@ -3,7 +3,12 @@
 A secret never appears in an exception message or a log line; only the *source* is named
 ("password_cmd exited with status 1", "from the keyring"). ``resolve_secret`` is generic so
 the Gmail and Outlook providers can chain their own sources; ``imap_password`` is the IMAP
-order documented in DESIGN.md.
+order documented in DESIGN.md. ``describe_secret`` says where a chain would take its secret
+from without looking anything up (no command is run, no keyring read).
+
+A command's secret is the first line of its stdout (as git credential helpers and msmtp read
+it: ``pass show`` prints more lines). A secret holding CR, LF or NUL, from any source, is
+refused (AuthError): it could never be sent intact and would split a protocol line.
 """
 
 from __future__ import annotations
@@ -28,12 +33,26 @@ KEYRING_SERVICE = "inbox-finder"
 DEFAULT_COMMAND_TIMEOUT = 30.0
 
 
+_FORBIDDEN = ("\r", "\n", "\0")
+
+
+def _nothing() -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class SecretSource:
-    """One place a secret may come from; ``lookup`` returns None when it has nothing."""
+    """One place a secret may come from; ``lookup`` returns None when it has nothing.
+
+    ``describe`` says where the secret would come from without looking it up (None: this
+    source is not configured); ``certain`` is False for a source that may still be empty
+    when configured (the keyring), so a description goes on to the next source.
+    """
 
     name: str
     lookup: Callable[[], str | None]
+    describe: Callable[[], str | None] = _nothing
+    certain: bool = True
 
 
 def resolve_secret(what: str, sources: Iterable[SecretSource], hint: str) -> str:
@@ -41,15 +60,41 @@ def resolve_secret(what: str, sources: Iterable[SecretSource], hint: str) -> str
     for source in sources:
         value = source.lookup()
         if value:
+            if any(c in value for c in _FORBIDDEN):
+                raise AuthError(
+                    f"the {what} from {source.name} contains a line break or NUL; "
+                    "refusing to send it (a command's secret is its first line)"
+                )
             log.debug("%s taken from %s", what, source.name)
             return value
         log.debug("%s: nothing from %s", what, source.name)
     raise AuthError(f"no {what}: {hint}")
 
 
+def describe_secret(sources: Iterable[SecretSource]) -> str:
+    """Where ``resolve_secret`` would take the secret from, e.g. ``from $WORK_PW (set)``."""
+    parts: list[str] = []
+    for source in sources:
+        text = source.describe()
+        if text is None:
+            continue
+        parts.append(text)
+        if source.certain:
+            break
+    return ", else ".join(parts) or "nowhere (no source configured)"
+
+
+def _env_state(var: str) -> str:
+    return f"from ${var} ({'set' if os.environ.get(var) else 'not set'})"
+
+
 def from_env(var: str) -> SecretSource:
     """The value of environment variable ``var`` (unset or empty: nothing)."""
-    return SecretSource(f"${var}", lambda: os.environ.get(var) or None)
+    return SecretSource(
+        f"${var}",
+        lambda: os.environ.get(var) or None,
+        lambda: _env_state(var) if os.environ.get(var) else None,
+    )
 
 
 def from_profile_env(profile: Mapping[str, Any], key: str) -> SecretSource:
@@ -66,7 +111,11 @@ def from_profile_env(profile: Mapping[str, Any], key: str) -> SecretSource:
             raise AuthError(f"profile key {key} names ${var}, but it is not set")
         return value
 
-    return SecretSource(f"profile {key}", lookup)
+    def describe() -> str | None:
+        var = profile.get(key)
+        return None if var is None else _env_state(str(var))
+
+    return SecretSource(f"profile {key}", lookup, describe)
 
 
 def from_profile_command(profile: Mapping[str, Any], key: str) -> SecretSource:
@@ -83,11 +132,15 @@ def from_profile_command(profile: Mapping[str, Any], key: str) -> SecretSource:
             raise ConfigError(f"profile key {key}_timeout must be a positive number of seconds")
         return run_secret_command(command, key=key, timeout=float(timeout))
 
-    return SecretSource(f"profile {key}", lookup)
+    def describe() -> str | None:
+        command = profile.get(key)
+        return None if command is None else f"from command `{command}`"
+
+    return SecretSource(f"profile {key}", lookup, describe)
 
 
 def run_secret_command(command: str, *, key: str = "password_cmd", timeout: float = 30.0) -> str:
-    """Run ``command`` (shlex-split, no shell, stdin closed) and return stdout minus one newline.
+    """Run ``command`` (shlex-split, no shell, stdin closed) and return its first stdout line.
 
     Errors name the program and the exit status, never what the command printed: a failing
     password helper may well have printed half a secret.
@@ -118,17 +171,17 @@ def run_secret_command(command: str, *, key: str = "password_cmd", timeout: floa
         raise AuthError(f"{key} ({program}) could not be run: {exc.strerror}") from exc
     if done.returncode != 0:
         raise AuthError(f"{key} ({program}) exited with status {done.returncode}")
+    # The first line, as git credential helpers and msmtp take it: `pass show` adds lines
+    # (which are never decoded or looked at).
+    first, newline, _ = done.stdout.partition(b"\n")
     try:
-        out = done.stdout.decode("utf-8")
+        line = first.decode("utf-8").removesuffix("\r")
     except UnicodeDecodeError:
         raise AuthError(f"{key} ({program}) printed something that is not UTF-8") from None
-    if out.endswith("\r\n"):
-        out = out[:-2]
-    elif out.endswith("\n"):
-        out = out[:-1]
-    if not out:
-        raise AuthError(f"{key} ({program}) printed nothing")
-    return out
+    if not line:
+        where = " on its first line" if newline else ""
+        raise AuthError(f"{key} ({program}) printed nothing{where}")
+    return line
 
 
 def from_keyring(service: str, name: str) -> SecretSource:
@@ -147,7 +200,7 @@ def from_keyring(service: str, name: str) -> SecretSource:
             return None
         return value if isinstance(value, str) and value else None
 
-    return SecretSource("the keyring", lookup)
+    return SecretSource("the keyring", lookup, lambda: f"keyring {service}/{name}", certain=False)
 
 
 def from_prompt(prompt: str) -> SecretSource:
@@ -165,33 +218,46 @@ def from_prompt(prompt: str) -> SecretSource:
         except EOFError:
             return None
 
-    return SecretSource("a terminal prompt", lookup)
+    return SecretSource("a terminal prompt", lookup, lambda: "prompt (on a terminal)")
 
 
-def imap_password(user: str, host: str, profile: Mapping[str, Any] | None = None) -> str:
-    """The IMAP password: env, profile password_env, password_cmd, keyring, prompt (in order)."""
+def imap_password_sources(
+    user: str, host: str, profile: Mapping[str, Any] | None = None
+) -> list[SecretSource]:
+    """The IMAP password sources: env, profile password_env, password_cmd, keyring, prompt."""
     profile = profile or {}
     account = f"{user}@{host}"
-    hint = (
-        f"set {PASSWORD_ENV}, a profile's password_env or password_cmd, "
-        f"store it with `keyring set {KEYRING_SERVICE} {account}`, or run on a terminal"
-    )
-    sources = [
+    return [
         from_env(PASSWORD_ENV),
         from_profile_env(profile, "password_env"),
         from_profile_command(profile, "password_cmd"),
         from_keyring(KEYRING_SERVICE, account),
         from_prompt(f"Password for {account}: "),
     ]
+
+
+def imap_password(user: str, host: str, profile: Mapping[str, Any] | None = None) -> str:
+    """The IMAP password: env, profile password_env, password_cmd, keyring, prompt (in order)."""
+    account = f"{user}@{host}"
+    hint = (
+        f"set {PASSWORD_ENV}, a profile's password_env or password_cmd, "
+        f"store it with `keyring set {KEYRING_SERVICE} {account}`, or run on a terminal"
+    )
+    sources = imap_password_sources(user, host, profile)
     return resolve_secret(f"password for {account}", sources, hint)
+
+
+def oauth_token_sources(profile: Mapping[str, Any] | None = None) -> list[SecretSource]:
+    """The XOAUTH2 access token sources: profile oauth_token_env, then oauth_token_cmd."""
+    profile = profile or {}
+    return [
+        from_profile_env(profile, "oauth_token_env"),
+        from_profile_command(profile, "oauth_token_cmd"),
+    ]
 
 
 def oauth_token(user: str, host: str, profile: Mapping[str, Any] | None = None) -> str:
     """An OAuth access token for XOAUTH2: profile oauth_token_env, then oauth_token_cmd."""
-    profile = profile or {}
-    sources = [
-        from_profile_env(profile, "oauth_token_env"),
-        from_profile_command(profile, "oauth_token_cmd"),
-    ]
     hint = "set the profile key oauth_token_env (an env var) or oauth_token_cmd (a command)"
+    sources = oauth_token_sources(profile)
     return resolve_secret(f"OAuth access token for {user}@{host}", sources, hint)

@@ -116,8 +116,8 @@ def test_password_env_naming_an_unset_variable_is_an_error(
         imap_password("u", "h", {"password_env": 42})
 
 
-def test_password_cmd_strips_exactly_one_newline() -> None:
-    assert run_secret_command(py_cmd("import sys; sys.stdout.write('pw  \\n\\n')")) == "pw  \n"
+def test_password_cmd_takes_the_first_line_as_is() -> None:
+    assert run_secret_command(py_cmd("import sys; sys.stdout.write('pw  \\n\\n')")) == "pw  "
     assert run_secret_command(py_cmd("import sys; sys.stdout.write('pw\\r\\n')")) == "pw"
     assert run_secret_command(py_cmd("import sys; sys.stdout.write('p w')")) == "p w"
 

@@ -22,7 +22,9 @@ from inbox_finder.cli.main import main
 from inbox_finder.errors import ConfigError, LoginRejectedError
 from inbox_finder.salesforce.login import API_VERSION, PARTNER_NS, login_endpoint, login_envelope
 
-PASSWORD = "s3cret&<pw>\r"  # XML specials and a CR: the envelope must carry them unchanged
+# XML specials: the envelope must carry them unchanged. (A CR, LF or NUL in a password is
+# refused before any login: see test_secret_sources.py.)
+PASSWORD = "s3cret&<pw>"
 DANA = "dana@example.com"
 DANA_TOKENS = [e.token or "" for e in positives() if e.username == DANA]  # newest first
 CURRENT, OLDER = DANA_TOKENS[0], DANA_TOKENS[1]
@@ -394,11 +396,12 @@ def test_bad_endpoint(options: dict[str, object]) -> None:
 
 
 def test_login_envelope_carries_the_password_exactly() -> None:
-    root = ET.fromstring(login_envelope("a&b@example.com", PASSWORD + CURRENT))  # noqa: S314
+    raw = PASSWORD + "\r" + CURRENT  # a CR survives the envelope too (parsers turn it to LF)
+    root = ET.fromstring(login_envelope("a&b@example.com", raw))  # noqa: S314
     login = root.find(f".//{{{PARTNER_NS}}}login")
     assert login is not None
     assert login.findtext(f"{{{PARTNER_NS}}}username") == "a&b@example.com"
-    assert login.findtext(f"{{{PARTNER_NS}}}password") == PASSWORD + CURRENT
+    assert login.findtext(f"{{{PARTNER_NS}}}password") == raw
     with pytest.raises(ConfigError, match="control character") as info:
         login_envelope(DANA, "pw\x00" + CURRENT)
     assert CURRENT not in str(info.value)

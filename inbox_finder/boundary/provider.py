@@ -15,6 +15,13 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from inbox_finder.boundary.keys import (
+    COMMON_KEYS,
+    ProfileKey,
+    ProfileValues,
+    declare,
+    validate_profile,
+)
 from inbox_finder.errors import ConfigError
 from inbox_finder.model import Candidate
 from inbox_finder.trust.policy import DEFAULT_SENDER_DOMAINS
@@ -34,7 +41,11 @@ class Query:
 
 @dataclass(frozen=True)
 class SourceOptions:
-    """Options shared by every source: CLI flags plus the provider keys of a config profile."""
+    """Options shared by every source: CLI flags plus the provider keys of a config profile.
+
+    ``profile`` may be a plain mapping; providers read it through ``Provider.read_profile``,
+    which validates it against their declared keys.
+    """
 
     ca_file: str | None = None
     timeout: float = 30.0
@@ -47,6 +58,27 @@ class Provider(ABC):
 
     #: Human name of the mailbox kind, for messages.
     kind: ClassVar[str] = "mailbox"
+    #: The profile keys this provider reads, besides ``keys.COMMON_KEYS`` (one line per key).
+    profile_keys: ClassVar[tuple[ProfileKey, ...]] = ()
+    #: ``module:attr`` of a click command run as ``inbox-finder login SCHEME`` (None: no login).
+    login_command: ClassVar[str | None] = None
+
+    @classmethod
+    def declared_keys(cls) -> dict[str, ProfileKey]:
+        """Every key a profile of this provider may set: the common keys plus its own."""
+        return declare(COMMON_KEYS, cls.profile_keys)
+
+    @classmethod
+    def read_profile(cls, options: SourceOptions) -> ProfileValues:
+        """The validated profile (ConfigError naming an unknown key or a wrong type)."""
+        name = options.profile_name
+        where = f"[mailbox.{name}]" if name else f"the {cls.kind} profile"
+        return validate_profile(cls.declared_keys(), options.profile, where)
+
+    @classmethod
+    def describe_credentials(cls, url: str, profile: ProfileValues) -> dict[str, str]:
+        """Where each credential would come from, for ``config check``; never the secret."""
+        return {}
 
     @classmethod
     @abstractmethod

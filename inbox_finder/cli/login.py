@@ -1,68 +1,70 @@
-"""``login``: one-time interactive sign-in for the OAuth providers (tokens cached 0600)."""
+"""``login SCHEME``: one-time interactive sign-in, for every provider that declares one.
+
+A provider names its click command in ``Provider.login_command`` (``module:attr``); this group
+is built from the scheme registry when it runs, so a third-party provider's login appears the
+same way. ``login SCHEME`` imports only that provider and its command module; the SDKs load
+when the command itself runs.
+"""
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
-from typing import Any
+import logging
 
 import click
 
-from inbox_finder.cli.options import source_options
+from inbox_finder.boundary.registry import available_schemes, provider_class
+from inbox_finder.cli.options import global_options
+from inbox_finder.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
-def _provider_module(name: str) -> Any:
-    """Import a provider helper module lazily (it pulls in the Google or Microsoft SDK)."""
-    return importlib.import_module(f"inbox_finder.providers.{name}")
+def _login_target(scheme: str) -> str | None:
+    """The ``module:attr`` of ``scheme``'s login command; None if it has none or is unknown."""
+    try:
+        return provider_class(scheme).login_command
+    except (ConfigError, ImportError) as exc:
+        log.debug("scheme %s: no login command (%s)", scheme, exc)
+        return None
 
 
-@click.group("login")
+def login_targets() -> dict[str, str]:
+    """Scheme -> login command of every registered provider that declares one."""
+    found: dict[str, str] = {}
+    for scheme in sorted(available_schemes()):
+        target = _login_target(scheme)
+        if target and target not in found.values():  # one entry per command, not per alias
+            found[scheme] = target
+    return found
+
+
+class LoginGroup(click.Group):
+    """``login``'s subcommands: the login commands the providers declare."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(login_targets())
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _login_target(cmd_name)
+        if target is None:
+            if cmd_name in available_schemes():
+                known = ", ".join(login_targets()) or "none"
+                raise click.UsageError(
+                    f"{cmd_name} sources need no login; login commands: {known}", ctx
+                )
+            return None
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr, None)
+        if not isinstance(command, click.Command):
+            raise ConfigError(f"login command of scheme {cmd_name!r} is not a click command")
+        return global_options(command)
+
+
+@click.group("login", cls=LoginGroup)
 def login_cmd() -> None:
-    """Sign in once so later lookups and scans can refresh tokens silently."""
+    """Sign in once so later lookups and scans can refresh tokens silently.
 
-
-@login_cmd.command("gmail")
-@click.option(
-    "--client-secrets",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="OAuth client secrets JSON of a Desktop app (Google Cloud console).",
-)
-@click.option(
-    "--no-browser", is_flag=True, help="Print the sign-in URL instead of opening a browser."
-)
-@click.option("--account", default="me", show_default=True, help="Gmail account (or me).")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to store the credentials (default: the user cache dir; mode 0600).",
-)
-def login_gmail(client_secrets: Path, no_browser: bool, account: str, out: Path | None) -> None:
-    """Sign in to Gmail with the read-only scope gmail.readonly."""
-    path = _provider_module("gmail.auth").run_login(
-        client_secrets, no_browser=no_browser, out_path=out, account=account
-    )
-    click.echo(f"saved Gmail credentials to {path}; use gmail://{account} as SOURCE", err=True)
-
-
-@login_cmd.command("outlook")
-@click.option("--client-id", required=True, help="Application (client) ID of your Entra app.")
-@click.option(
-    "--tenant", default="common", show_default=True, help="Tenant ID or domain (or common)."
-)
-@click.option("--authority", help="Authority URL (default https://login.microsoftonline.com/T).")
-@click.option("--token-cache", type=click.Path(dir_okay=False), help="Token cache file (0600).")
-@source_options
-def login_outlook(
-    client_id: str,
-    tenant: str,
-    authority: str | None,
-    token_cache: str | None,
-    ca_file: str | None,
-    timeout: float | None,
-) -> None:
-    """Device-code sign-in to Microsoft 365 with the read-only scope Mail.Read."""
-    user = _provider_module("outlook.auth").run_device_code_login(
-        client_id, tenant, authority, token_cache, ca_file=ca_file, timeout=timeout or 30.0
-    )
-    click.echo(f"signed in as {user}; use outlook://me as SOURCE", err=True)
+    Each mailbox kind that signs in with OAuth adds its own command (login gmail,
+    login outlook, ...); see `inbox-finder login SCHEME --help`.
+    """

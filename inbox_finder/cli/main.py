@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import click
 
 from inbox_finder import __version__
+from inbox_finder.cli.options import GlobalState, global_options
 from inbox_finder.errors import ExitCode, InboxFinderError
 
 log = logging.getLogger("inbox_finder")
@@ -34,7 +35,14 @@ COMMANDS = {
         "inbox_finder.cli.report:report_cmd",
         "Inventory of tokens per username (tokens hidden).",
     ),
-    "login": ("inbox_finder.cli.login:login_cmd", "Sign in once to Gmail or Microsoft 365."),
+    "login": (
+        "inbox_finder.cli.login:login_cmd",
+        "Sign in once to a mailbox that needs OAuth (Gmail, Microsoft 365).",
+    ),
+    "config": (
+        "inbox_finder.cli.config:config_cmd",
+        "Check the config file; list the profile keys of a source.",
+    ),
 }
 
 
@@ -52,7 +60,7 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(module), attr)
         if not isinstance(command, click.Command):
             raise TypeError(f"{target[0]} is not a click command")
-        return command
+        return global_options(command)  # --config/-v/--debug after the subcommand too
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
@@ -60,53 +68,32 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-class _State:
-    debug = False
-
-
-def _setup_logging(verbose: bool, debug: bool) -> None:
-    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("inbox-finder: %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-
-
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, "--version", prog_name="inbox-finder")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    metavar="PATH",
-    help="Config file (TOML). Default: $INBOX_FINDER_CONFIG, else config.toml in the user "
-    "config dir.",
-)
-@click.option("--verbose", "-v", is_flag=True, help="Log progress to stderr.")
-@click.option("--debug", is_flag=True, help="Log everything (never secrets) and show tracebacks.")
+@global_options
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: bool, debug: bool) -> None:
+def cli(ctx: click.Context) -> None:
     """Find the newest Salesforce security token email in a mailbox, read-only.
 
     SOURCE is a URL (imaps://USER@HOST[:PORT][/FOLDER], imap://…, maildir:PATH, mbox:PATH,
-    eml:DIR, gmail://me, outlook://me) or the name of a [mailbox.NAME] profile in the config.
+    eml:DIR, gmail://me, outlook://me) or the name of a [mailbox.NAME] profile in the config
+    (`inbox-finder config check` validates it). --config, --verbose and --debug may also
+    follow the subcommand.
 
     Exit codes: 0 found, 1 no token email found, 2 usage or configuration error,
     3 authentication failed, 4 mailbox unreachable / TLS / server error, 5 a scan action failed;
     verify: 6 INVALID_LOGIN, 7 login must use a security token, 8 API login not allowed,
     9 password expired, 10 locked out, 11 other login fault.
     """
-    _State.debug = debug
-    _setup_logging(verbose, debug)
-    ctx.obj = {"config_path": config_path}
+    ctx.ensure_object(dict).setdefault("config_path", None)  # set by the --config callback
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: run the CLI and map errors to documented exit codes."""
+    GlobalState.reset()
     try:
         result = cli.main(args=argv, prog_name="inbox-finder", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -118,12 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("inbox-finder: aborted", err=True)
         return 130
     except InboxFinderError as exc:
-        if _State.debug:
+        if GlobalState.debug:
             raise
         click.echo(f"inbox-finder: error: {exc}", err=True)
         return int(exc.exit_code)
     except Exception as exc:
-        if _State.debug:
+        if GlobalState.debug:
             raise
         click.echo(
             f"inbox-finder: internal error ({type(exc).__name__}); "

@@ -1,8 +1,14 @@
-"""Click options shared by every command that opens a SOURCE or selects findings."""
+"""Shared click options: source, selection, trust and verify options, and the global ones.
+
+The global options (--config, --verbose/-v, --debug) are accepted before the subcommand and on
+every subcommand; their callbacks record them in ``GlobalState`` and the context object.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -10,6 +16,80 @@ from typing import Any, TypeVar
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=Callable[..., Any] | click.Command)
+
+
+class GlobalState:
+    """This run's --verbose / --debug, wherever they were given (main.py maps errors by it)."""
+
+    verbose = False
+    debug = False
+
+    @classmethod
+    def reset(cls) -> None:
+        """Forget an earlier run in the same process (tests call ``main`` repeatedly)."""
+        cls.verbose = cls.debug = False
+
+
+def setup_logging(verbose: bool, debug: bool) -> None:
+    """Log to stderr at DEBUG, INFO (verbose) or WARNING."""
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("inbox-finder: %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _set_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Record a global option; given on a subcommand it adds to what the group was given."""
+    obj = ctx.ensure_object(dict)
+    if param.name == "config_path":
+        if value is not None or "config_path" not in obj:
+            obj["config_path"] = value  # the subcommand's --config wins over the group's
+        return
+    if not value and ctx.parent is not None:
+        return
+    setattr(GlobalState, str(param.name), bool(value) or getattr(GlobalState, str(param.name)))
+    setup_logging(GlobalState.verbose, GlobalState.debug)
+
+
+def global_options(command: C) -> C:
+    """--config, --verbose/-v, --debug; idempotent on a click.Command (added once)."""
+    if isinstance(command, click.Command) and any(p.name == "config_path" for p in command.params):
+        return command
+    options = [
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(dir_okay=False),
+            metavar="PATH",
+            expose_value=False,
+            callback=_set_global,
+            help="Config file (TOML). Default: $INBOX_FINDER_CONFIG, else config.toml in the "
+            "user config dir.",
+        ),
+        click.option(
+            "--verbose",
+            "-v",
+            is_flag=True,
+            expose_value=False,
+            callback=_set_global,
+            help="Log progress to stderr.",
+        ),
+        click.option(
+            "--debug",
+            is_flag=True,
+            expose_value=False,
+            callback=_set_global,
+            help="Log everything (never secrets) and show tracebacks.",
+        ),
+    ]
+    # A Command gets them appended (after its own options); a function's decorators apply
+    # bottom-up, so they go in reverse to keep this order in --help.
+    for option in options if isinstance(command, click.Command) else reversed(options):
+        command = option(command)
+    return command
 
 
 def source_options(func: F) -> F:

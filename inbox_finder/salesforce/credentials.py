@@ -13,6 +13,8 @@ from typing import Any
 
 from inbox_finder.errors import NotFoundError
 from inbox_finder.secret_sources import (
+    SecretSource,
+    describe_secret,
     from_env,
     from_keyring,
     from_profile_command,
@@ -26,8 +28,10 @@ SF_KEYRING_SERVICE = "inbox-finder-salesforce"
 TOKEN_RE = re.compile(r"[A-Za-z0-9]{20,30}")
 
 
-def salesforce_password(username: str | None, profile: Mapping[str, Any] | None = None) -> str:
-    """The Salesforce password: env, profile sf_password_env / sf_password_cmd, keyring, prompt."""
+def salesforce_password_sources(
+    username: str | None, profile: Mapping[str, Any] | None = None
+) -> list[SecretSource]:
+    """Env, profile sf_password_env / sf_password_cmd, keyring (with a username), prompt."""
     profile = profile or {}
     who = f" for {username}" if username else ""
     sources = [
@@ -38,11 +42,25 @@ def salesforce_password(username: str | None, profile: Mapping[str, Any] | None 
     if username:
         sources.append(from_keyring(SF_KEYRING_SERVICE, username))
     sources.append(from_prompt(f"Salesforce password{who}: "))
+    return sources
+
+
+def salesforce_password(username: str | None, profile: Mapping[str, Any] | None = None) -> str:
+    """The Salesforce password: env, profile sf_password_env / sf_password_cmd, keyring, prompt."""
+    who = f" for {username}" if username else ""
     hint = (
         f"set {SF_PASSWORD_ENV}, a profile's sf_password_env or sf_password_cmd, store it with "
         f"`keyring set {SF_KEYRING_SERVICE} {username or 'USERNAME'}`, or run on a terminal"
     )
+    sources = salesforce_password_sources(username, profile)
     return resolve_secret(f"Salesforce password{who}", sources, hint)
+
+
+def describe_salesforce_password(
+    username: str | None, profile: Mapping[str, Any] | None = None
+) -> str:
+    """Where ``salesforce_password`` would take the password from (nothing is looked up)."""
+    return describe_secret(salesforce_password_sources(username, profile))
 
 
 def split_token(combined: str, password: str) -> str:

@@ -29,11 +29,12 @@ import heapq
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import unquote
 
+from inbox_finder.boundary.keys import KeyType, ProfileKey, ProfileValues, Secret
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
 from inbox_finder.errors import ConfigError, MailboxError
 from inbox_finder.model import Candidate, require_aware
@@ -73,6 +74,18 @@ class GmailProvider(Provider):
     """A Gmail mailbox read through the Gmail API with the gmail.readonly scope."""
 
     kind = "Gmail"
+    login_command = "inbox_finder.providers.gmail.command:login_gmail"
+    profile_keys = (
+        ProfileKey("credentials", KeyType.PATH, secret=Secret.FILE, help="authorized-user JSON"),
+        ProfileKey(
+            "service_account_file", KeyType.PATH, secret=Secret.FILE, help="service account JSON"
+        ),
+        ProfileKey("subject", help="user a service account acts as (domain-wide delegation)"),
+        ProfileKey("api_endpoint", help=f"Gmail API root (default {DEFAULT_ENDPOINT})"),
+        ProfileKey("token_uri", help="OAuth token endpoint (default: the credentials file's)"),
+        ProfileKey("retry_max_seconds", KeyType.FLOAT, help="retry budget in seconds (60)"),
+        ProfileKey("page_size", KeyType.INT, PAGE_SIZE, help="messages per list call (1-500)"),
+    )
 
     def __init__(
         self,
@@ -116,25 +129,23 @@ class GmailProvider(Provider):
         user = "me" if user.lower() == "me" else user
         if scheme.lower() != "gmail" or not sep or not (user == "me" or _MAILBOX.fullmatch(user)):
             raise ConfigError(f"not a Gmail source: {url!r} (expected gmail://me or gmail://USER)")
-        profile = options.profile
-        endpoint = (
-            _opt_str(profile, "api_endpoint") or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
-        )
+        profile = cls.read_profile(options)
+        endpoint = profile["api_endpoint"] or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
         if not re.match(r"https?://[^/\s]+", endpoint):
             raise ConfigError(f"Gmail api_endpoint must be an http(s) URL, not {endpoint!r}")
-        creds = _opt_str(profile, "credentials")
-        sa_file = _opt_str(profile, "service_account_file")
+        creds: Path | None = profile["credentials"]
+        sa_file: Path | None = profile["service_account_file"]
         auth = AuthSettings(
-            credentials_file=(
-                Path(creds).expanduser() if creds else google_auth.default_credentials_path(user)
-            ),
+            credentials_file=creds or google_auth.default_credentials_path(user),
             credentials_explicit=creds is not None,
-            token_uri=_opt_str(profile, "token_uri"),
-            service_account_file=Path(sa_file).expanduser() if sa_file else None,
-            subject=_opt_str(profile, "subject") or (None if user == "me" else user),
+            token_uri=profile["token_uri"],
+            service_account_file=sa_file,
+            subject=profile["subject"] or (None if user == "me" else user),
         )
-        budget = _opt_number(profile, "retry_max_seconds")
-        page_size = int(_opt_number(profile, "page_size") or PAGE_SIZE)
+        budget: float | None = profile["retry_max_seconds"]
+        if budget is not None and budget < 0:
+            raise ConfigError("Gmail retry_max_seconds must not be negative")
+        page_size: int = profile["page_size"]
         if not 1 <= page_size <= 500:
             raise ConfigError("Gmail page_size must be between 1 and 500")
         if retry is None:
@@ -148,6 +159,17 @@ class GmailProvider(Provider):
             retry=retry,
             page_size=page_size,
         )
+
+    @classmethod
+    def describe_credentials(cls, url: str, profile: ProfileValues) -> dict[str, str]:
+        """The file a lookup would read its credentials from (not read here)."""
+        if profile["service_account_file"]:
+            return {"credentials": f"service account file {profile['service_account_file']}"}
+        user = unquote(url.partition("://")[2]).strip().rstrip("/")
+        user = "me" if user.lower() in ("", "me") else user
+        path = profile["credentials"] or google_auth.default_credentials_path(user)
+        missing = "" if path.exists() else " (missing: run inbox-finder login gmail)"
+        return {"credentials": f"file {path}{missing}"}
 
     @property
     def source(self) -> str:
@@ -366,21 +388,3 @@ def _q(base: list[str], after: int | None, before: int | None) -> str:
 def _from_clause(domains: Iterable[str]) -> str:
     clean = [d for d in (re.sub(r"[^A-Za-z0-9.-]", "", d).strip(".") for d in domains) if d]
     return f"from:({' OR '.join(clean)})" if clean else ""
-
-
-def _opt_str(profile: Mapping[str, Any], key: str) -> str | None:
-    value = profile.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"Gmail profile key {key!r} must be a string")
-    return value
-
-
-def _opt_number(profile: Mapping[str, Any], key: str) -> float | None:
-    value = profile.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"Gmail profile key {key!r} must be a non-negative number")
-    return float(value)

@@ -33,9 +33,17 @@ from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient, SocketTimeout
 
+from inbox_finder.boundary.keys import (
+    OAUTH_TOKEN_KEYS,
+    PASSWORD_KEYS,
+    KeyType,
+    ProfileKey,
+    ProfileValues,
+)
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
 from inbox_finder.errors import ConfigError, MailboxError, MessageVanishedError
 from inbox_finder.model import Candidate
+from inbox_finder.secret_sources import describe_secret, imap_password_sources, oauth_token_sources
 
 from .session import ImapSession, ImapUrl, RetryPolicy
 
@@ -43,6 +51,7 @@ __all__ = ["ImapProvider", "ImapUrl", "gmail_raw_query", "parse_imap_url", "sear
 
 log = logging.getLogger("inbox_finder.providers.imap")
 
+AUTH_CHOICES = ("password", "xoauth2")  # LOGIN with a password, or AUTHENTICATE XOAUTH2
 IDLE_RENEW = 9 * 60  # seconds; RFC 2177 lets servers end an IDLE after 30 minutes
 HEADER_BATCH = 25  # header blocks per FETCH while the consumer iterates
 DATE_BATCH = 500  # UIDs per FETCH INTERNALDATE (keeps command lines far below server limits)
@@ -86,9 +95,8 @@ def parse_imap_url(url: str) -> ImapUrl:
     )
 
 
-def _positive(profile: Mapping[str, Any], key: str, default: float) -> float:
-    value = profile.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+def _positive(value: float, key: str) -> float:
+    if value <= 0:
         raise ConfigError(f"profile key {key} must be a positive number of seconds")
     return float(value)
 
@@ -166,6 +174,14 @@ class ImapProvider(Provider):
     """A read-only IMAP folder; one lazily opened connection per provider."""
 
     kind = "IMAP"
+    profile_keys = (
+        *PASSWORD_KEYS,
+        *OAUTH_TOKEN_KEYS,
+        ProfileKey("auth", default="password", choices=AUTH_CHOICES, help="how to log in"),
+        ProfileKey("connect_timeout", KeyType.FLOAT, help="seconds to connect (default timeout)"),
+        ProfileKey("retries", KeyType.INT, 2, help="transient faults retried (0-10)"),
+        ProfileKey("retry_backoff", KeyType.FLOAT, 0.5, help="seconds before the first retry"),
+    )
 
     def __init__(
         self,
@@ -177,10 +193,8 @@ class ImapProvider(Provider):
         profile: Mapping[str, Any] | None = None,
     ) -> None:
         self.url = url
-        profile = profile or {}
-        auth = str(profile.get("auth", "password")).lower()
-        if auth not in ("password", "xoauth2"):
-            raise ConfigError(f"profile key auth must be 'password' or 'xoauth2', not {auth!r}")
+        profile = self.read_profile(SourceOptions(profile=profile or {}))
+        auth = profile["auth"]
         self._conn = ImapSession(
             url,
             ca_file=ca_file,
@@ -193,18 +207,29 @@ class ImapProvider(Provider):
     @classmethod
     def from_url(cls, url: str, options: SourceOptions) -> Self:
         parsed = parse_imap_url(url)
-        profile = options.profile
-        ca_file = options.ca_file or (str(profile["ca_file"]) if profile.get("ca_file") else None)
+        profile = cls.read_profile(options)
+        ca_file = options.ca_file or (str(profile["ca_file"]) if profile["ca_file"] else None)
         if ca_file is not None and not Path(ca_file).expanduser().is_file():
             raise ConfigError(f"CA file not found: {ca_file}")
-        read_timeout = _positive({"timeout": options.timeout}, "timeout", 30.0)
+        read_timeout = _positive(options.timeout, "timeout")
+        connect = profile["connect_timeout"]
+        connect_timeout = read_timeout if connect is None else _positive(connect, "connect_timeout")
         return cls(
             parsed,
             ca_file=str(Path(ca_file).expanduser()) if ca_file else None,
-            connect_timeout=_positive(profile, "connect_timeout", read_timeout),
+            connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             profile=profile,
         )
+
+    @classmethod
+    def describe_credentials(cls, url: str, profile: ProfileValues) -> dict[str, str]:
+        """Where the password (or XOAUTH2 token) would come from; nothing is looked up."""
+        if profile["auth"] == "xoauth2":
+            return {"oauth token": describe_secret(oauth_token_sources(profile))}
+        parsed = parse_imap_url(url)
+        sources = imap_password_sources(parsed.user, parsed.host, profile)
+        return {"password": describe_secret(sources)}
 
     @property
     def source(self) -> str:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlsplit
 
+from inbox_finder.boundary.keys import ProfileValues
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions, split_scheme
 from inbox_finder.errors import ConfigError, MailboxError
 from inbox_finder.model import Candidate
@@ -68,6 +69,15 @@ from .graph import (
     json_object,
     raw_body,
 )
+from .profile import (
+    ADDRESS,
+    DEFAULT_GRAPH_ENDPOINT,
+    DEFAULT_PAGE_SIZE,
+    PROFILE_KEYS,
+    check_page_size,
+    check_senders,
+    describe_credentials,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -92,14 +102,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
 GRAPH_ENDPOINT_ENV = "INBOX_FINDER_GRAPH_ENDPOINT"
 SELECT = "id,receivedDateTime,from,subject,internetMessageId"
 NO_LOWER_BOUND = "1900-01-01T00:00:00Z"
-DEFAULT_PAGE_SIZE = 50  # small $select, so a bigger page costs little and saves round trips
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_ADDRESS = re.compile(r"^[^@\s'\"<>()/\\]+@[^@\s'\"<>()/\\]+$")
 
 
 def _odata_quote(value: str) -> str:
@@ -152,6 +159,8 @@ class OutlookProvider(Provider):
     """A read-only Microsoft 365 / Outlook.com mailbox via Graph v1.0."""
 
     kind = "Outlook / Microsoft 365"
+    login_command = "inbox_finder.providers.outlook.command:login_outlook"
+    profile_keys = PROFILE_KEYS
 
     def __init__(
         self,
@@ -218,14 +227,14 @@ class OutlookProvider(Provider):
                 "app secrets come from client_secret_env"
             )
         delegated = target.lower() == "me"
-        if not delegated and not (_ADDRESS.match(target) or _GUID.match(target)):
+        if not delegated and not (ADDRESS.match(target) or _GUID.match(target)):
             raise ConfigError(f"outlook mailbox must be 'me', USER@DOMAIN or a user id: {target!r}")
-        profile = options.profile
+        profile = cls.read_profile(options)
         # Validate every key before opening anything.
         graph = _graph_endpoint(profile)
-        folder = _folder(profile.get("folder", "inbox"))
-        senders = _senders(profile.get("senders", ()))
-        page_size = _page_size(profile.get("page_size", DEFAULT_PAGE_SIZE))
+        folder = profile["folder"]
+        senders = check_senders(profile["senders"])
+        page_size = check_page_size(profile["page_size"])
         verify: str | bool = options.ca_file or True
         session = make_session()
         tokens = _token_source(profile, delegated, MsalHttp(session, options.timeout, verify))
@@ -240,6 +249,11 @@ class OutlookProvider(Provider):
             page_size=page_size,
             timeout=options.timeout,
         )
+
+    @classmethod
+    def describe_credentials(cls, url: str, profile: ProfileValues) -> dict[str, str]:
+        """The token cache (``outlook://me``) or the app credential a lookup would use."""
+        return describe_credentials(url, profile)
 
     @property
     def source(self) -> str:
@@ -327,21 +341,16 @@ class OutlookProvider(Provider):
         self._graph.close()
 
 
-def _opt(profile: Mapping[str, Any], key: str) -> str | None:
-    value = profile.get(key)
-    return str(value).strip() or None if value is not None else None
-
-
-def _token_source(profile: Mapping[str, Any], delegated: bool, http: MsalHttp) -> TokenSource:
+def _token_source(profile: ProfileValues, delegated: bool, http: MsalHttp) -> TokenSource:
     """Delegated cache for outlook://me, client credentials for a named mailbox."""
-    client_id = _opt(profile, "client_id")
+    client_id = profile["client_id"]
     if not client_id:
         raise ConfigError(
             "outlook sources need the profile key client_id "
             "(the Entra app registration's application ID)"
         )
-    tenant = _opt(profile, "tenant") or ("common" if delegated else None)
-    authority = _opt(profile, "authority")
+    tenant = profile["tenant"] or ("common" if delegated else None)
+    authority = profile["authority"]
     if not delegated and not authority and (not tenant or tenant.lower() in MULTI_TENANT_ALIASES):
         raise ConfigError(
             "app-only access (outlook://USER) needs the profile key tenant "
@@ -349,32 +358,34 @@ def _token_source(profile: Mapping[str, Any], delegated: bool, http: MsalHttp) -
         )
     url = resolve_authority(tenant or "common", authority)
     if delegated:
-        cache = _opt(profile, "token_cache")
+        cache: Path | None = profile["token_cache"]
         return DelegatedTokens(
             client_id,
             tenant or "common",
             url,
-            Path(cache).expanduser() if cache else default_cache_path(),
+            cache or default_cache_path(),
             http,
-            account=_opt(profile, "account"),
+            account=profile["account"],
         )
     return AppTokens(
         client_id,
         url,
         AppCredential(
-            secret_env=_opt(profile, "client_secret_env"),
-            certificate=_opt(profile, "client_certificate"),
-            thumbprint=_opt(profile, "client_certificate_thumbprint"),
+            secret_env=profile["client_secret_env"],
+            certificate=_str_or_none(profile["client_certificate"]),
+            thumbprint=profile["client_certificate_thumbprint"],
         ),
         http,
     )
 
 
-def _graph_endpoint(profile: Mapping[str, Any]) -> str:
+def _str_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _graph_endpoint(profile: ProfileValues) -> str:
     url = str(
-        profile.get("graph_endpoint")
-        or os.environ.get(GRAPH_ENDPOINT_ENV)
-        or DEFAULT_GRAPH_ENDPOINT
+        profile["graph_endpoint"] or os.environ.get(GRAPH_ENDPOINT_ENV) or DEFAULT_GRAPH_ENDPOINT
     ).rstrip("/")
     parts = urlsplit(url)
     # A bearer token must never travel in clear text, except to a local emulator or proxy.
@@ -383,33 +394,3 @@ def _graph_endpoint(profile: Mapping[str, Any]) -> str:
     if not parts.hostname:
         raise ConfigError(f"graph_endpoint has no host: {url!r}")
     return url
-
-
-def _folder(value: object) -> str:
-    folder = str(value or "").strip()
-    if not folder:
-        raise ConfigError("profile key folder must not be empty (use 'inbox' or 'all')")
-    return folder
-
-
-def _senders(value: object) -> tuple[str, ...]:
-    items = (
-        [value]
-        if isinstance(value, str)
-        else list(value)
-        if isinstance(value, list | tuple)
-        else None
-    )
-    if items is None or not all(isinstance(s, str) and _ADDRESS.match(s) for s in items):
-        raise ConfigError("profile key senders must be a list of exact email addresses")
-    return tuple(str(s).lower() for s in items)
-
-
-def _page_size(value: object) -> int:
-    try:
-        size = int(str(value))
-    except ValueError:
-        size = 0
-    if not 1 <= size <= 1000:  # Graph's documented $top range for messages
-        raise ConfigError(f"profile key page_size must be 1..1000, got {value!r}")
-    return size
