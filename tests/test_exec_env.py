@@ -38,9 +38,17 @@ def _config(tmp_path: Path, mbox: Path) -> Path:
 [mailbox.work]
 url = "mbox:{mbox}"
 username = "dana@example.com"
-password_env = "WORK_IMAP_PASSWORD"
 sf_password_env = "WORK_SF_PASSWORD"
+
+[mailbox.imap]
+url = "imaps://dana@imap.example.com"
+password_env = "WORK_IMAP_PASSWORD"
 oauth_token_env = "WORK_OAUTH_TOKEN"
+
+[mailbox.graph]
+url = "outlook://dana@example.com"
+client_id = "00000000-0000-0000-0000-000000000000"
+tenant = "example.onmicrosoft.com"
 client_secret_env = "GRAPH_APP_SECRET"
 
 [mailbox.other]
