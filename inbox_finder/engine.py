@@ -152,11 +152,6 @@ def iter_findings(
         yield result
 
 
-def newest(findings: Iterator[Finding]) -> Finding | None:
-    """The first (newest) finding, consuming no more of the iterator than needed."""
-    return next(findings, None)
-
-
 def newest_per_username(findings: Iterator[Finding]) -> list[Finding]:
     """Newest finding for each username (None counts as one username), newest first."""
     seen: dict[str | None, Finding] = {}
