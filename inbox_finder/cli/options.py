@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -10,6 +11,13 @@ from typing import Any, TypeVar
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Refuse nan, which every comparison (and so FloatRange) lets through."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("not a number of seconds", ctx, param)
+    return value
 
 
 def source_options(func: F) -> F:
@@ -21,7 +29,8 @@ def source_options(func: F) -> F:
     )(func)
     return click.option(
         "--timeout",
-        type=click.FloatRange(min=0.1),
+        type=click.FloatRange(min=0.1, max=86400),  # a range check passes nan: see the callback
+        callback=_finite,
         default=None,
         metavar="SECONDS",
         help="Network connect/read timeout in seconds (default 30).",
