@@ -183,3 +183,17 @@ def _pairs(patterns: _Patterns, texts: Iterable[str]) -> list[tuple[str, str | N
     for text in texts:
         pairs.extend(_scan(patterns, body_lines(text)))
     return pairs
+
+
+def why_no_token(parsed: ParsedMessage) -> str:
+    """Why ``extract`` found nothing, for the summary of rejected mail (never the token)."""
+    texts = [part.text for part in parsed.parts]
+    for patterns in (*_PATTERNS, _GENERIC):  # the order extract() tries them in
+        pairs = _pairs(patterns, texts)
+        if not pairs:
+            continue
+        if len({token for token, _ in pairs}) > 1:
+            return "ambiguous (two tokens)"
+        if len({user for _, user in pairs if user}) > 1:
+            return "ambiguous (two usernames)"
+    return "no token in the body"
