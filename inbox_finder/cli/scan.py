@@ -8,26 +8,54 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from inbox_finder.api import open_source
-from inbox_finder.cli.options import source_options, trust_options, verify_options
+from inbox_finder.cli.options import VerifySpec, source_options, trust_options, verify_options
 from inbox_finder.cli.output import human
-from inbox_finder.cli.verify import ScanVerifier, scan_verifier
-from inbox_finder.config import Config, load_config
-from inbox_finder.dates import parse_duration
+from inbox_finder.config import Config, load_config, profile_for
+from inbox_finder.dates import parse_interval
 from inbox_finder.errors import ExitCode
 from inbox_finder.model import Finding
 from inbox_finder.scan.actions import EnvTarget, run_exec, write_env
 from inbox_finder.scan.runner import Action, ScanResult, scan
 from inbox_finder.scan.watch import Waiter, watch_loop
 
+if TYPE_CHECKING:  # a plain scan never imports the SOAP/XML stack: see _verifier
+    from inbox_finder.salesforce.verifier import ScanVerifier
+
 log = logging.getLogger("inbox_finder")
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """The options scan and watch share (the names of scan_options' parameters)."""
+
+    state_path: str
+    usernames: tuple[str, ...]
+    exec_cmd: str | None
+    env_targets: tuple[str, ...]
+    json_out: bool
+    ca_file: str | None
+    timeout: float | None
+    verify_dkim: bool
+    verify: VerifySpec | None
+
+
+def _verifier(source: str, config: Config, opts: ScanOptions) -> ScanVerifier | None:
+    """The verifying action for ``--verify`` (None without it)."""
+    if opts.verify is None:
+        return None
+    from inbox_finder.salesforce.verifier import ScanVerifier  # lazy: SOAP client, XML, TLS
+
+    profile = profile_for(source, config)[2]
+    return ScanVerifier(opts.verify.endpoint(), profile, opts.ca_file, opts.timeout)
 
 
 def scan_options(func: F) -> F:
@@ -102,26 +130,22 @@ def _reporter(json_out: bool, verifier: ScanVerifier | None = None) -> Action:
 def _scan_once(
     source: str,
     config: Config,
-    opts: dict[str, Any],
+    opts: ScanOptions,
     actions: list[Action],
     verifier: ScanVerifier | None = None,
 ) -> ScanResult:
     opened = open_source(
-        source,
-        config,
-        ca_file=opts["ca_file"],
-        timeout=opts["timeout"],
-        verify_dkim=opts["verify_dkim"],
+        source, config, ca_file=opts.ca_file, timeout=opts.timeout, verify_dkim=opts.verify_dkim
     )
-    usernames = opts["usernames"] or ((opened.default_username,) if opened.default_username else ())
+    usernames = opts.usernames or ((opened.default_username,) if opened.default_username else ())
     with opened.provider as provider:
         return scan(
             provider,
-            Path(opts["state_path"]).expanduser(),
+            Path(opts.state_path).expanduser(),
             usernames=usernames,
             policy=opened.policy,
             actions=actions,
-            report=_reporter(opts["json_out"], verifier),
+            report=_reporter(opts.json_out, verifier),
         )
 
 
@@ -129,15 +153,16 @@ def _scan_once(
 @click.argument("source")
 @scan_options
 @click.pass_context
-def scan_cmd(ctx: click.Context, /, source: str, **opts: Any) -> int:
+def scan_cmd(ctx: click.Context, /, source: str, **options: Any) -> int:
     """Report token emails that arrived since the last scan (for cron / systemd timers).
 
     The first run reports the newest token per username; later runs report only newer ones and
     print nothing when nothing changed. Exit 0 in both cases.
     """
+    opts = ScanOptions(**options)
     config = load_config(ctx.obj["config_path"])
-    verifier = scan_verifier(opts["verify"], source, config, opts)
-    actions = _actions(opts["exec_cmd"], opts["env_targets"], verifier)
+    verifier = _verifier(source, config, opts)
+    actions = _actions(opts.exec_cmd, opts.env_targets, verifier)
     result = _scan_once(source, config, opts, actions, verifier)
     for finding, exc in result.failed:
         click.echo(f"inbox-finder: error: action failed for {finding.username}: {exc}", err=True)
@@ -166,19 +191,18 @@ class _Stop:
     help="Time between checks.",
 )
 @click.pass_context
-def watch_cmd(ctx: click.Context, /, source: str, interval: str, **opts: Any) -> int:
+def watch_cmd(ctx: click.Context, /, source: str, interval: str, **options: Any) -> int:
     """Keep scanning SOURCE (for a systemd service); exits cleanly on SIGTERM/SIGINT."""
+    opts = ScanOptions(**options)
+    pause = parse_interval(interval)
     config = load_config(ctx.obj["config_path"])
-    pause = parse_duration(interval).total_seconds()
-    verifier = scan_verifier(opts["verify"], source, config, opts)  # remembers verdicts
-    actions = _actions(opts["exec_cmd"], opts["env_targets"], verifier)
+    verifier = _verifier(source, config, opts)  # remembers verdicts
+    actions = _actions(opts.exec_cmd, opts.env_targets, verifier)
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     waiter = Waiter(
-        lambda: (
-            open_source(source, config, ca_file=opts["ca_file"], timeout=opts["timeout"]).provider
-        )
+        lambda: open_source(source, config, ca_file=opts.ca_file, timeout=opts.timeout).provider
     )
     watch_loop(
         lambda: _scan_once(source, config, opts, actions, verifier), waiter, pause, stop.event
