@@ -114,13 +114,25 @@ def test_any_timeout(value: str) -> None:
         ["find", "maildir:~nonexist/x"],
         ["find", "mbox:~no-such-user-here/inbox"],
         ["find", "mbox:/" + "x" * 5000],
-        ["watch", SOURCE, "--state", "/nonexistent/s", "--interval", "nan"],
-        ["watch", SOURCE, "--state", "/nonexistent/s", "--interval", "0s"],
-        ["scan", SOURCE, "--state", "/nonexistent/s", "--timeout", "nan"],
+        ["watch", SOURCE, "--state", "STATE", "--interval", "nan"],
+        ["watch", SOURCE, "--state", "STATE", "--interval", "0s"],
+        ["scan", SOURCE, "--state", "STATE", "--timeout", "nan"],
     ],
 )
-def test_bad_values_are_exit_2_with_a_reason(args: list[str]) -> None:
-    code, out, err = run(*args)
+def test_bad_values_are_exit_2_with_a_reason(args: list[str], tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    code, out, err = run(*[str(state) if a == "STATE" else a for a in args])
     assert (code, out) == (2, "")
     assert_clean(code, err)
     assert len(err.strip()) > len("inbox-finder: error: ")
+    assert not state.exists()  # refused before any scan
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1.0", "0", "true", '"30"', "1e9"])
+def test_bad_profile_timeout_is_exit_2(tmp_path: Path, value: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[mailbox.work]\nurl = "{SOURCE}"\ntimeout = {value}\n')
+    code, out, err = run("--config", str(config), "find", "work", "-q")
+    assert (code, out) == (2, "")
+    assert_clean(code, err)
+    assert "profile work: timeout must be" in err
