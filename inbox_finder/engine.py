@@ -57,7 +57,7 @@ def screen_headers(headers: Headers, policy: TrustPolicy) -> Verdict | Rejection
     if not verdict.trusted:
         return Rejection(verdict.reason, verdict.label if claims else "")
     if is_reply(headers.subject):
-        return Rejection("a reply", "a reply" if claims else "")
+        return Rejection("a reply", "reply" if claims else "")
     if not claims:
         return Rejection("subject does not name a security token")
     return verdict
@@ -124,7 +124,7 @@ def _rejected(ref: str, rejection: Rejection, counts: RejectionCounts | None, st
 
 
 def rejection_summary(counts: Mapping[str, int]) -> str:
-    """``2 candidate mails rejected: 1 spoofed sender (DMARC fail), 1 a reply`` ("" if none)."""
+    """``2 candidate mails rejected: 1 spoofed sender (DMARC fail), 1 reply`` ("" if none)."""
     total = sum(counts.values())
     if not total:
         return ""

@@ -14,6 +14,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+from corpus_util import negatives
 from mailgen import new_token, other_mail, token_mail, verification_mail
 
 from inbox_finder import NotFoundError, find_token, find_tokens
@@ -139,3 +140,25 @@ def test_nothing_rejected_says_nothing_more(
     _, err = capsys.readouterr()
     assert code == 1
     assert err == f"inbox-finder: error: no security token email found in eml:{folder}\n"
+
+
+def test_golden_corpus_look_alikes_are_counted_by_kind(tmp_path: Path) -> None:
+    """Of the corpus negatives only the ones posing as token mail from a Salesforce-looking
+    sender count: a colleague's reply never reaches the trust check, a verification code mail
+    names no token."""
+    folder = tmp_path / "negatives"
+    folder.mkdir()
+    for entry in negatives():
+        (folder / entry.file).write_bytes(entry.raw)
+    with pytest.raises(NotFoundError) as info:
+        find_token(f"eml:{folder}")
+    assert info.value.rejected == {"spoofed sender (DMARC fail)": 2, "untrusted sender domain": 1}
+
+
+def test_a_reply_from_salesforce_is_counted(tmp_path: Path) -> None:
+    folder = tmp_path / "eml"
+    folder.mkdir()
+    raw = token_mail(new_token(), when=T0, subject="RE: Your new Salesforce security token")
+    (folder / "reply.eml").write_bytes(raw)
+    with pytest.raises(NotFoundError, match=r"1 candidate mail rejected: 1 reply$"):
+        find_token(f"eml:{folder}")
