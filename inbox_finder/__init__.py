@@ -5,6 +5,7 @@ Library use::
     from inbox_finder import find_token
     finding = find_token("mbox:~/Mail/inbox.mbox", username="dana@example.com")
     print(finding.token)
+    fresh = wait_for_token("work", timeout=600)  # right after a reset: poll for the new mail
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below are imported on first use (PEP 562): fast CLI start-up
-    from inbox_finder.api import find_token, find_tokens
+    from inbox_finder.api import find_token, find_tokens, wait_for_token
     from inbox_finder.boundary.provider import Provider, Query, SourceOptions
     from inbox_finder.boundary.registry import open_provider
     from inbox_finder.engine import Selection
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (PEP 562): fast C
 _LAZY = {
     "find_token": "api",
     "find_tokens": "api",
+    "wait_for_token": "api",
     "Selection": "engine",
     "Candidate": "model",
     "Finding": "model",
@@ -95,4 +97,5 @@ __all__ = [
     "find_token",
     "find_tokens",
     "open_provider",
+    "wait_for_token",
 ]

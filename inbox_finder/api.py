@@ -1,20 +1,40 @@
-"""The library API: ``find_token`` and ``find_tokens``."""
+"""The library API: ``find_token``, ``find_tokens`` and ``wait_for_token``.
+
+Trust: the policy a lookup applies is merged from every place that states one, and nothing
+any of them checks is ever dropped — the config file's ``[trust]`` table, the profile's own
+``sender_domains`` and ``verify_dkim`` keys, an explicit ``policy=`` and ``verify_dkim=True``.
+Sender domains and authserv-ids are unioned and DKIM is required if any of them asks for it
+(``TrustPolicy.merged``), so passing a policy (say, to inject a DNS lookup for DKIM) never
+loosens what the config asks for.
+"""
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, replace
-from datetime import datetime
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from inbox_finder.boundary.provider import Provider, SourceOptions
 from inbox_finder.boundary.registry import open_provider
 from inbox_finder.config import Config, load_config, profile_for
-from inbox_finder.engine import Selection, iter_findings
-from inbox_finder.errors import NotFoundError
+from inbox_finder.engine import (
+    RejectionCounts,
+    Selection,
+    iter_findings,
+    newest_per_username,
+    rejection_summary,
+)
+from inbox_finder.errors import ConfigError, NotFoundError
 from inbox_finder.model import Finding, require_aware
 from inbox_finder.trust.policy import TrustPolicy
 
 DEFAULT_TIMEOUT = 30.0
+MAX_TIMEOUT = 86400.0  # a network timeout beyond a day is a typo (and overflows some sockets)
+DEFAULT_INTERVAL = 15.0
 
 
 @dataclass(frozen=True)
@@ -26,6 +46,27 @@ class OpenedSource:
     default_username: str | None
 
 
+def _network_timeout(value: object, where: str) -> float | None:
+    """A finite number of seconds within (0, MAX_TIMEOUT], or None; ConfigError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where} must be a number of seconds")
+    if not 0 < value <= MAX_TIMEOUT:  # also false for nan
+        raise ConfigError(f"{where} must be more than 0 and at most {MAX_TIMEOUT:.0f} seconds")
+    return float(value)
+
+
+def _profile_policy(
+    policy: TrustPolicy, profile: Mapping[str, Any], name: str | None
+) -> TrustPolicy:
+    """``policy`` plus the profile's own trust keys (validated values; they only add to it)."""
+    extra = profile.get("sender_domains")
+    if extra:
+        policy = policy.with_extra_domains(list(extra))
+    return replace(policy, verify_dkim=True) if profile.get("verify_dkim") else policy
+
+
 def open_source(
     source: str,
     config: Config,
@@ -33,22 +74,27 @@ def open_source(
     ca_file: str | None = None,
     timeout: float | None = None,
     verify_dkim: bool = False,
+    policy: TrustPolicy | None = None,
 ) -> OpenedSource:
-    """Resolve a URL or profile name and open its provider (no network I/O yet)."""
+    """Resolve a URL or profile name and open its provider (no network I/O yet).
+
+    The policy is the config's ``[trust]`` merged with ``policy``, the profile's trust keys
+    and ``verify_dkim`` (see the module docstring): it is never looser than the config's.
+    """
     url, name, profile = profile_for(source, config)  # validated: typed values, no guessing
     profile_ca = profile["ca_file"]
+    profile_timeout = _network_timeout(profile["timeout"], f"profile {name}: timeout")
     options = SourceOptions(
         ca_file=ca_file or (str(profile_ca) if profile_ca else None),
-        timeout=float(timeout or profile["timeout"] or DEFAULT_TIMEOUT),
+        timeout=_network_timeout(timeout, "timeout") or profile_timeout or DEFAULT_TIMEOUT,
         profile=profile,
         profile_name=name,
     )
-    policy = config.trust
-    if profile["sender_domains"]:
-        policy = policy.with_extra_domains(profile["sender_domains"])
+    merged = config.trust if policy is None else config.trust.merged(policy)
+    merged = _profile_policy(merged, profile, name)
     if verify_dkim:
-        policy = replace(policy, verify_dkim=True)
-    return OpenedSource(open_provider(url, options), policy, profile["username"])
+        merged = replace(merged, verify_dkim=True)
+    return OpenedSource(open_provider(url, options), merged, profile["username"])
 
 
 def _since(value: datetime | str | None) -> datetime | None:
@@ -57,6 +103,87 @@ def _since(value: datetime | str | None) -> datetime | None:
     from inbox_finder.dates import parse_since
 
     return parse_since(value)
+
+
+@dataclass
+class _Lookup:
+    """One lookup's answer and what a NotFoundError needs to explain an empty one."""
+
+    findings: list[Finding]
+    selection: Selection
+    source: str
+    rejected: RejectionCounts = field(default_factory=RejectionCounts)
+
+    def not_found(self, waited: str = "") -> NotFoundError:
+        """The one-line NotFoundError: for whom, since when, where, and what was rejected."""
+        who = f" for {self.selection.username}" if self.selection.username else ""
+        since = self.selection.since
+        when = f" since {since.astimezone():%Y-%m-%d %H:%M %Z}" if since else ""
+        summary = rejection_summary(self.rejected)
+        why = f"; {summary}" if summary else ""
+        return NotFoundError(
+            f"no security token email found{who}{when} in {self.source}{waited}{why}",
+            self.rejected,
+        )
+
+
+def _lookup(
+    source: str | Provider,
+    selection: Selection,
+    config: Config | None,
+    *,
+    ca_file: str | None,
+    timeout: float | None,
+    policy: TrustPolicy | None,
+    verify_dkim: bool,
+    limit: int | None,
+    per_username: bool,
+) -> _Lookup:
+    if isinstance(source, Provider):
+        base = policy or TrustPolicy()
+        merged = base if config is None else config.trust.merged(base)
+        if verify_dkim:
+            merged = replace(merged, verify_dkim=True)
+        return _collect(source, selection, merged, limit, per_username)
+    opened = open_source(
+        source,
+        config if config is not None else load_config(None),
+        ca_file=ca_file,
+        timeout=timeout,
+        verify_dkim=verify_dkim,
+        policy=policy,
+    )
+    if selection.username is None and opened.default_username:
+        selection = Selection(opened.default_username, selection.since)
+    with opened.provider as provider:
+        return _collect(provider, selection, opened.policy, limit, per_username)
+
+
+def _collect(
+    provider: Provider,
+    selection: Selection,
+    policy: TrustPolicy,
+    limit: int | None,
+    per_username: bool,
+) -> _Lookup:
+    result = _Lookup([], selection, provider.source)
+    findings = iter_findings(provider, selection, policy, rejected=result.rejected)
+    for finding in newest_per_username(findings) if per_username else findings:
+        result.findings.append(finding)
+        if limit is not None and len(result.findings) >= limit:
+            break  # stop early: the provider is not asked for more
+    return result
+
+
+def _config(
+    config: Config | str | os.PathLike[str] | None, source: str | Provider
+) -> Config | None:
+    """The Config to use: a given one, the file named, or (for a source string) the default."""
+    if isinstance(config, Config):
+        return config
+    if config is None and isinstance(source, Provider):
+        return None  # a Provider instance does not read the user's config file unless asked
+    return load_config(config)
 
 
 def find_tokens(
@@ -70,31 +197,32 @@ def find_tokens(
     policy: TrustPolicy | None = None,
     limit: int | None = None,
     verify_dkim: bool = False,
+    per_username: bool = False,
+    required: bool = False,
 ) -> list[Finding]:
     """All findings newest first (at most ``limit``), optionally for one username.
 
-    ``verify_dkim`` also requires a verifying DKIM signature aligned with the From domain.
+    ``per_username`` keeps only the newest finding of each username. ``required`` raises
+    NotFoundError (with the counts of rejected mails) instead of returning an empty list.
+    ``policy`` and ``verify_dkim`` add to the config's and the profile's trust settings and
+    never remove one of them (see the module docstring); ``verify_dkim`` requires a
+    verifying DKIM signature aligned with the From domain. A Provider instance reads the
+    config's ``[trust]`` only when ``config`` is given.
     """
-    selection = Selection(username=username, since=_since(since))
-    if isinstance(source, Provider):
-        return _collect(source, selection, policy or TrustPolicy(verify_dkim=verify_dkim), limit)
-    cfg = config if isinstance(config, Config) else load_config(config)
-    opened = open_source(source, cfg, ca_file=ca_file, timeout=timeout, verify_dkim=verify_dkim)
-    if selection.username is None and opened.default_username:
-        selection = Selection(opened.default_username, selection.since)
-    with opened.provider as provider:
-        return _collect(provider, selection, policy or opened.policy, limit)
-
-
-def _collect(
-    provider: Provider, selection: Selection, policy: TrustPolicy, limit: int | None
-) -> list[Finding]:
-    out: list[Finding] = []
-    for finding in iter_findings(provider, selection, policy):
-        out.append(finding)
-        if limit is not None and len(out) >= limit:
-            break  # stop early: the provider is not asked for more
-    return out
+    result = _lookup(
+        source,
+        Selection(username=username, since=_since(since)),
+        _config(config, source),
+        ca_file=ca_file,
+        timeout=timeout,
+        policy=policy,
+        verify_dkim=verify_dkim,
+        limit=limit,
+        per_username=per_username,
+    )
+    if required and not result.findings:
+        raise result.not_found()
+    return result.findings
 
 
 def find_token(
@@ -108,7 +236,11 @@ def find_token(
     policy: TrustPolicy | None = None,
     verify_dkim: bool = False,
 ) -> Finding:
-    """The newest finding (for ``username`` if given); NotFoundError when there is none."""
+    """The newest finding (for ``username`` if given); NotFoundError when there is none.
+
+    The NotFoundError says how many candidate token mails were rejected and why (also in its
+    ``rejected`` dict). ``policy`` and ``verify_dkim`` only ever add checks: see find_tokens.
+    """
     found = find_tokens(
         source,
         username=username,
@@ -119,8 +251,67 @@ def find_token(
         policy=policy,
         limit=1,
         verify_dkim=verify_dkim,
+        required=True,
     )
-    if not found:
-        who = f" for {username}" if username else ""
-        raise NotFoundError(f"no security token email found{who}")
     return found[0]
+
+
+def _seconds(value: float | timedelta, what: str, *, positive: bool) -> float:
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
+        sign = "more than 0" if positive else "0 or more"
+        raise ConfigError(f"{what} must be a finite number of seconds, {sign}")
+    return seconds
+
+
+def wait_for_token(
+    source: str | Provider,
+    *,
+    timeout: float | timedelta,
+    interval: float | timedelta = DEFAULT_INTERVAL,
+    username: str | None = None,
+    since: datetime | str | None = None,
+    config: Config | str | os.PathLike[str] | None = None,
+    ca_file: str | None = None,
+    network_timeout: float | None = None,
+    policy: TrustPolicy | None = None,
+    verify_dkim: bool = False,
+    on_wait: Callable[[float], object] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], object] = time.sleep,
+) -> Finding:
+    """Poll every ``interval`` until a token email received since ``since`` turns up.
+
+    For right after somebody clicked *Reset My Security Token*. ``since`` defaults to the
+    moment of the call (whole seconds: IMAP INTERNALDATE has none finer). Gives up with
+    NotFoundError once ``timeout`` (seconds or a timedelta) has passed, never sleeping past
+    it: the last pause is cut to the time left, and a last lookup is made at the deadline.
+    ``on_wait(seconds_left)`` is called before each pause (a countdown); ``clock`` and
+    ``sleep`` are injectable for tests. ``network_timeout`` is find_token's ``timeout``.
+    """
+    budget = _seconds(timeout, "the wait timeout", positive=False)
+    pause = _seconds(interval, "the polling interval", positive=True)
+    start = datetime.now(UTC).replace(microsecond=0)
+    selection = Selection(username=username, since=_since(since) or start)
+    cfg = _config(config, source)
+    deadline = clock() + budget
+    while True:
+        result = _lookup(
+            source,
+            selection,
+            cfg,
+            ca_file=ca_file,
+            timeout=network_timeout,
+            policy=policy,
+            verify_dkim=verify_dkim,
+            limit=1,
+            per_username=False,
+        )
+        if result.findings:
+            return result.findings[0]
+        left = deadline - clock()
+        if left <= 0:
+            raise result.not_found(f" (waited {budget:g}s)")
+        if on_wait is not None:
+            on_wait(left)
+        sleep(min(pause, left))

@@ -4,7 +4,8 @@ Findings, stopping as soon as the answer is known."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +37,13 @@ class Rejection:
     """Why a candidate yielded no finding (for logs and tests; never holds a token)."""
 
     reason: str
+    #: What the "not found" summary counts this as; "" for mail that does not even claim to
+    #: be a token mail (its subject names no security token), which is not counted.
+    label: str = ""
+
+
+#: Counts of rejected candidate token mails by ``Rejection.label`` (see ``rejection_summary``).
+RejectionCounts = Counter[str]
 
 
 def screen_headers(headers: Headers, policy: TrustPolicy) -> Verdict | Rejection:
@@ -45,9 +53,10 @@ def screen_headers(headers: Headers, policy: TrustPolicy) -> Verdict | Rejection
         subject_mentions_token,
     )
 
+    claims = subject_mentions_token(headers.subject)  # a candidate token mail: worth counting
     verdict = judge(headers, policy)
     if not verdict.trusted:
-        return Rejection(verdict.reason)
+        return Rejection(verdict.reason, verdict.label if claims else "")
     bounce = bounce_reason(headers)
     if bounce is not None:
         # It may quote or attach a token mail that is not its own. One fixed reason (the
@@ -55,8 +64,8 @@ def screen_headers(headers: Headers, policy: TrustPolicy) -> Verdict | Rejection
         log.debug("bounce: %s", bounce)
         return Rejection("a bounce or delivery report")
     if is_reply(headers.subject):
-        return Rejection("a reply")
-    if not subject_mentions_token(headers.subject):
+        return Rejection("a reply", "reply" if claims else "")
+    if not claims:
         return Rejection("subject does not name a security token")
     return verdict
 
@@ -81,13 +90,14 @@ def evaluate(
 
         passed, why = verify_dkim(whole, screened.sender.rpartition("@")[2], policy.dkim_dns)
         if not passed:
-            return Rejection(f"--verify-dkim: {why}")
+            return Rejection(f"--verify-dkim: {why}", "no valid DKIM signature (--verify-dkim)")
         trust = f"{trust}; {why}"
-    from inbox_finder.mail.extract import extract
+    from inbox_finder.mail.extract import extract, why_no_token
 
     found = extract(parsed)
     if found is None:
-        return Rejection("no unambiguous token in the body")
+        why = why_no_token(parsed)
+        return Rejection(f"no unambiguous token in the body: {why}", why)
     return Finding(
         token=found.token,
         username=found.username,
@@ -109,15 +119,38 @@ def _username_matches(finding: Finding, wanted: str | None) -> bool:
     return (finding.username or "").casefold() == wanted.casefold()
 
 
+def _rejected(ref: str, rejection: Rejection, counts: RejectionCounts | None, stage: str) -> None:
+    """Log a rejection and count it when it was a candidate token mail."""
+    if rejection.label:
+        # A mail that claims to be a token mail: --verbose names each one.
+        log.info("rejected %s%s: %s", ref, stage, rejection.reason)
+        if counts is not None:
+            counts[rejection.label] += 1
+    else:
+        log.debug("skip %s%s: %s", ref, stage, rejection.reason)
+
+
+def rejection_summary(counts: Mapping[str, int]) -> str:
+    """``2 candidate mails rejected: 1 spoofed sender (DMARC fail), 1 reply`` ("" if none)."""
+    total = sum(counts.values())
+    if not total:
+        return ""
+    parts = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kinds = ", ".join(f"{n} {label}" for label, n in parts)
+    return f"{total} candidate mail{'s' if total != 1 else ''} rejected: {kinds}"
+
+
 def iter_findings(
     provider: Provider,
     selection: Selection | None = None,
     policy: TrustPolicy | None = None,
     after_cursor: str | None = None,
+    rejected: RejectionCounts | None = None,
 ) -> Iterator[Finding]:
     """Yield findings newest first; stop iterating it as soon as you have what you need.
 
     ``after_cursor`` (from ``Provider.sync_cursor``) lets a provider return only newer mail.
+    ``rejected``, if given, counts the candidate token mails turned down, by reason.
     """
     selection = selection or Selection()
     policy = policy or TrustPolicy()
@@ -133,7 +166,7 @@ def iter_findings(
                 continue
             screened = screen_headers(parse_headers(header_block), policy)
             if isinstance(screened, Rejection):
-                log.debug("skip %s (headers): %s", candidate.ref, screened.reason)
+                _rejected(candidate.ref, screened, rejected, " (headers)")
                 continue
         try:
             raw = provider.fetch(candidate)
@@ -144,10 +177,12 @@ def iter_findings(
         fetched += 1
         result = evaluate(raw, candidate, provider.source, policy)
         if isinstance(result, Rejection):
-            log.debug("skip %s: %s", candidate.ref, result.reason)
+            _rejected(candidate.ref, result, rejected, "")
             continue
         if not _username_matches(result, selection.username):
-            log.debug("skip %s: another username", candidate.ref)
+            log.debug("skip %s: another username", candidate.ref)  # not a fault: just debug
+            if rejected is not None:
+                rejected["for another username"] += 1
             continue
         log.info(
             "token mail %s for %s received %s (%d fetched so far)",
@@ -157,11 +192,6 @@ def iter_findings(
             fetched,
         )
         yield result
-
-
-def newest(findings: Iterator[Finding]) -> Finding | None:
-    """The first (newest) finding, consuming no more of the iterator than needed."""
-    return next(findings, None)
 
 
 def newest_per_username(findings: Iterator[Finding]) -> list[Finding]:

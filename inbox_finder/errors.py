@@ -21,6 +21,7 @@ Providers translate SDK errors into these at their boundary with ``raise ... fro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
 
 
@@ -54,9 +55,17 @@ class ConfigError(InboxFinderError):
 
 
 class NotFoundError(InboxFinderError):
-    """No security-token email matched the selection."""
+    """No security-token email matched the selection.
+
+    ``rejected`` counts the candidate token mails that were turned down, by reason (e.g.
+    ``{"spoofed sender (DMARC fail)": 1}``); the message summarises it in one line.
+    """
 
     exit_code = ExitCode.NOT_FOUND
+
+    def __init__(self, message: str, rejected: Mapping[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.rejected: dict[str, int] = dict(rejected or {})
 
 
 class AuthError(InboxFinderError):

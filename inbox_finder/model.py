@@ -50,11 +50,6 @@ class Finding:
     def __post_init__(self) -> None:
         object.__setattr__(self, "received", require_aware(self.received, "Finding.received"))
 
-    @property
-    def masked_token(self) -> str:
-        """The token with all but its last four characters hidden, for logs and summaries."""
-        return "…" + self.token[-4:]
-
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of ``find --json`` (received as ISO 8601 with offset)."""
         return {

@@ -166,6 +166,12 @@ COMMON_KEYS: tuple[ProfileKey, ...] = (
         (),
         help="sender domains trusted in addition to [trust] sender_domains",
     ),
+    ProfileKey(
+        "verify_dkim",
+        KeyType.BOOL,
+        False,
+        help="also require a verifying DKIM signature for this mailbox (adds to [trust])",
+    ),
     *secret_source_keys("sf_password", "the Salesforce password (verify)"),
 )
 

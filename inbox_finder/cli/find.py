@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import click
 
-from inbox_finder.api import open_source
+from inbox_finder.api import find_tokens, wait_for_token
 from inbox_finder.cli.options import (
     VerifySpec,
     selection_options,
@@ -19,13 +18,11 @@ from inbox_finder.cli.options import (
     verify_options,
 )
 from inbox_finder.cli.output import as_json, human, human_all
-from inbox_finder.config import load_config
-from inbox_finder.dates import parse_duration, parse_since
-from inbox_finder.engine import Selection, iter_findings, newest_per_username
-from inbox_finder.errors import NotFoundError
+from inbox_finder.config import Config, load_config
+from inbox_finder.dates import parse_duration, parse_interval, parse_since
 from inbox_finder.model import Finding
 
-log = logging.getLogger("inbox_finder")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _print_findings(
@@ -40,30 +37,39 @@ def _print_findings(
         click.echo(human_all(findings) if many else human(findings[0]))
 
 
+def _output_options(func: F) -> F:
+    """--all / --per-username / --json / --quiet / --wait / --interval."""
+    for option in (
+        click.option(
+            "--interval",
+            metavar="DURATION",
+            default="15s",
+            show_default=True,
+            help="How often --wait polls.",
+        ),
+        click.option(
+            "--wait",
+            metavar="DURATION",
+            help="Wait up to DURATION (e.g. 10m) for a token email received after this command "
+            "started (or after --since): for right after you clicked Reset. Exit 1 on timeout.",
+        ),
+        click.option("--quiet", "-q", is_flag=True, help="Print the token alone."),
+        click.option("--json", "json_out", is_flag=True, help="Print JSON (an array with --all)."),
+        click.option(
+            "--per-username",
+            is_flag=True,
+            help="The newest token for each username in the mailbox, newest first.",
+        ),
+        click.option("--all", "all_", is_flag=True, help="Every token email, newest first."),
+    ):
+        func = option(func)
+    return func
+
+
 @click.command("find")
 @click.argument("source")
 @selection_options
-@click.option("--all", "all_", is_flag=True, help="Every token email, newest first.")
-@click.option(
-    "--per-username",
-    is_flag=True,
-    help="The newest token for each username in the mailbox, newest first.",
-)
-@click.option("--json", "json_out", is_flag=True, help="Print JSON (an array with --all).")
-@click.option("--quiet", "-q", is_flag=True, help="Print the token alone.")
-@click.option(
-    "--wait",
-    metavar="DURATION",
-    help="Wait up to DURATION (e.g. 10m) for a token email received after this command "
-    "started (or after --since): for right after you clicked Reset. Exit 1 on timeout.",
-)
-@click.option(
-    "--interval",
-    metavar="DURATION",
-    default="15s",
-    show_default=True,
-    help="How often --wait polls.",
-)
+@_output_options
 @source_options
 @trust_options
 @verify_options
@@ -85,43 +91,19 @@ def find_cmd(
     verify: VerifySpec | None,
 ) -> int | None:
     """Print the newest security token found in SOURCE."""
-    if json_out and quiet:
-        raise click.UsageError("--json and --quiet exclude each other")
-    if all_ and per_username:
-        raise click.UsageError("--all and --per-username exclude each other")
-    if verify is not None and (all_ or per_username):
-        raise click.UsageError("--verify checks one token: it excludes --all and --per-username")
-    config = load_config(ctx.obj["config_path"])
+    _refuse_conflicts(json_out, quiet, all_, per_username, verify)
     since_at = parse_since(since) if since else None
-    if wait and since_at is None:
-        since_at = datetime.now(UTC).replace(microsecond=0)  # whole seconds, like INTERNALDATE
-    deadline = time.monotonic() + parse_duration(wait).total_seconds() if wait else None
-    pause = parse_duration(interval).total_seconds()
-    while True:
-        opened = open_source(
-            source, config, ca_file=ca_file, timeout=timeout, verify_dkim=verify_dkim
-        )
-        selection = Selection(username or opened.default_username, since_at)
-        with opened.provider as provider:
-            findings = iter_findings(provider, selection, opened.policy)
-            if all_:
-                found = list(findings)
-            elif per_username:
-                found = newest_per_username(findings)
-            else:
-                first = next(findings, None)
-                found = [first] if first else []
-        if found or deadline is None or time.monotonic() + pause > deadline:
-            break
-        log.info("no token email yet; polling again in %.0fs", pause)
-        _progress(deadline - time.monotonic())
-        time.sleep(pause)
-    if deadline is not None and sys.stderr.isatty():
-        click.echo("", err=True)
-    if not found:
-        who = f" for {selection.username}" if selection.username else ""
-        when = f" since {since_at.astimezone():%Y-%m-%d %H:%M %Z}" if since_at else ""
-        raise NotFoundError(f"no security token email found{who}{when} in {opened.provider.source}")
+    wait_for = parse_duration(wait).total_seconds() if wait else None
+    pause = parse_interval(interval)
+    config = load_config(ctx.obj["config_path"])
+    lookup = _Lookup(source, config, username, ca_file, timeout, verify_dkim)
+    many = all_ or per_username
+    found: list[Finding] = []
+    if wait_for is not None:
+        since_at = since_at or datetime.now(UTC).replace(microsecond=0)  # like INTERNALDATE
+        found = [lookup.wait(since_at, wait_for, pause)]
+    if not found or many:  # after a wait, --all/--per-username list every mail since then
+        found = lookup.run(since_at, limit=None if many else 1, per_username=per_username)
     if verify is not None:
         from inbox_finder.cli.verify import (
             verify_found,  # lazy: only --verify needs the SOAP client
@@ -132,14 +114,77 @@ def find_cmd(
             verify,
             source=source,
             config=config,
-            username=selection.username,
+            username=username,
             ca_file=ca_file,
             timeout=timeout,
             json_out=json_out,
             quiet=quiet,
         )
-    _print_findings(found, json_out=json_out, quiet=quiet, many=all_ or per_username)
+    _print_findings(found, json_out=json_out, quiet=quiet, many=many)
     return None
+
+
+def _refuse_conflicts(
+    json_out: bool, quiet: bool, all_: bool, per_username: bool, verify: VerifySpec | None
+) -> None:
+    if json_out and quiet:
+        raise click.UsageError("--json and --quiet exclude each other")
+    if all_ and per_username:
+        raise click.UsageError("--all and --per-username exclude each other")
+    if verify is not None and (all_ or per_username):
+        raise click.UsageError("--verify checks one token: it excludes --all and --per-username")
+
+
+class _Lookup:
+    """The library calls behind ``find``, with the options every one of them takes."""
+
+    def __init__(
+        self,
+        source: str,
+        config: Config,
+        username: str | None,
+        ca_file: str | None,
+        timeout: float | None,
+        verify_dkim: bool,
+    ) -> None:
+        self.source, self.config, self.username = source, config, username
+        self.ca_file, self.timeout, self.verify_dkim = ca_file, timeout, verify_dkim
+
+    def run(
+        self, since: datetime | None, *, limit: int | None, per_username: bool
+    ) -> list[Finding]:
+        """One lookup; NotFoundError (exit 1, with the rejected-mail counts) when empty."""
+        return find_tokens(
+            self.source,
+            username=self.username,
+            since=since,
+            config=self.config,
+            ca_file=self.ca_file,
+            timeout=self.timeout,
+            verify_dkim=self.verify_dkim,
+            limit=limit,
+            per_username=per_username,
+            required=True,
+        )
+
+    def wait(self, since: datetime, seconds: float, interval: float) -> Finding:
+        """Poll until a token mail received since ``since`` arrives (a countdown on a tty)."""
+        try:
+            return wait_for_token(
+                self.source,
+                timeout=seconds,
+                interval=interval,
+                username=self.username,
+                since=since,
+                config=self.config,
+                ca_file=self.ca_file,
+                network_timeout=self.timeout,
+                verify_dkim=self.verify_dkim,
+                on_wait=_progress,
+            )
+        finally:
+            if sys.stderr.isatty():
+                click.echo("", err=True)  # end the countdown line
 
 
 def _progress(left: float) -> None:

@@ -91,6 +91,11 @@ def cli(ctx: click.Context) -> None:
     ctx.ensure_object(dict).setdefault("config_path", None)  # set by the --config callback
 
 
+def _one_line(text: str) -> str:
+    """An error message as one line: a path or value with a line break in it stays readable."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: run the CLI and map errors to documented exit codes."""
     GlobalState.reset()
@@ -98,16 +103,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = cli.main(args=argv, prog_name="inbox-finder", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.UsageError as exc:  # one line, like every other error (click prints usage too)
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        click.echo(f"inbox-finder: error: {_one_line(exc.format_message())}{hint}", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("inbox-finder: aborted", err=True)
         return 130
-    except InboxFinderError as exc:
-        if GlobalState.debug:
-            raise
-        click.echo(f"inbox-finder: error: {exc}", err=True)
+    except InboxFinderError as exc:  # expected: one line, no traceback even with --debug
+        click.echo(f"inbox-finder: error: {_one_line(str(exc))}", err=True)
         return int(exc.exit_code)
     except Exception as exc:
         if GlobalState.debug:

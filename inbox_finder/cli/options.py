@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,6 +93,13 @@ def global_options(command: C) -> C:
     return command
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Refuse nan, which every comparison (and so FloatRange) lets through."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("not a number of seconds", ctx, param)
+    return value
+
+
 def source_options(func: F) -> F:
     """Options every command that opens a SOURCE takes."""
     func = click.option(
@@ -101,7 +109,8 @@ def source_options(func: F) -> F:
     )(func)
     return click.option(
         "--timeout",
-        type=click.FloatRange(min=0.1),
+        type=click.FloatRange(min=0.1, max=86400),  # a range check passes nan: see the callback
+        callback=_finite,
         default=None,
         metavar="SECONDS",
         help="Network connect/read timeout in seconds (default 30).",

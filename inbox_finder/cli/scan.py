@@ -8,26 +8,57 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from inbox_finder.api import open_source
-from inbox_finder.cli.options import source_options, trust_options, verify_options
+from inbox_finder.cli.options import VerifySpec, source_options, trust_options, verify_options
 from inbox_finder.cli.output import age, human
-from inbox_finder.cli.verify import ScanVerifier, scan_verifier
-from inbox_finder.config import Config, load_config
-from inbox_finder.dates import parse_duration
+from inbox_finder.config import Config, load_config, profile_for
+from inbox_finder.dates import parse_duration, parse_interval
 from inbox_finder.errors import ExitCode
 from inbox_finder.model import Finding
 from inbox_finder.scan.actions import EnvTarget, run_exec, secret_env_vars, write_env
 from inbox_finder.scan.runner import Action, ScanResult, scan
 from inbox_finder.scan.watch import Waiter, watch_loop
 
+if TYPE_CHECKING:  # a plain scan never imports the SOAP/XML stack: see _verifier
+    from inbox_finder.salesforce.verifier import ScanVerifier
+
 log = logging.getLogger("inbox_finder")
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """The options scan and watch share (the names of scan_options' parameters)."""
+
+    state_path: str
+    usernames: tuple[str, ...]
+    exec_cmd: str | None
+    env_targets: tuple[str, ...]
+    json_out: bool
+    quiet: bool
+    exec_timeout: str
+    lock_timeout: str
+    ca_file: str | None
+    timeout: float | None
+    verify_dkim: bool
+    verify: VerifySpec | None
+
+
+def _verifier(source: str, config: Config, opts: ScanOptions) -> ScanVerifier | None:
+    """The verifying action for ``--verify`` (None without it)."""
+    if opts.verify is None:
+        return None
+    from inbox_finder.salesforce.verifier import ScanVerifier  # lazy: SOAP client, XML, TLS
+
+    profile = profile_for(source, config)[2]
+    return ScanVerifier(opts.verify.endpoint(), profile, opts.ca_file, opts.timeout)
 
 
 def _run_options(func: F) -> F:
@@ -112,13 +143,13 @@ def scan_options(func: F) -> F:
 
 
 def _actions(
-    opts: dict[str, Any], config: Config, verifier: ScanVerifier | None = None
+    opts: ScanOptions, config: Config, verifier: ScanVerifier | None = None
 ) -> list[Action]:
     actions: list[Action] = [] if verifier is None else [verifier]  # verify first
-    actions += [functools.partial(write_env, EnvTarget.parse(t)) for t in opts["env_targets"]]
-    exec_cmd = opts["exec_cmd"]
+    actions += [functools.partial(write_env, EnvTarget.parse(t)) for t in opts.env_targets]
+    exec_cmd = opts.exec_cmd
     if exec_cmd:
-        timeout = parse_duration(opts["exec_timeout"]).total_seconds()
+        timeout = parse_duration(opts.exec_timeout).total_seconds()
         secret_vars = secret_env_vars(config.profiles.values())
 
         def exec_action(finding: Finding) -> None:
@@ -129,13 +160,13 @@ def _actions(
     return actions
 
 
-def _deliveries(opts: dict[str, Any]) -> list[dict[str, Any]]:
+def _deliveries(opts: ScanOptions) -> list[dict[str, Any]]:
     """What a reported finding was handed to (every action succeeded, or it is not reported)."""
     done: list[dict[str, Any]] = [
         {"action": "write-env", "file": str(t.path), "key": t.key}
-        for t in map(EnvTarget.parse, opts["env_targets"])
+        for t in map(EnvTarget.parse, opts.env_targets)
     ]
-    if opts["exec_cmd"]:
+    if opts.exec_cmd:
         done.append({"action": "exec", "status": 0})
     return done
 
@@ -160,12 +191,12 @@ def _delivered_block(finding: Finding, deliveries: Sequence[dict[str, Any]]) -> 
     return "\n".join(f"{label + ':':<10} {value}" for label, value in rows)
 
 
-def _reporter(opts: dict[str, Any], verifier: ScanVerifier | None = None) -> Action:
+def _reporter(opts: ScanOptions, verifier: ScanVerifier | None = None) -> Action:
     deliveries = _deliveries(opts)
-    json_out = opts["json_out"]
+    json_out = opts.json_out
 
     def report(finding: Finding) -> None:
-        if opts["quiet"]:
+        if opts.quiet:
             return
         if json_out:
             data = finding.to_dict()
@@ -184,40 +215,36 @@ def _reporter(opts: dict[str, Any], verifier: ScanVerifier | None = None) -> Act
     return report
 
 
-def _check_output_options(opts: dict[str, Any]) -> None:
-    if opts["json_out"] and opts["quiet"]:
+def _check_output_options(opts: ScanOptions) -> None:
+    if opts.json_out and opts.quiet:
         raise click.UsageError("--json and --quiet exclude each other")
     # A bad duration is exit 2 before the mailbox is opened; a zero --exec-timeout would kill
     # every command at once, while --lock-timeout 0 means "do not wait".
-    if parse_duration(opts["exec_timeout"]).total_seconds() <= 0:
+    if parse_duration(opts.exec_timeout).total_seconds() <= 0:
         raise click.BadParameter("must be more than 0s", param_hint="--exec-timeout")
-    parse_duration(opts["lock_timeout"])
+    parse_duration(opts.lock_timeout)
 
 
 def _scan_once(
     source: str,
     config: Config,
-    opts: dict[str, Any],
+    opts: ScanOptions,
     actions: list[Action],
     verifier: ScanVerifier | None = None,
 ) -> ScanResult:
     opened = open_source(
-        source,
-        config,
-        ca_file=opts["ca_file"],
-        timeout=opts["timeout"],
-        verify_dkim=opts["verify_dkim"],
+        source, config, ca_file=opts.ca_file, timeout=opts.timeout, verify_dkim=opts.verify_dkim
     )
-    usernames = opts["usernames"] or ((opened.default_username,) if opened.default_username else ())
+    usernames = opts.usernames or ((opened.default_username,) if opened.default_username else ())
     with opened.provider as provider:
         return scan(
             provider,
-            Path(opts["state_path"]).expanduser(),
+            Path(opts.state_path).expanduser(),
             usernames=usernames,
             policy=opened.policy,
             actions=actions,
             report=_reporter(opts, verifier),
-            lock_timeout=parse_duration(opts["lock_timeout"]).total_seconds(),
+            lock_timeout=parse_duration(opts.lock_timeout).total_seconds(),
         )
 
 
@@ -225,16 +252,17 @@ def _scan_once(
 @click.argument("source")
 @scan_options
 @click.pass_context
-def scan_cmd(ctx: click.Context, /, source: str, **opts: Any) -> int:
+def scan_cmd(ctx: click.Context, /, source: str, **options: Any) -> int:
     """Report token emails that arrived since the last scan (for cron / systemd timers).
 
     The first run reports the newest token per username; later runs report only newer ones and
     print nothing when nothing changed. Exit 0 in both cases. With --exec or --write-env the
     report names what was delivered, never the token; without them the token is printed.
     """
+    opts = ScanOptions(**options)
     _check_output_options(opts)
     config = load_config(ctx.obj["config_path"])
-    verifier = scan_verifier(opts["verify"], source, config, opts)
+    verifier = _verifier(source, config, opts)
     actions = _actions(opts, config, verifier)
     result = _scan_once(source, config, opts, actions, verifier)
     for finding, exc in result.failed:
@@ -264,20 +292,19 @@ class _Stop:
     help="Time between checks.",
 )
 @click.pass_context
-def watch_cmd(ctx: click.Context, /, source: str, interval: str, **opts: Any) -> int:
+def watch_cmd(ctx: click.Context, /, source: str, interval: str, **options: Any) -> int:
     """Keep scanning SOURCE (for a systemd service); exits cleanly on SIGTERM/SIGINT."""
+    opts = ScanOptions(**options)
     _check_output_options(opts)
+    pause = parse_interval(interval)
     config = load_config(ctx.obj["config_path"])
-    pause = parse_duration(interval).total_seconds()
-    verifier = scan_verifier(opts["verify"], source, config, opts)  # remembers verdicts
+    verifier = _verifier(source, config, opts)  # remembers verdicts
     actions = _actions(opts, config, verifier)
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     waiter = Waiter(
-        lambda: (
-            open_source(source, config, ca_file=opts["ca_file"], timeout=opts["timeout"]).provider
-        )
+        lambda: open_source(source, config, ca_file=opts.ca_file, timeout=opts.timeout).provider
     )
     watch_loop(
         lambda: _scan_once(source, config, opts, actions, verifier), waiter, pause, stop.event

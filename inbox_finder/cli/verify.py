@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
-import logging
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import click
 
@@ -22,15 +21,13 @@ from inbox_finder.cli.options import (
 )
 from inbox_finder.cli.output import age, human
 from inbox_finder.config import Config, load_config, profile_for
-from inbox_finder.errors import ConfigError, InboxFinderError, LoginRejectedError
+from inbox_finder.errors import ConfigError, LoginRejectedError
 from inbox_finder.model import Finding
 from inbox_finder.salesforce.credentials import SF_KEYRING_SERVICE as SF_KEYRING_SERVICE
 from inbox_finder.salesforce.credentials import SF_PASSWORD_ENV as SF_PASSWORD_ENV
 from inbox_finder.salesforce.credentials import TOKEN_RE, salesforce_password, split_token
-from inbox_finder.salesforce.login import DEFAULT_TIMEOUT, LoginCheck, Outcome, check_login
-
-log = logging.getLogger("inbox_finder")
-F = TypeVar("F", bound=Callable[..., Any])
+from inbox_finder.salesforce.login import LoginCheck, Outcome
+from inbox_finder.salesforce.verifier import check_token
 
 MAX_STDIN = 64 * 1024
 ONE_LOGIN = (
@@ -65,26 +62,7 @@ def _read_token() -> str:
     return token
 
 
-# ---------------------------------------------------------------- options
-
-
 # ---------------------------------------------------------------- rendering
-
-
-def _check(
-    username: str,
-    token: str,
-    endpoint: str,
-    profile: Mapping[str, Any],
-    *,
-    password: str | None = None,
-    ca_file: str | None,
-    timeout: float | None,
-) -> LoginCheck:
-    password = password or salesforce_password(username, profile)
-    return check_login(
-        username, password, token, endpoint, ca_file=ca_file, timeout=timeout or DEFAULT_TIMEOUT
-    )
 
 
 def _valid_block(check: LoginCheck, finding: Finding | None) -> str:
@@ -120,7 +98,7 @@ def verify_found(
     if not username:
         raise ConfigError("the token email does not state its username; pass --username")
     profile = profile_for(source, config)[2]
-    check = _check(
+    check = check_token(
         username, finding.token, spec.endpoint(), profile, ca_file=ca_file, timeout=timeout
     )
     if json_out:
@@ -133,95 +111,6 @@ def verify_found(
     else:
         click.echo(f"{human(finding)}\n{'Login:':<10} {check.summary()}")
     return int(check.exit_code)
-
-
-# ---------------------------------------------------------------- scan glue
-
-
-class ScanVerifier:
-    """A scan action: one login per new token, remembered so watch never repeats a login."""
-
-    def __init__(
-        self,
-        spec: VerifySpec,
-        profile: Mapping[str, Any],
-        ca_file: str | None,
-        timeout: float | None,
-    ) -> None:
-        self._endpoint = spec.endpoint()
-        self._profile, self._ca_file, self._timeout = profile, ca_file, timeout
-        self._passwords: dict[str, str] = {}
-        self._verdicts: dict[tuple[str, str], LoginCheck | str] = {}
-
-    @staticmethod
-    def _key(finding: Finding) -> tuple[str, str]:
-        digest = hashlib.sha256(finding.token.encode()).hexdigest()
-        return (finding.username or "").casefold(), digest
-
-    def __call__(self, finding: Finding) -> None:
-        """Verify ``finding`` once (runs before the other actions)."""
-        key = self._key(finding)
-        if key not in self._verdicts:
-            self._verdicts[key] = self._verify(finding)
-
-    def _verify(self, finding: Finding) -> LoginCheck | str:
-        username = finding.username
-        if not username:
-            return "the token email does not state its username"
-        try:
-            password = self._passwords.get(username) or salesforce_password(username, self._profile)
-            self._passwords[username] = password
-            check = _check(
-                username,
-                finding.token,
-                self._endpoint,
-                self._profile,
-                password=password,
-                ca_file=self._ca_file,
-                timeout=self._timeout,
-            )
-        except InboxFinderError as exc:
-            log.warning("cannot verify the new token of %s: %s", username, exc)
-            return str(exc)
-        if check.outcome is not Outcome.VALID:
-            log.warning("new token: %s", check.summary())
-        return check
-
-    def _verdict(self, finding: Finding) -> LoginCheck | str:
-        return self._verdicts.get(self._key(finding), "not verified")
-
-    def env(self, finding: Finding) -> dict[str, str]:
-        """INBOX_FINDER_TOKEN_VALID (yes / no / unknown) and INBOX_FINDER_VERIFY_RESULT."""
-        verdict = self._verdict(finding)
-        valid = verdict.token_valid if isinstance(verdict, LoginCheck) else None
-        result = verdict.outcome.value if isinstance(verdict, LoginCheck) else "unknown"
-        return {
-            "INBOX_FINDER_TOKEN_VALID": {True: "yes", False: "no", None: "unknown"}[valid],
-            "INBOX_FINDER_VERIFY_RESULT": result,
-        }
-
-    def fields(self, finding: Finding) -> dict[str, Any]:
-        """JSON fields: ``valid`` (true / false / null) and the ``verify`` details."""
-        verdict = self._verdict(finding)
-        if isinstance(verdict, LoginCheck):
-            return {"valid": verdict.token_valid, "verify": verdict.to_dict()}
-        return {"valid": None, "verify": {"result": "unknown", "valid": None, "error": verdict}}
-
-    def line(self, finding: Finding) -> str:
-        """The ``Login:`` line of the human output."""
-        verdict = self._verdict(finding)
-        text = verdict.summary() if isinstance(verdict, LoginCheck) else f"unknown ({verdict})"
-        return f"{'Login:':<10} {text}"
-
-
-def scan_verifier(
-    spec: VerifySpec | None, source: str, config: Config, opts: Mapping[str, Any]
-) -> ScanVerifier | None:
-    """The verifying action for ``scan/watch --verify`` (None without --verify)."""
-    if spec is None:
-        return None
-    profile = profile_for(source, config)[2]
-    return ScanVerifier(spec, profile, opts["ca_file"], opts["timeout"])
 
 
 # ---------------------------------------------------------------- commands
@@ -263,38 +152,74 @@ def verify_cmd(
     3 no password.
     """
     endpoint = VerifySpec(login_url, sandbox, my_domain).endpoint()
-    finding: Finding | None = None
-    password: str | None = None
     if source is None or source == "-":
-        if not username:
-            raise click.UsageError("--username is required when the token comes from stdin")
-        if since:
-            raise click.UsageError("--since needs a SOURCE")
-        profile: Mapping[str, Any] = {}
-        token = _read_token()
+        target = _stdin_target(username, since)
     else:
         config = load_config(ctx.obj["config_path"])
-        profile = profile_for(source, config)[2]
-        default = profile.get("username")
-        username = username or (str(default) if default else None)
-        if username:  # ask for the password before a slow mailbox search
-            password = salesforce_password(username, profile)
-        finding = find_token(
-            source,
-            username=username,
-            since=since,
-            config=config,
-            ca_file=ca_file,
-            timeout=timeout,
-            verify_dkim=verify_dkim,
-        )
-        username = username or finding.username
-        if not username:
-            raise ConfigError("the newest token email does not state its username; pass --username")
-        token = finding.token
-    check = _check(
-        username, token, endpoint, profile, password=password, ca_file=ca_file, timeout=timeout
+        target = _mailbox_target(source, config, username, since, ca_file, timeout, verify_dkim)
+    check = check_token(
+        target.username,
+        target.token,
+        endpoint,
+        target.profile,
+        password=target.password,
+        ca_file=ca_file,
+        timeout=timeout,
     )
+    return _report(check, target.finding, json_out)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What one ``verify`` checks: whose token, and where it came from."""
+
+    username: str
+    token: str = field(repr=False)
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    password: str | None = field(default=None, repr=False)
+    finding: Finding | None = None
+
+
+def _stdin_target(username: str | None, since: str | None) -> _Target:
+    if not username:
+        raise click.UsageError("--username is required when the token comes from stdin")
+    if since:
+        raise click.UsageError("--since needs a SOURCE")
+    return _Target(username, _read_token())
+
+
+def _mailbox_target(
+    source: str,
+    config: Config,
+    username: str | None,
+    since: str | None,
+    ca_file: str | None,
+    timeout: float | None,
+    verify_dkim: bool,
+) -> _Target:
+    """The newest token for ``username`` in ``source`` (the password asked for first)."""
+    profile = profile_for(source, config)[2]
+    default = profile.get("username")
+    username = username or (str(default) if default else None)
+    # Ask for the password before a slow mailbox search.
+    password = salesforce_password(username, profile) if username else None
+    finding = find_token(
+        source,
+        username=username,
+        since=since,
+        config=config,
+        ca_file=ca_file,
+        timeout=timeout,
+        verify_dkim=verify_dkim,
+    )
+    username = username or finding.username
+    if not username:
+        raise ConfigError("the newest token email does not state its username; pass --username")
+    return _Target(username, finding.token, profile, password, finding)
+
+
+def _report(check: LoginCheck, finding: Finding | None, json_out: bool) -> int:
+    """Print the verdict (JSON for every outcome); a refusal is one error line."""
     if json_out:
         data = check.to_dict()
         if finding is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from inbox_finder.mail.bodylines import body_lines
@@ -198,17 +198,25 @@ def _decide(pairs: list[tuple[str, str | None]], language: str, subject: str) ->
     return Extraction(token, username, language, _template_name(subject, username, language))
 
 
-def extract(parsed: ParsedMessage) -> Extraction | None:
-    """Return the Extraction of a token mail, or None if the body holds no unambiguous token."""
+def _candidate_pairs(parsed: ParsedMessage) -> Iterator[tuple[list[tuple[str, str | None]], str]]:
+    """(token, username) pairs per rule, in the order extract() tries them, with the language."""
     subject = parsed.headers.subject
     texts = [body_lines(part.text) for part in parsed.parts]
     for patterns in _PATTERNS:
         pairs = _pairs(patterns, texts)
         if pairs:
-            return _decide(pairs, patterns.template.language, subject)
+            yield pairs, patterns.template.language
     token_subject = subject_language(subject) is not None
     pairs = [pair for lines in texts for pair in _scan_structural(lines, token_subject)]
-    return _decide(pairs, "und", subject) if pairs else None
+    if pairs:
+        yield pairs, "und"
+
+
+def extract(parsed: ParsedMessage) -> Extraction | None:
+    """Return the Extraction of a token mail, or None if the body holds no unambiguous token."""
+    for pairs, language in _candidate_pairs(parsed):
+        return _decide(pairs, language, parsed.headers.subject)
+    return None
 
 
 def _pairs(patterns: _Patterns, texts: Iterable[Sequence[str]]) -> list[tuple[str, str | None]]:
@@ -216,3 +224,13 @@ def _pairs(patterns: _Patterns, texts: Iterable[Sequence[str]]) -> list[tuple[st
     for lines in texts:
         pairs.extend(_scan(patterns, lines))
     return pairs
+
+
+def why_no_token(parsed: ParsedMessage) -> str:
+    """Why ``extract`` found nothing, for the summary of rejected mail (never the token)."""
+    for pairs, _ in _candidate_pairs(parsed):
+        if len({token for token, _ in pairs}) > 1:
+            return "ambiguous (two tokens)"
+        if len({user for _, user in pairs if user}) > 1:
+            return "ambiguous (two usernames)"
+    return "no token in the body"

@@ -37,7 +37,26 @@ class TrustPolicy:
     def with_extra_domains(self, domains: Sequence[str]) -> TrustPolicy:
         """A copy that also trusts ``domains``."""
         extra = tuple(d.strip().lower().rstrip(".") for d in domains if d.strip())
-        return replace(self, sender_domains=self.sender_domains + extra)
+        return replace(self, sender_domains=_union(self.sender_domains, extra))
+
+    def merged(self, other: TrustPolicy) -> TrustPolicy:
+        """Both policies at once: nothing either one checks is dropped.
+
+        Sender domains and authserv-ids are the union (a ``fail`` from any receiving server
+        either policy believes still rejects), DKIM is required if either requires it, and
+        ``other``'s DNS lookup wins when it has one.
+        """
+        return TrustPolicy(
+            sender_domains=_union(self.sender_domains, other.sender_domains),
+            authserv_ids=_union(self.authserv_ids, other.authserv_ids),
+            verify_dkim=self.verify_dkim or other.verify_dkim,
+            dkim_dns=other.dkim_dns or self.dkim_dns,
+        )
+
+
+def _union(first: Sequence[str], second: Sequence[str]) -> tuple[str, ...]:
+    """Both sequences' items in order, each once."""
+    return tuple(dict.fromkeys([*first, *second]))
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,8 @@ class Verdict:
     trusted: bool
     reason: str
     sender: str = ""
+    #: A short kind of distrust that rejections are counted by ("" when trusted).
+    label: str = ""
 
 
 def domain_matches(domain: str, trusted: str) -> bool:
@@ -139,17 +160,21 @@ def judge(headers: Headers, policy: TrustPolicy | None = None) -> Verdict:
     policy = policy or TrustPolicy()
     sender = sender_address(headers.from_raw)
     if sender is None:
-        return Verdict(False, "no single From address")
+        return Verdict(False, "no single From address", label="no single From address")
     domain = _domain_of(sender)
     if not any(domain_matches(domain, t) for t in policy.sender_domains):
-        return Verdict(False, f"untrusted sender domain {domain}", sender)
+        return Verdict(
+            False, f"untrusted sender domain {domain}", sender, "untrusted sender domain"
+        )
     for value in headers.auth_results:  # topmost first
         authserv_id, results = parse_auth_results(value)
         if not _authserv_trusted(authserv_id, policy.authserv_ids):
             continue
         spoof = _spoof_reason(results, domain)
         if spoof:
-            return Verdict(False, f"spoofed: {spoof} per {authserv_id}", sender)
+            method = spoof.partition("=")[0].upper()
+            label = f"spoofed sender ({method} fail)"
+            return Verdict(False, f"spoofed: {spoof} per {authserv_id}", sender, label)
         summary = ",".join(f"{r.method}={r.result}" for r in results if r.method == "dmarc")
         return Verdict(
             True, f"authentication-results {authserv_id}: {summary or 'no fail'}", sender

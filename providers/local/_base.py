@@ -74,7 +74,13 @@ def local_path(url: str, expected_scheme: str) -> Path:
         rest = rest[2:]
     if not rest:
         raise ConfigError(f"{expected_scheme}: source needs a path, e.g. {expected_scheme}:~/Mail")
-    return Path(rest).expanduser()
+    if "\0" in rest:
+        raise ConfigError(f"{expected_scheme}: path contains a NUL character")
+    try:
+        return Path(rest).expanduser()
+    except RuntimeError:  # ~name of a user that does not exist (or no home directory)
+        user = rest.split("/", 1)[0]
+        raise ConfigError(f"{expected_scheme}: cannot expand {user}: no such user's home") from None
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,11 @@ class LocalProvider(Provider):
 
     @classmethod
     def _check_path(cls, path: Path) -> None:
-        if not path.exists():
+        try:
+            found = path.exists()
+        except OSError as exc:  # e.g. a name too long for the file system
+            raise ConfigError(f"{cls.kind} path unusable: {exc.strerror}") from None
+        if not found:
             raise ConfigError(f"{cls.kind} not found: {path}")
         if not os.access(path, os.R_OK):
             raise ConfigError(f"{cls.kind} is not readable: {path}")
