@@ -11,7 +11,7 @@ import click
 
 from inbox_finder import __version__
 from inbox_finder.cli.options import GlobalState, global_options
-from inbox_finder.errors import ExitCode, InboxFinderError
+from inbox_finder.errors import ExitCode, InboxFinderError, LoginRejectedError, NotFoundError
 
 log = logging.getLogger("inbox_finder")
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, reported with a hint to rerun with --debug
@@ -113,7 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("inbox-finder: aborted", err=True)
         return 130
-    except InboxFinderError as exc:  # expected: one line, no traceback even with --debug
+    except InboxFinderError as exc:
+        # --debug shows where an error came from; "nothing found" and a login verdict are
+        # answers, not errors, so they stay one line even then.
+        if GlobalState.debug and not isinstance(exc, NotFoundError | LoginRejectedError):
+            raise
         click.echo(f"inbox-finder: error: {_one_line(str(exc))}", err=True)
         return int(exc.exit_code)
     except Exception as exc:
