@@ -104,7 +104,8 @@ def message_id(raw: bytes) -> str | None:
 
 
 def _lines(raw: bytes) -> bytes:
-    return raw.replace(b"\r\n", b"\n")
+    """Line ends and trailing blank lines normalised: container artefacts, not content."""
+    return raw.replace(b"\r\n", b"\n").rstrip(b"\n")
 
 
 class ProviderContract(ContractBase):
@@ -201,7 +202,8 @@ class ProviderContract(ContractBase):
             raw = provider.fetch(candidate)
             mid = message_id(raw)
             assert mid in by_id, candidate.ref
-            # Line ends may differ (IMAP stores CRLF); the bytes otherwise may not.
+            # Line ends may differ (IMAP stores CRLF), and trailing blank lines (an mbox keeps
+            # the separator line); the bytes otherwise may not.
             assert _lines(raw) == _lines(by_id[mid].raw), by_id[mid].name
             seen.add(mid)
         assert seen == set(by_id)

@@ -166,6 +166,7 @@ class ScanContract(ContractBase):
         assert not [s for s in secrets if s and s in text]
         names = {m.username for m in contract_mails if m.username}
         assert not [n for n in names if n in text]
+        assert "@" not in text  # no address of any kind
         ids = {m.message_id.strip("<>") for m in contract_mails}
         assert not [i for i in ids if i in text]
         assert state.stat().st_mode & 0o777 == 0o600

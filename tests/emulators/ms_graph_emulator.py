@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
-from ms_emulators import IdentityEmulator, Json, LoopbackCA, Reply, _Emulator
+from .ms_emulators import IdentityEmulator, Json, LoopbackCA, Reply, _Emulator
 
 PROPERTIES = (
     "id",

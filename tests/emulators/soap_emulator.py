@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
-from ms_emulators import LoopbackCA, Reply, _Emulator
+from .ms_emulators import LoopbackCA, Reply, _Emulator
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER = "urn:partner.soap.sforce.com"
