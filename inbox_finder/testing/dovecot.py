@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import imaplib
 import itertools
 import os
 import pwd
@@ -45,6 +46,7 @@ from inbox_finder.testing.dovecot_conf import (
     CONFIG,
     DOVECOT,
     INSTALL_HINT,
+    appenduid,
     dovecot_available,
     free_port,
     port_open,
@@ -247,7 +249,8 @@ class DovecotServer:
                 c.plain_login(user, password)
             yield c
         finally:
-            with contextlib.suppress(Exception):
+            # The test may have left the connection unusable (server gone, folder deleted).
+            with contextlib.suppress(imaplib.IMAP4.error, OSError):
                 c.logout()
 
     def append(
@@ -260,7 +263,7 @@ class DovecotServer:
     ) -> int | None:
         """APPEND one message with a given INTERNALDATE and flags; return its UID if reported."""
         with self.client(user) as c:
-            return _appenduid(c.append(folder, raw, flags=tuple(flags), msg_time=internaldate))
+            return appenduid(c.append(folder, raw, flags=tuple(flags), msg_time=internaldate))
 
     def append_many(
         self,
@@ -276,7 +279,7 @@ class DovecotServer:
             for item in messages:
                 raw, when = item[0], item[1]
                 flags = tuple(item[2]) if len(item) > 2 else ()
-                uids.append(_appenduid(c.append(folder, raw, flags=flags, msg_time=when)))
+                uids.append(appenduid(c.append(folder, raw, flags=flags, msg_time=when)))
         return uids
 
     def create_folder(self, user: str, folder: str) -> None:
@@ -383,11 +386,6 @@ class DovecotServer:
             if len(found) >= n or time.monotonic() > deadline:
                 return found
             time.sleep(0.05)
-
-
-def _appenduid(response: bytes) -> int | None:
-    m = re.search(rb"\[APPENDUID \d+ (\d+)\]", response or b"")
-    return int(m.group(1)) if m else None
 
 
 if __name__ == "__main__":  # manual use: python -m inbox_finder.testing.dovecot

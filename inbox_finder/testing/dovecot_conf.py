@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -96,3 +97,9 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def appenduid(response: bytes) -> int | None:
+    """The UID from an APPEND response's APPENDUID code (RFC 4315), if the server sent one."""
+    m = re.search(rb"\[APPENDUID \d+ (\d+)\]", response or b"")
+    return int(m.group(1)) if m else None

@@ -810,6 +810,7 @@ class GmailEmulator:
         return _json(400, {"error": "unsupported_grant_type"})
 
     def _jwt_grant(self, assertion: str) -> Reply:
+        from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -820,7 +821,9 @@ class GmailEmulator:
             key.verify(
                 _unb64url(sig), f"{head}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256()
             )
-        except Exception:  # any malformed or unverifiable assertion is the same OAuth error
+        # Any malformed or unverifiable assertion is the same OAuth error (ValueError covers bad
+        # base64, JSON and a wrong number of parts; KeyError/TypeError odd or unknown claims).
+        except (ValueError, KeyError, TypeError, InvalidSignature):
             return _json(
                 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
             )

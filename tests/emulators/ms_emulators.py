@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
@@ -561,7 +562,7 @@ class IdentityEmulator(_Emulator):
             public.verify(
                 b64url_decode(sig_b64), f"{head_b64}.{claims_b64}".encode(), pad, hashes.SHA256()
             )
-        except Exception:
+        except (ValueError, InvalidSignature):  # bad base64 or a signature that does not verify
             return False
         return bool(
             claims.get("iss") == claims.get("sub") == app.client_id
