@@ -1,4 +1,4 @@
-"""HTTP faults for the Gmail and Graph providers (issue 7, part 2).
+"""HTTP faults for the Gmail and Graph providers.
 
 The real client libraries (google-api-python-client over httplib2, requests) talk real HTTP(S)
 to the emulators, which inject each fault on request (``break_next``: an answer cut off before

@@ -1,4 +1,4 @@
-"""Network faults and concurrency: a real Dovecot behind tests/fault_proxy.py.
+"""Network faults and concurrency: a real Dovecot behind tests/emulators/fault_proxy.py.
 
 A transient fault that happens once is retried on a fresh connection and the lookup returns
 the right token, repeating only the interrupted step; a persistent one ends in MailboxError

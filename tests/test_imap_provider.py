@@ -1,4 +1,4 @@
-"""The IMAP provider against a real Dovecot (tests/dovecot.py): TLS, STARTTLS, read-only, search."""
+"""The IMAP provider against a real Dovecot (inbox_finder.testing.dovecot): TLS, STARTTLS, read-only, search."""
 
 from __future__ import annotations
 

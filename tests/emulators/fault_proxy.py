@@ -107,7 +107,7 @@ class TlsTermination:
 
     @classmethod
     def from_dir(cls, base: Path) -> TlsTermination:
-        """The layout ``tests/dovecot.make_certs`` writes: ca.pem, cert.pem, key.pem."""
+        """The layout ``inbox_finder.testing.certs.make_certs`` writes: ca.pem, cert.pem, key.pem."""
         return cls(base / "cert.pem", base / "key.pem", base / "ca.pem")
 
 
