@@ -89,103 +89,51 @@ def _mid(name: str) -> str:
     return f"<contract-{name}@inbox-finder.test>"
 
 
-def _positive(
-    name: str,
-    raw: bytes,
-    when: datetime,
-    token: str,
-    username: str | None,
-    language: str = "en",
-    template: str = "current",
-) -> ContractMail:
-    return ContractMail(name, raw, when, _mid(name), token, username, language, template)
+#: (token, receive time, Message-ID) -> raw bytes
+Build = Callable[[str, datetime, str], bytes]
+
+# name, days before T0, username, language, template, builder. Token: TOKENS[name].
+_POSITIVES: list[tuple[str, float, str | None, str, str, Build]] = [
+    ("dana-old", 400, "dana@example.com", "en", "current", lambda t, w, m: mail.token_mail(
+        t, when=w, message_id=m)),
+    ("legacy", 3000, None, "en", "legacy", lambda t, w, m: mail.legacy_token_mail(
+        t, w, message_id=m)),
+    ("ops-html", 1, "ops@example.com", "en", "current", lambda t, w, m: mail.html_token_mail(
+        t, "ops@example.com", w, message_id=m)),
+    ("dana", 10, "dana@example.com", "en", "current", lambda t, w, m: mail.token_mail(
+        t, when=w, message_id=m)),
+    ("uat", 3, "dana@example.com.uat", "en", "current", lambda t, w, m: mail.token_mail(
+        t, "dana@example.com.uat", w, subject="Sandbox: " + mail.SUBJECT, message_id=m)),
+    ("yamada", 30, "yamada@example.co.jp", "ja", "current", lambda t, w, m: (
+        mail.japanese_token_mail(t, when=w, message_id=m))),
+]  # fmt: skip
+
+# name, days before T0, builder (the token, if any, is a decoy that must never be reported).
+_NEGATIVES: list[tuple[str, float, Build]] = [
+    ("verify", 0, lambda t, w, m: mail.verification_mail(when=w, message_id=m)),
+    ("reset", 2, lambda t, w, m: mail.password_reset_mail(when=w, message_id=m)),
+    ("spoof", 0.5, lambda t, w, m: mail.spoofed_mail(t, when=w, message_id=m)),
+    ("fwd", 0.25, lambda t, w, m: mail.forwarded_mail(t, when=w, message_id=m)),
+    ("lookalike-domain", 5, lambda t, w, m: mail.token_mail(
+        t, when=w, sender="support@salesforce.com.evil.net", message_id=m)),
+    ("digest", 4, lambda t, w, m: mail.other_mail(1, w, message_id=m)),
+]  # fmt: skip
 
 
 def standard_mails() -> list[ContractMail]:
     """The default mailbox of both contracts: token mails of several kinds and usernames,
     look-alikes (one of them the newest message) and unrelated mail, in delivery order
     (not receive order). Deterministic: the same bytes on every call."""
-    t = TOKENS
-
-    def at(days: float) -> datetime:
-        return T0 - timedelta(days=days)
-
-    mid = _mid
-    mails = [
-        _positive(
-            "dana-old",
-            mail.token_mail(t["dana-old"], when=at(400), message_id=mid("dana-old")),
-            at(400),
-            t["dana-old"],
-            "dana@example.com",
-        ),
-        _positive(
-            "legacy",
-            mail.legacy_token_mail(t["legacy"], at(3000), message_id=mid("legacy")),
-            at(3000),
-            t["legacy"],
-            None,
-            template="legacy",
-        ),
-        _positive(
-            "ops-html",
-            mail.html_token_mail(
-                t["ops-html"], "ops@example.com", at(1), message_id=mid("ops-html")
-            ),
-            at(1),
-            t["ops-html"],
-            "ops@example.com",
-        ),
-        _positive(
-            "dana",
-            mail.token_mail(t["dana"], when=at(10), message_id=mid("dana")),
-            at(10),
-            t["dana"],
-            "dana@example.com",
-        ),
-        _positive(
-            "uat",
-            mail.token_mail(
-                t["uat"],
-                "dana@example.com.uat",
-                at(3),
-                subject="Sandbox: " + mail.SUBJECT,
-                message_id=mid("uat"),
-            ),
-            at(3),
-            t["uat"],
-            "dana@example.com.uat",
-        ),
-        _positive(
-            "yamada",
-            mail.japanese_token_mail(t["yamada"], when=at(30), message_id=mid("yamada")),
-            at(30),
-            t["yamada"],
-            "yamada@example.co.jp",
-            language="ja",
-        ),
-    ]
-    negatives = [
-        ("verify", mail.verification_mail(when=at(0), message_id=mid("verify")), at(0)),
-        ("reset", mail.password_reset_mail(when=at(2), message_id=mid("reset")), at(2)),
-        ("spoof", mail.spoofed_mail(t["spoof"], when=at(0.5), message_id=mid("spoof")), at(0.5)),
-        ("fwd", mail.forwarded_mail(t["fwd"], when=at(0.25), message_id=mid("fwd")), at(0.25)),
-        ("lookalike-domain", _lookalike_domain(at(5)), at(5)),
-        ("digest", mail.other_mail(1, at(4), message_id=mid("digest")), at(4)),
-    ]
-    for name, raw, when in negatives:
-        mails.insert(len(mails) // 2, ContractMail(name, raw, when, mid(name)))
+    mails = []
+    for name, days, username, language, template, build in _POSITIVES:
+        when, token = T0 - timedelta(days=days), TOKENS[name]
+        raw = build(token, when, _mid(name))
+        mails.append(ContractMail(name, raw, when, _mid(name), token, username, language, template))
+    for name, days, build in _NEGATIVES:
+        when = T0 - timedelta(days=days)
+        raw = build(TOKENS.get(name, TOKENS["spoof"]), when, _mid(name))
+        mails.insert(len(mails) // 2, ContractMail(name, raw, when, _mid(name)))
     return mails
-
-
-def _lookalike_domain(when: datetime) -> bytes:
-    name = "lookalike-domain"
-    return mail.token_mail(
-        TOKENS["spoof"],
-        when=when,
-        sender="support@salesforce.com.evil.net",
-        message_id=_mid(name),
-    )
 
 
 def positives(mails: Sequence[ContractMail]) -> list[ContractMail]:

@@ -35,7 +35,14 @@ _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(\S+)", re.IGNORECASE | re.MULTILI
 
 
 class ContractBase:
-    """Fixtures and capability flags shared by ``ProviderContract`` and ``ScanContract``."""
+    """Fixtures and capability flags shared by ``ProviderContract`` and ``ScanContract``.
+
+    A capability is a ``supports_*`` class attribute, False here; a provider's subclass sets
+    the ones it supports, and a test that needs one starts with ``self.require(name)`` (a skip
+    that names the flag otherwise). A new capability (say ``supports_folders``) is declared
+    here with a comment saying what it promises, plus the optional ``ContractMailbox`` method
+    its tests need (raising NotImplementedError by default).
+    """
 
     #: ``sync_cursor()`` returns a cursor that stays put while no mail arrives, moves when mail
     #: arrives, and ``Query(after_cursor=...)`` returns (at least) the mail added since.
