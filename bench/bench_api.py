@@ -2,11 +2,11 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/bench_api.py                  # 50, 500, 5,000 messages (~2 min)
-    .venv/bin/python bench/bench_api.py --sizes 50,500
+    .venv/bin/python -m bench.bench_api                  # 50, 500, 5,000 messages (~2 min)
+    .venv/bin/python -m bench.bench_api --sizes 50,500
 
-Counts requests, not time: the emulators (``tests/gmail_emulator.py``, ``tests/ms_emulators.py``
-and ``tests/ms_graph_emulator.py``) log every request they serve, and the providers talk to them
+Counts requests, not time: the emulators (``tests/emulators/``: gmail_emulator, ms_emulators
+and ms_graph_emulator) log every request they serve, and the providers talk to them
 with the real SDKs (google-api-python-client + google-auth over httplib2; MSAL + requests over
 HTTPS). Mailboxes come from ``bench/gen_mailbox.iter_messages(count, seed)`` (delivery order,
 the answer from ``expected(count, seed)``), in these variants:
@@ -14,7 +14,7 @@ the answer from ``expected(count, seed)``), in these variants:
 * ``as generated`` -- the newest token mail is followed by one other Salesforce notification and
   one identity-verification look-alike (both From salesforce.com), then ordinary mail;
 * ``token newest``  -- the same without the Salesforce mail after the newest token mail: the
-  newest candidate is the token mail (the issue's condition for "2 calls"), ordinary mail after
+  newest candidate is the token mail (the condition for "2 calls"), ordinary mail after
   it, so it is still not the newest message;
 * ``busy inbox`` (Graph) -- ``token newest`` plus 120 newer non-Salesforce mails on top.
 
@@ -48,23 +48,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(REPO / "tests"))
+from inbox_finder.providers.gmail.provider import GmailProvider
+from inbox_finder.providers.outlook.auth import run_device_code_login
+from inbox_finder.providers.outlook.provider import OutlookProvider
 
-from gen_mailbox import BENCH_DIR, expected, iter_messages  # noqa: E402
-from gmail_emulator import GmailEmulator, LoggedRequest  # noqa: E402
-from inbox_finder.providers.gmail.provider import GmailProvider  # noqa: E402
-from inbox_finder.providers.outlook.auth import run_device_code_login  # noqa: E402
-from inbox_finder.providers.outlook.provider import OutlookProvider  # noqa: E402
-from mailgen import new_token, other_mail, token_mail  # noqa: E402
-from ms_emulators import IdentityEmulator, LoopbackCA, Recorded, make_test_ca  # noqa: E402
-from ms_graph_emulator import GraphEmulator  # noqa: E402
-
-from inbox_finder import find_token  # noqa: E402
-from inbox_finder.boundary.provider import Provider, SourceOptions  # noqa: E402
-from inbox_finder.scan.runner import scan  # noqa: E402
+from bench.gen_mailbox import BENCH_DIR, expected, iter_messages
+from inbox_finder import find_token
+from inbox_finder.boundary.provider import Provider, SourceOptions
+from inbox_finder.scan.runner import scan
+from inbox_finder.testing.mail import new_token, other_mail, token_mail
+from tests.emulators.gmail_emulator import GmailEmulator, LoggedRequest
+from tests.emulators.ms_emulators import IdentityEmulator, LoopbackCA, Recorded, make_test_ca
+from tests.emulators.ms_graph_emulator import GraphEmulator
 
 SF_KINDS = frozenset({"sf", "sf-token-subject", "verify"})
 BUSY = 120  # non-Salesforce mails on top of the token mail in the "busy inbox" variant

@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/bench_extract.py                    # 3,000 messages x 5 rounds, ~1 min
-    .venv/bin/python bench/bench_extract.py --count 10000 --rounds 7
+    .venv/bin/python -m bench.bench_extract                    # 3,000 messages x 5 rounds, ~1 min
+    .venv/bin/python -m bench.bench_extract --count 10000 --rounds 7
 
 The corpus is ``bench/gen_mailbox.iter_messages`` (the mailbox mix: ~97 % non-Salesforce mail of
 1.5-100 KB, some with base64 attachments, 3 % other salesforce.com notifications, token mails
@@ -38,10 +38,7 @@ from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from gen_mailbox import BENCH_DIR, iter_messages
-
+from bench.gen_mailbox import BENCH_DIR, iter_messages
 from inbox_finder.engine import Rejection, evaluate, screen_headers
 from inbox_finder.mail.headers import from_header_mentions, header_block
 from inbox_finder.mail.parse import parse_headers

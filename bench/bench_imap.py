@@ -3,12 +3,13 @@
 Usage (from the repository root; needs Dovecot 2.3 and, for baseline (b), ``imap_tools``)::
 
     .venv/bin/pip install imap_tools                  # bench-only dependency
-    .venv/bin/python bench/bench_imap.py              # 1k, 10k, 100k messages, 5 runs (~5 min)
-    .venv/bin/python bench/bench_imap.py --sizes 1000,10000 --runs 7
+    .venv/bin/python -m bench.bench_imap              # 1k, 10k, 100k messages, 5 runs (~5 min)
+    .venv/bin/python -m bench.bench_imap --sizes 1000,10000 --runs 7
 
-One Dovecot (``tests/dovecot.py``: own config, CA and ports) serves one fresh user per size,
-filled with ``bench/gen_mailbox.iter_messages(count, seed)`` by ``DovecotServer.bulk_load``
-(Maildir files written directly, INTERNALDATE = file mtime = delivery time). Everything but the
+One Dovecot (``inbox_finder.testing.dovecot``: own config, CA and ports) serves one fresh user
+per size, filled with ``bench/gen_mailbox.iter_messages(count, seed)`` by
+``DovecotServer.bulk_load`` (Maildir files written directly, INTERNALDATE = file mtime =
+delivery time). Everything but the
 newest 1 % of the messages is ``\\Seen``. Before timing, one lookup lets Dovecot index the
 folder and cache the From headers (that first-access cost is reported apart), then the script
 waits 2 s so the Maildir directories are no longer "dirty" (else every EXAMINE re-reads them).
@@ -21,15 +22,12 @@ Variants, interleaved with a rotating order in every round, each on a new connec
   each with ``email`` and a regex, keep the newest by Date header;
 * ``imap_tools``  -- baseline (b), the one-liner
   ``MailBox(host).login(u, p).fetch(A(from_="salesforce.com"), reverse=True)``, first message
-  whose text has a token;
-* ``proto_window`` -- a prototype (a subclass of ``ImapProvider`` defined here, not shipped)
-  of the change BENCHMARKS.md proposes: search the newest UIDs first, widening. (The other
-  prototype, ``UID SORT (REVERSE ARRIVAL)``, is now what the provider does.)
+  whose text has a token.
 
 Wall time is measured directly against Dovecot. Bytes and commands come from one more run of
-each variant through ``tests/fault_proxy.py`` (TLS-terminating: application bytes, IMAP command
-names); Dovecot's own logout counters (messages fetched whole) are read back from its log.
-Flags: ``SEARCH UNSEEN`` before and after each variant's first run, and for the scenarios a
+each variant through ``tests/emulators/fault_proxy.py`` (TLS-terminating: application bytes,
+IMAP command names); Dovecot's own logout counters (messages fetched whole) are read back from
+its log. Flags: ``SEARCH UNSEEN`` before and after each variant's first run, and for the scenarios a
 ``FLAGS`` snapshot of every message. Correctness scenarios (1,000 messages plus one extra mail
 each, one fresh user per scenario and variant) show where the baselines go wrong.
 
@@ -59,41 +57,26 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email import policy
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(REPO / "tests"))
-
-from dovecot import DovecotServer  # noqa: E402
-from fault_proxy import FaultProxy, TlsTermination  # noqa: E402
-from gen_mailbox import BENCH_DIR, END, expected, iter_messages  # noqa: E402
-from imapclient import IMAPClient  # noqa: E402
-from inbox_finder.providers.imap.provider import (  # noqa: E402
-    ImapProvider,
-    _utc,
-    parse_imap_url,
-    search_criteria,
-)
-
-from inbox_finder import NotFoundError, find_token  # noqa: E402
-from inbox_finder.boundary.provider import Query  # noqa: E402
-from inbox_finder.model import Candidate  # noqa: E402
-from inbox_finder.secret_sources import PASSWORD_ENV  # noqa: E402
+from bench.gen_mailbox import BENCH_DIR, END, expected, iter_messages
+from inbox_finder import NotFoundError, find_token
+from inbox_finder.secret_sources import PASSWORD_ENV
+from inbox_finder.testing.dovecot import DovecotServer
+from tests.emulators.fault_proxy import FaultProxy, TlsTermination
 
 CLI = Path(sys.executable).with_name("inbox-finder")
 # The same token regex as the baselines of bench_local.py.
 NAIVE_TOKEN = re.compile(r"security token[^:\n]*:\s*([A-Za-z0-9]{20,30})", re.IGNORECASE)
-VARIANTS = ("ours", "naive", "imap_tools", "proto_window")
+VARIANTS = ("ours", "naive", "imap_tools")
 BASELINES = {"naive": "(a) naive imaplib", "imap_tools": "(b) imap_tools"}
 UNSEEN_FRACTION = 0.01
 SETTLE = 2.0  # seconds: Dovecot re-reads a Maildir directory modified within the last second
-WINDOW = 1000  # proto_window: UIDs searched first
+TAIL = 1000  # server_costs: a search restricted to the newest this many UIDs
 
 
 # --- endpoints ---------------------------------------------------------------------------------
@@ -156,7 +139,7 @@ def naive(ep: Endpoint) -> str | None:
                 best = (when, found.group(1))
         return best[1] if best else None
     finally:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):  # already gone is fine
             conn.logout()
 
 
@@ -173,70 +156,10 @@ def imap_tools_lookup(ep: Endpoint) -> str | None:
     return None
 
 
-class WindowProvider(ImapProvider):
-    """Prototype: search the newest ``WINDOW`` UIDs first, widening 4x while the answer is not
-    proven. A candidate is yielded only once it is at least as new as ``bound``, an upper bound
-    on the INTERNALDATE of every message below the window. The shipped change would take the
-    bound from SAVEDATE (RFC 8514) of the window's first message (UIDs are assigned in save
-    order and INTERNALDATE <= save time); this fixture's files all have the bulk-load time as
-    save date, so the prototype uses that message's INTERNALDATE (equal for mail delivered in
-    order, as here)."""
-
-    def search(self, query: Query) -> Iterator[Candidate]:
-        if query.after_cursor:
-            return super().search(query)
-        self._conn.run("opening the folder", lambda client: None)
-        uidnext = self._conn.uidnext
-        if uidnext is None:
-            return super().search(query)
-        return self._windows(query, uidnext)
-
-    def _windows(self, query: Query, uidnext: int) -> Iterator[Candidate]:
-        criteria = search_criteria(query)
-        since = query.since.astimezone(UTC) if query.since else None
-        hi, size = uidnext - 1, WINDOW
-        held: list[tuple[datetime, int]] = []
-        while hi >= 1:
-            lo = max(1, hi - size + 1)
-            dated, bound = self._conn.run(
-                "searching", lambda c, lo=lo, hi=hi: self._window(c, criteria, lo, hi)
-            )
-            held.extend((w, u) for w, u in dated if since is None or w >= since)
-            held.sort(reverse=True)
-            ready = [(w, u) for w, u in held if lo == 1 or (bound is not None and w >= bound)]
-            held = held[len(ready) :]
-            yield from self._candidates([u for _, u in ready], None)
-            hi, size = lo - 1, size * 4
-
-    def _window(
-        self, client: IMAPClient, criteria: list[Any], lo: int, hi: int
-    ) -> tuple[list[tuple[datetime, int]], datetime | None]:
-        uids = [int(u) for u in client.search(["UID", f"{lo}:{hi}", *criteria])]
-        dates = client.fetch(uids, ["INTERNALDATE"]) if uids else {}
-        dated = [(_utc(d[b"INTERNALDATE"]), int(u)) for u, d in dates.items()]
-        first = client.fetch(list(range(lo, min(hi, lo + 50) + 1)), ["INTERNALDATE"])
-        bound = _utc(first[min(first)][b"INTERNALDATE"]) if first else None
-        return dated, bound
-
-
-def _proto(cls: type[ImapProvider]) -> Callable[[Endpoint], str | None]:
-    def lookup(ep: Endpoint) -> str | None:
-        os.environ[PASSWORD_ENV] = ep.password
-        provider = cls(parse_imap_url(ep.url), ca_file=ep.ca_file)
-        try:
-            with provider:
-                return find_token(provider).token
-        except NotFoundError:
-            return None
-
-    return lookup
-
-
 LOOKUPS: dict[str, Callable[[Endpoint], str | None]] = {
     "ours": ours,
     "naive": naive,
     "imap_tools": imap_tools_lookup,
-    "proto_window": _proto(WindowProvider),
 }
 
 
@@ -455,9 +378,9 @@ def server_costs(srv: DovecotServer, box: Box, reps: int = 3) -> dict[str, float
             "UID SORT (REVERSE ARRIVAL) FROM salesforce.com",
             lambda: c.sort(["REVERSE", "ARRIVAL"], ["FROM", "salesforce.com"]),
         )
-        tail = f"{max(1, top - WINDOW + 1)}:{top}"
+        tail = f"{max(1, top - TAIL + 1)}:{top}"
         timed(
-            f"UID SEARCH UID <last {WINDOW}> FROM salesforce.com",
+            f"UID SEARCH UID <last {TAIL}> FROM salesforce.com",
             lambda: c.search(["UID", tail, "FROM", "salesforce.com"]),
         )
         day = (END - timedelta(days=7)).date()

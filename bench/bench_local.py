@@ -2,9 +2,9 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/bench_local.py                      # defaults, ~12-15 min
-    .venv/bin/python bench/bench_local.py --mbox 20M,200M --maildir 1000,10000 --reps 7
-    .venv/bin/python bench/bench_local.py --cold               # plus a cold-cache round, ~20-25 min
+    .venv/bin/python -m bench.bench_local                      # defaults, ~12-15 min
+    .venv/bin/python -m bench.bench_local --mbox 20M,200M --maildir 1000,10000 --reps 7
+    .venv/bin/python -m bench.bench_local --cold               # plus a cold-cache round, ~20-25 min
 
 For each mailbox (fixtures from ``bench/gen_mailbox.py``, generated on first use under
 ``/tmp/inbox-finder-bench``) it runs, interleaved and each in its own child process:
@@ -49,9 +49,7 @@ from email.message import Message
 from pathlib import Path
 from typing import IO, Any, cast
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from gen_mailbox import BENCH_DIR, Meta, ensure_maildir, ensure_mbox, parse_size
+from bench.gen_mailbox import BENCH_DIR, Meta, ensure_maildir, ensure_mbox, parse_size
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).with_name("inbox-finder")
@@ -160,7 +158,7 @@ def run_child(cmd: list[str]) -> Run:
 def _cmd(mode: str, kind: str, path: str) -> list[str]:
     if mode == "cli":
         return [str(CLI), "find", f"{kind}:{path}", "--json"]
-    return [sys.executable, str(Path(__file__).resolve()), "--child", mode, kind, path]
+    return [sys.executable, "-m", "bench.bench_local", "--child", mode, kind, path]  # cwd: REPO
 
 
 def _files(path: Path) -> list[Path]:

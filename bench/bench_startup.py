@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/bench_startup.py              # 20 interleaved runs each, ~30 s
-    .venv/bin/python bench/bench_startup.py --runs 50
+    .venv/bin/python -m bench.bench_startup              # 20 interleaved runs each, ~30 s
+    .venv/bin/python -m bench.bench_startup --runs 50
 
 Commands, run round-robin (order rotating each round, 2 warm-up rounds discarded) so that
 load from other processes hits them alike; the interpreter is the venv's (``sys.executable``):
@@ -31,9 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from gen_mailbox import BENCH_DIR, ensure_empty_maildir
+from bench.gen_mailbox import BENCH_DIR, ensure_empty_maildir
 
 PY = sys.executable
 REPO = Path(__file__).resolve().parent.parent

@@ -3,9 +3,9 @@ Maildir of N files, and an in-memory corpus of mixed mail.
 
 Usage::
 
-    .venv/bin/python bench/gen_mailbox.py mbox --size 2G          # /tmp/inbox-finder-bench/...
-    .venv/bin/python bench/gen_mailbox.py maildir --count 100000
-    .venv/bin/python bench/gen_mailbox.py corpus --count 2000     # print the mix only
+    .venv/bin/python -m bench.gen_mailbox mbox --size 2G          # /tmp/inbox-finder-bench/...
+    .venv/bin/python -m bench.gen_mailbox maildir --count 100000
+    .venv/bin/python -m bench.gen_mailbox corpus --count 2000     # print the mix only
 
 Everything is written under ``$INBOX_FINDER_BENCH_DIR`` (default ``/tmp/inbox-finder-bench``),
 never in the repository, and reused when already generated: the parameters are in the name and

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the names below are imported on first use (PEP 562): fast CLI start-up
     from inbox_finder.api import find_token, find_tokens, wait_for_token
     from inbox_finder.boundary.provider import Provider, Query, SourceOptions
-    from inbox_finder.boundary.registry import open_provider
+    from inbox_finder.boundary.registry import open_provider, register_provider
     from inbox_finder.engine import Selection
     from inbox_finder.errors import (
         ActionError,
@@ -43,6 +43,7 @@ _LAZY = {
     "Query": "boundary.provider",
     "SourceOptions": "boundary.provider",
     "open_provider": "boundary.registry",
+    "register_provider": "boundary.registry",
     "TrustPolicy": "trust.policy",
     **dict.fromkeys(
         [
@@ -97,5 +98,6 @@ __all__ = [
     "find_token",
     "find_tokens",
     "open_provider",
+    "register_provider",
     "wait_for_token",
 ]

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+from inbox_finder.testing.cases import ContractMail
+
 CORPUS = Path(__file__).parent / "corpus"
 
 
@@ -64,6 +68,24 @@ def positives() -> list[Expected]:
 def negatives() -> list[Expected]:
     """Look-alikes that must never yield a token."""
     return [e for e in load_expected() if not e.token]
+
+
+def golden_mails() -> list[ContractMail]:
+    """The corpus as contract mails (file order = delivery order), expected values attached."""
+    return [
+        ContractMail(
+            e.file, e.raw, e.received, e.message_id, e.token, e.username, e.language, e.template
+        )
+        for e in load_expected()
+    ]
+
+
+class GoldenCorpus:
+    """Mixin for a contract subclass: deliver the golden corpus instead of the standard mails."""
+
+    @pytest.fixture
+    def contract_mails(self, golden_mails: list[ContractMail]) -> list[ContractMail]:
+        return golden_mails
 
 
 def _set_times(path: Path, when: datetime) -> None:

@@ -10,11 +10,11 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from mailgen import new_token, token_mail
 
 from inbox_finder.cli.main import main
 from inbox_finder.engine import Rejection, evaluate
 from inbox_finder.model import Candidate, Finding
+from inbox_finder.testing.mail import new_token, token_mail
 from inbox_finder.trust.policy import TrustPolicy
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)

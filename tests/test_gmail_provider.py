@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract import ProviderContract
-from corpus_util import load_expected, positives
-from gmail_emulator import GmailEmulator, parse_query
+from corpus_util import GoldenCorpus, load_expected, positives
+from emulators.gmail_emulator import GmailEmulator, parse_query
 from inbox_finder.providers.gmail import auth as google_auth
 from inbox_finder.providers.gmail.provider import GmailProvider, RetryPolicy
+from mailboxes import GmailFixtures
 
 from inbox_finder.boundary.provider import Query, SourceOptions
 from inbox_finder.boundary.registry import available_schemes
 from inbox_finder.errors import AuthError, ConfigError, ExitCode, MailboxError
+from inbox_finder.testing import ProviderContract
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 SF = "support@salesforce.com"
@@ -653,7 +654,7 @@ def test_login_with_a_bad_client_secrets_file(tmp_path: Path) -> None:
         google_auth.run_login(tmp_path / "x.json", no_browser=True, out_path=None)
 
 
-# --- the emulator itself (for the later scan issue) and the shared contract ----------------
+# --- the emulator itself and the shared contract -------------------------------------------
 
 
 def test_emulator_history_and_query_language(emu: GmailEmulator) -> None:
@@ -694,11 +695,12 @@ def test_corpus_order_and_bytes(emu: GmailEmulator, fresh_creds: Path) -> None:
         assert gmail.fetch(cands[-1]) == (corpus / expected[-1].file).read_bytes()
 
 
-class TestGmailContract(ProviderContract):
-    @pytest.fixture
-    def source(self, emu: GmailEmulator, fresh_creds: Path) -> Any:
-        emu.load_corpus(Path(__file__).parent / "corpus")
-        return make(emu, fresh_creds)
+class TestGmailContract(GmailFixtures, ProviderContract):
+    pass
+
+
+class TestGmailGoldenContract(GoldenCorpus, TestGmailContract):
+    pass
 
 
 def test_cli_find_with_a_gmail_profile(

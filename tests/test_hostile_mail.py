@@ -6,11 +6,10 @@ import base64
 import time
 from datetime import UTC, datetime
 
-from mailgen import new_token, token_mail
-
 from inbox_finder.engine import MAX_MESSAGE_BYTES, Rejection, evaluate
 from inbox_finder.mail.parse import parse_message
 from inbox_finder.model import Candidate, Finding
+from inbox_finder.testing.mail import new_token, token_mail
 from inbox_finder.trust.policy import TrustPolicy
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)

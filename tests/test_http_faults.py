@@ -1,4 +1,4 @@
-"""HTTP faults for the Gmail and Graph providers (issue 7, part 2).
+"""HTTP faults for the Gmail and Graph providers.
 
 The real client libraries (google-api-python-client over httplib2, requests) talk real HTTP(S)
 to the emulators, which inject each fault on request (``break_next``: an answer cut off before
@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from gmail_emulator import GmailEmulator
+from emulators.gmail_emulator import GmailEmulator
+from emulators.ms_emulators import IdentityEmulator, LoopbackCA
+from emulators.ms_graph_emulator import GraphEmulator
 from inbox_finder.providers.gmail import provider as gmail_module
 from inbox_finder.providers.outlook import provider as outlook_module
-from ms_emulators import IdentityEmulator, LoopbackCA, make_test_ca
-from ms_graph_emulator import GraphEmulator
 
 from inbox_finder import find_token
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
@@ -249,11 +249,6 @@ class GraphRig(Rig):
             Wire("fetch" if r.path.endswith("/$value") else "list", r.status, r.fault)
             for r in self.graph.requests
         ]
-
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCA:
-    return make_test_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture(params=["gmail", "graph"])

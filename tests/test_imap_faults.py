@@ -1,4 +1,4 @@
-"""Network faults and concurrency: a real Dovecot behind tests/fault_proxy.py.
+"""Network faults and concurrency: a real Dovecot behind tests/emulators/fault_proxy.py.
 
 A transient fault that happens once is retried on a fresh connection and the lookup returns
 the right token, repeating only the interrupted step; a persistent one ends in MailboxError
@@ -20,12 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from dovecot import DovecotServer, free_port
-from fault_proxy import Action, Fault, FaultProxy, TlsTermination
+from emulators.fault_proxy import Action, Fault, FaultProxy, TlsTermination
 from imapclient.exceptions import LoginError
 from inbox_finder.providers.imap.provider import ImapProvider, parse_imap_url
 from inbox_finder.providers.imap.session import RetryPolicy, is_transient
-from mailgen import new_token, other_mail, token_mail, verification_mail
 
 from inbox_finder import find_token
 from inbox_finder.boundary.provider import SourceOptions
@@ -33,6 +31,8 @@ from inbox_finder.boundary.registry import open_provider
 from inbox_finder.cli.main import main
 from inbox_finder.errors import AuthError, ConfigError, MailboxError
 from inbox_finder.secret_sources import PASSWORD_ENV
+from inbox_finder.testing.dovecot import DovecotServer, free_port
+from inbox_finder.testing.mail import new_token, other_mail, token_mail, verification_mail
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TIMEOUT = 1.0  # connect/read timeout in these tests

@@ -1,4 +1,4 @@
-"""The IMAP provider against a real Dovecot (tests/dovecot.py): TLS, STARTTLS, read-only, search."""
+"""The IMAP provider against a real Dovecot (inbox_finder.testing.dovecot): TLS, STARTTLS, read-only, search."""
 
 from __future__ import annotations
 
@@ -16,10 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from contract import ProviderContract
-from corpus_util import load_expected, positives
-from dovecot import DovecotServer, free_port
-from imap_fixtures import require_dovecot
+from corpus_util import GoldenCorpus, load_expected, positives
 from imapclient.exceptions import LoginError
 from inbox_finder.providers.imap.provider import (
     ImapProvider,
@@ -27,6 +24,7 @@ from inbox_finder.providers.imap.provider import (
     parse_imap_url,
     search_criteria,
 )
+from mailboxes import DovecotFixtures
 
 from inbox_finder import find_token
 from inbox_finder.boundary.provider import Query, SourceOptions
@@ -40,6 +38,8 @@ from inbox_finder.errors import (
 )
 from inbox_finder.model import Candidate
 from inbox_finder.secret_sources import PASSWORD_ENV
+from inbox_finder.testing import ProviderContract
+from inbox_finder.testing.dovecot import DovecotServer, free_port, require_dovecot
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -91,20 +91,12 @@ def corpus_user(dovecot: DovecotServer) -> tuple[str, str]:
     return user, password
 
 
-class TestImapContract(ProviderContract):
-    @pytest.fixture
-    def source(
-        self,
-        dovecot: DovecotServer,
-        corpus_user: tuple[str, str],
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> str:
-        monkeypatch.setenv(PASSWORD_ENV, corpus_user[1])
-        return dovecot.url(corpus_user[0], "INBOX")
+class TestImapContract(DovecotFixtures, ProviderContract):
+    pass
 
-    @pytest.fixture
-    def find_kwargs(self, dovecot: DovecotServer) -> dict[str, Any]:
-        return {"ca_file": dovecot.ca_file}
+
+class TestImapGoldenContract(GoldenCorpus, TestImapContract):
+    pass
 
 
 def test_cli_find_json_and_exit_codes(
@@ -363,7 +355,7 @@ def fake_gmail(conn: socket.socket, received: list[bytes]) -> None:
 
 
 def test_require_dovecot_fails_in_ci_and_skips_locally(monkeypatch: pytest.MonkeyPatch) -> None:
-    import dovecot as dovecot_lib
+    import inbox_finder.testing.dovecot as dovecot_lib
 
     monkeypatch.setattr(dovecot_lib, "dovecot_available", lambda: None)
     monkeypatch.setenv("CI", "true")
@@ -377,7 +369,7 @@ def test_require_dovecot_fails_in_ci_and_skips_locally(monkeypatch: pytest.Monke
 def test_reset_empties_a_mailbox(
     dovecot: DovecotServer, imap_user: tuple[str, str], request: pytest.FixtureRequest
 ) -> None:
-    assert request.node.get_closest_marker("imap") is not None  # added by imap_fixtures
+    assert request.node.get_closest_marker("imap") is not None  # added by conftest.py
     user = imap_user[0]
     dovecot.append_many(user, [(mail(1), T0), (mail(2), T0)])
     dovecot.append_many(user, [(mail(3), T0)], folder="Archiv Ü/Sales")

@@ -13,18 +13,19 @@ from pathlib import Path
 from unittest.mock import patch
 
 import pytest
-from contract import ProviderContract
-from corpus_util import build_eml_dir, build_maildir, build_mbox, load_expected
+from corpus_util import GoldenCorpus, build_eml_dir, build_maildir, build_mbox, load_expected
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from inbox_finder.providers.local import _base as local
 from inbox_finder.providers.local import mbox
-from mailgen import new_token, other_mail, token_mail
+from mailboxes import LocalFixtures
 
 from inbox_finder import ConfigError, MailboxError, find_token, find_tokens
 from inbox_finder.boundary.provider import Query, SourceOptions
 from inbox_finder.boundary.registry import open_provider
 from inbox_finder.model import Candidate
+from inbox_finder.testing import ProviderContract
+from inbox_finder.testing.mail import new_token, other_mail, token_mail
 
 
 @pytest.fixture(scope="module")
@@ -45,38 +46,56 @@ def _build_sorted_mbox(target: Path) -> Path:
     return target
 
 
-class TestEmlContract(ProviderContract):
-    @pytest.fixture
-    def source(self, corpus_dirs: dict[str, Path]) -> str:
-        return f"eml:{corpus_dirs['eml']}"
+class TestEmlContract(LocalFixtures, ProviderContract):
+    kind = "eml"
 
 
-class TestMboxContract(ProviderContract):
-    @pytest.fixture
-    def source(self, corpus_dirs: dict[str, Path]) -> str:
-        return f"mbox:{corpus_dirs['mbox']}"
+class TestEmlGoldenContract(GoldenCorpus, TestEmlContract):
+    pass
 
 
-class TestMboxBackwardContract(ProviderContract):
+class TestMboxContract(LocalFixtures, ProviderContract):
+    kind = "mbox"
+
+
+class TestMboxGoldenContract(GoldenCorpus, TestMboxContract):
+    pass
+
+
+class TestMboxBackwardContract(GoldenCorpus, TestMboxContract):
     """The backward walk forced on (small constants), on the corpus in delivery order."""
 
-    @pytest.fixture
-    def source(self, corpus_dirs: dict[str, Path], fast: None) -> str:
-        return f"mbox:{corpus_dirs['mbox-sorted']}"
+    by_time = True
+
+    @pytest.fixture(autouse=True)
+    def _fast(self, fast: None) -> None:
+        pass
 
 
-class TestMboxBackwardUnorderedContract(ProviderContract):
+class TestMboxBackwardUnorderedContract(GoldenCorpus, TestMboxContract):
     """The same on the corpus in its own (not delivery) order: the guard must catch it."""
 
-    @pytest.fixture
-    def source(self, corpus_dirs: dict[str, Path], fast: None) -> str:
-        return f"mbox:{corpus_dirs['mbox']}"
+    @pytest.fixture(autouse=True)
+    def _fast(self, fast: None) -> None:
+        pass
 
 
-class TestMaildirContract(ProviderContract):
-    @pytest.fixture
-    def source(self, corpus_dirs: dict[str, Path]) -> str:
-        return f"maildir:{corpus_dirs['maildir']}"
+class TestMboxBackwardStandardContract(TestMboxContract):
+    """The backward walk on the standard mails in delivery order."""
+
+    by_time = True
+
+    @pytest.fixture(autouse=True)
+    def _fast(self, fast: None) -> None:
+        pass
+
+
+class TestMaildirContract(LocalFixtures, ProviderContract):
+    kind = "maildir"
+
+
+class TestMaildirGoldenContract(GoldenCorpus, TestMaildirContract):
+    pass
 
 
 def _tree_digest(root: Path) -> dict[str, tuple[str, float, int]]:

@@ -16,17 +16,23 @@ from urllib.parse import unquote_plus
 
 import pytest
 import requests
-from contract import ProviderContract
-from corpus_util import CORPUS, positives
+from corpus_util import CORPUS, GoldenCorpus, positives
+from emulators.ms_emulators import (
+    IdentityEmulator,
+    LoopbackCA,
+    make_client_certificate,
+    make_test_ca,
+)
+from emulators.ms_graph_emulator import GraphEmulator, parse_filter
 from inbox_finder.providers.outlook.auth import run_device_code_login
 from inbox_finder.providers.outlook.provider import OutlookProvider, RetryPolicy
-from ms_emulators import IdentityEmulator, LoopbackCA, make_client_certificate, make_test_ca
-from ms_graph_emulator import GraphEmulator, parse_filter
+from mailboxes import GraphFixtures
 
 from inbox_finder import find_token
 from inbox_finder.boundary.provider import Query, SourceOptions
 from inbox_finder.boundary.registry import available_schemes
 from inbox_finder.errors import AuthError, ConfigError, FolderNotFoundError, MailboxError
+from inbox_finder.testing import ProviderContract
 
 UPN = "dana@example.com"
 APP_ID = "11111111-2222-3333-4444-555555555555"
@@ -50,11 +56,6 @@ def token_mail(n: int, token: str = TOKEN) -> bytes:
         f"Username: {UPN}\r\nSecurity token (case-sensitive): {token}\r\n"
     )
     return mail("support@salesforce.com", "Your new Salesforce security token", n, body)
-
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCA:
-    return make_test_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture
@@ -653,27 +654,12 @@ def corpus_graph(ca: LoopbackCA) -> Iterator[GraphEmulator]:
         yield graph
 
 
-class TestOutlookContract(ProviderContract):
-    @pytest.fixture
-    def source(
-        self, corpus_graph: GraphEmulator, ca: LoopbackCA, monkeypatch: pytest.MonkeyPatch
-    ) -> OutlookProvider:
-        monkeypatch.setenv("TEST_APP_SECRET", SECRET)
-        idp = corpus_graph.identity
-        return OutlookProvider.from_url(
-            f"outlook://{UPN}",
-            SourceOptions(
-                ca_file=str(ca.ca_file),
-                profile={
-                    "client_id": APP_ID,
-                    "tenant": idp.tenant_id,
-                    "authority": idp.authority(),
-                    "graph_endpoint": corpus_graph.endpoint,
-                    "client_secret_env": "TEST_APP_SECRET",
-                    "page_size": 7,
-                },
-            ),
-        )
+class TestOutlookContract(GraphFixtures, ProviderContract):
+    pass
+
+
+class TestOutlookGoldenContract(GoldenCorpus, TestOutlookContract):
+    pass
 
 
 ENTRY_POINT = "inbox_finder.providers.outlook.provider:OutlookProvider"

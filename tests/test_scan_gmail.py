@@ -1,4 +1,5 @@
-"""scan on Gmail: historyId cursor + users.history.list, through googleapiclient and the CLI.
+"""scan on Gmail: the shipped scan contract, then the historyId cursor + users.history.list,
+through googleapiclient and the CLI.
 
 API calls are counted in the emulator's request log: Gmail API method calls (``/gmail/...``,
 batch parts included) separately from the OAuth token endpoint (``/token``).
@@ -16,13 +17,15 @@ from typing import Any
 
 import pytest
 from corpus_util import CORPUS, load_expected, positives
-from gmail_emulator import GmailEmulator, LoggedRequest
+from emulators.gmail_emulator import GmailEmulator, LoggedRequest
 from inbox_finder.providers.gmail import history as gmail_history
 from inbox_finder.providers.gmail.provider import GmailProvider
-from mailgen import new_token, other_mail, token_mail, verification_mail
+from mailboxes import GmailFixtures
 
 from inbox_finder.boundary.provider import Query, SourceOptions
 from inbox_finder.cli.main import main
+from inbox_finder.testing import ScanContract
+from inbox_finder.testing.mail import new_token, other_mail, token_mail, verification_mail
 
 HISTORY = "/gmail/v1/users/me/history"
 
@@ -38,6 +41,10 @@ def emu() -> Iterator[GmailEmulator]:
     with GmailEmulator() as emulator:
         emulator.load_corpus(CORPUS)
         yield emulator
+
+
+class TestGmailScanContract(GmailFixtures, ScanContract):
+    pass
 
 
 def write_creds(emu: GmailEmulator, path: Path, *, fresh: bool = True) -> Path:
@@ -139,6 +146,7 @@ def test_first_reports_then_idle_costs_one_call_then_only_new(
 
     assert scan() == (0, [])
     assert scan.api_calls() == ["profile"]
+    assert json.loads(scan.state.read_text())["cursor"] == f"gmail:{emu.current_history_id()}"
 
 
 def test_expired_access_token_is_counted_apart(
@@ -210,31 +218,6 @@ def test_unusable_cursor_is_a_full_search_not_an_error(emu: GmailEmulator, scan:
     scan.state.write_text(json.dumps({**data, "cursor": "gmail:1"}))  # valid, very old
     assert scan() == (0, [])
     assert "history" in scan.api_calls()
-
-
-def test_exec_gets_the_token_by_env_never_argv_and_state_holds_no_token(
-    emu: GmailEmulator, scan: Scanner, tmp_path: Path
-) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    cmd = (
-        f'printf "%s" "$INBOX_FINDER_TOKEN" > {out}/token; cat > {out}/stdin.json; '
-        f"tr '\\0' ' ' < /proc/$$/cmdline > {out}/argv"
-    )
-    scan("-u", "tz@example.com")
-    token = new_token()
-    emu.add_message(token_mail(token, "tz@example.com"), datetime.now(UTC))
-    code, found = scan("-u", "tz@example.com", "--exec", cmd)
-    # The token went to the command; the report on stdout names the username only.
-    assert code == 0 and [(d["username"], "token" in d) for d in found] == [
-        ("tz@example.com", False)
-    ]
-    assert (out / "token").read_text() == token
-    assert json.loads((out / "stdin.json").read_text())["token"] == token
-    assert token not in (out / "argv").read_text()
-    state = scan.state.read_text()
-    assert token not in state and all(e.token not in state for e in positives())
-    assert json.loads(state)["cursor"] == f"gmail:{emu.current_history_id()}"
 
 
 # --- the provider and the emulator directly -------------------------------------------------

@@ -1,4 +1,5 @@
-"""scan and find --wait against a real Dovecot: incremental by UIDNEXT, UIDVALIDITY changes."""
+"""scan and find --wait against a real Dovecot: the shipped scan contract, then what is IMAP's
+own (UIDNEXT cursor costs, UIDVALIDITY changes, IDLE)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from corpus_util import load_expected, positives
-from dovecot import DovecotServer
-from mailgen import new_token, other_mail, token_mail, verification_mail
+from corpus_util import GoldenCorpus, load_expected
+from mailboxes import DovecotFixtures
 
 from inbox_finder.cli.main import main
 from inbox_finder.secret_sources import PASSWORD_ENV
+from inbox_finder.testing import ScanContract
+from inbox_finder.testing.dovecot import DovecotServer
+from inbox_finder.testing.mail import new_token, other_mail, token_mail
 
 T0 = datetime(2024, 6, 10, 8, 0, tzinfo=UTC)
 
@@ -30,6 +33,17 @@ def corpus_user(dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch, tmp_pat
     return user
 
 
+class TestImapScanContract(DovecotFixtures, ScanContract):
+    """On a folder other than INBOX, so the contract can recreate it (a new UIDVALIDITY)."""
+
+    folder = "Tokens"
+    supports_recreate = True
+
+
+class TestImapGoldenScanContract(GoldenCorpus, TestImapScanContract):
+    pass
+
+
 def scan(
     capsys: pytest.CaptureFixture[str], dovecot: DovecotServer, url: str, state: Path, *extra: str
 ) -> tuple[int, list[dict[str, str]]]:
@@ -39,29 +53,6 @@ def scan(
     out, err = capsys.readouterr()
     assert "Traceback" not in err
     return code, [json.loads(line) for line in out.splitlines()]
-
-
-def test_scan_reports_once_then_only_new_mail(
-    capsys: pytest.CaptureFixture[str], dovecot: DovecotServer, corpus_user: str, tmp_path: Path
-) -> None:
-    url, state = dovecot.url(corpus_user), tmp_path / "state.json"
-    code, first = scan(capsys, dovecot, url, state)
-    assert code == 0
-    assert {d["username"] for d in first} == {e.username for e in positives()}
-
-    assert scan(capsys, dovecot, url, state) == (0, [])
-
-    dovecot.append(corpus_user, verification_mail(when=T0), T0)
-    assert scan(capsys, dovecot, url, state) == (0, [])
-
-    token = new_token()
-    dovecot.append(corpus_user, token_mail(token, "ops@example.com", T0), T0 + timedelta(minutes=1))
-    code, third = scan(capsys, dovecot, url, state)
-    assert (code, [(d["username"], d["token"]) for d in third]) == (0, [("ops@example.com", token)])
-    assert scan(capsys, dovecot, url, state) == (0, [])
-
-    text = state.read_text()
-    assert token not in text and all(e.token not in text for e in positives())
 
 
 def test_idle_scan_fetches_nothing(
@@ -107,16 +98,6 @@ def test_uidvalidity_change_falls_back_to_a_full_search(
     code, found = scan(capsys, dovecot, url, state)
     assert (code, [d["token"] for d in found]) == (0, [new])
     assert scan(capsys, dovecot, url, state) == (0, [])
-
-
-def test_failing_exec_is_offered_again(
-    capsys: pytest.CaptureFixture[str], dovecot: DovecotServer, corpus_user: str, tmp_path: Path
-) -> None:
-    url, state = dovecot.url(corpus_user), tmp_path / "state.json"
-    args = ("-u", "dana@example.com")
-    assert scan(capsys, dovecot, url, state, *args, "--exec", "exit 3") == (5, [])
-    code, found = scan(capsys, dovecot, url, state, *args, "--exec", "true")
-    assert code == 0 and [d["username"] for d in found] == ["dana@example.com"]
 
 
 def _logout_sizes(dovecot: DovecotServer, user: str, n: int) -> dict[str, int]:

@@ -14,10 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from corpus_util import build_mbox, positives
-from mailgen import new_token, token_mail, verification_mail
+from corpus_util import GoldenCorpus, build_mbox, positives
+from mailboxes import LocalFixtures
 
 from inbox_finder.cli.main import main
+from inbox_finder.testing import ScanContract
+from inbox_finder.testing.mail import new_token, token_mail
 
 EXE = str(Path(sys.executable).with_name("inbox-finder"))
 
@@ -50,40 +52,20 @@ def scan(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict
     return code, [json.loads(line) for line in out.splitlines()], err
 
 
-def test_first_reports_newest_per_username_then_only_new(
-    capsys: pytest.CaptureFixture[str], mbox: Path, tmp_path: Path
-) -> None:
-    state = tmp_path / "state.json"
-    code, first, _ = scan(capsys, f"mbox:{mbox}", "--state", str(state))
-    users = {e.username for e in positives()}
-    assert code == 0 and {d["username"] for d in first} == users
-    assert len(first) == len(users)
-    dana = next(d for d in first if d["username"] == "dana@example.com")
-    assert dana["token"] == next(e.token for e in positives() if e.username == "dana@example.com")
-
-    assert scan(capsys, f"mbox:{mbox}", "--state", str(state))[:2] == (0, [])
-
-    append_mbox(mbox, verification_mail())
-    assert scan(capsys, f"mbox:{mbox}", "--state", str(state))[:2] == (0, [])
-
-    token = new_token()
-    append_mbox(mbox, token_mail(token, "dana@example.com"))
-    code, third, _ = scan(capsys, f"mbox:{mbox}", "--state", str(state))
-    assert code == 0 and [(d["username"], d["token"]) for d in third] == [
-        ("dana@example.com", token)
-    ]
-    assert scan(capsys, f"mbox:{mbox}", "--state", str(state))[:2] == (0, [])
+class TestEmlScanContract(LocalFixtures, ScanContract):
+    kind = "eml"
 
 
-def test_state_file_holds_no_token_and_is_private(
-    capsys: pytest.CaptureFixture[str], mbox: Path, tmp_path: Path
-) -> None:
-    state = tmp_path / "state.json"
-    scan(capsys, f"mbox:{mbox}", "--state", str(state))
-    text = state.read_text(encoding="utf-8")
-    assert all(e.token not in text for e in positives())
-    assert all((e.username or "@") not in text for e in positives())
-    assert state.stat().st_mode & 0o777 == 0o600
+class TestMaildirScanContract(LocalFixtures, ScanContract):
+    kind = "maildir"
+
+
+class TestMboxScanContract(LocalFixtures, ScanContract):
+    kind = "mbox"
+
+
+class TestMboxGoldenScanContract(GoldenCorpus, TestMboxScanContract):
+    pass
 
 
 def test_username_filter(capsys: pytest.CaptureFixture[str], mbox: Path, tmp_path: Path) -> None:

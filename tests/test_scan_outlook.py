@@ -1,4 +1,5 @@
-"""scan on Outlook / Graph: a newest-message cursor + a receivedDateTime-bounded search.
+"""scan on Outlook / Graph: the shipped scan contract, then the newest-message cursor and the
+receivedDateTime-bounded search.
 
 Through real MSAL + requests over HTTPS against the emulators, and through the CLI. Graph calls
 are counted in the Graph emulator's request log; the identity emulator's (OpenID discovery and
@@ -16,13 +17,15 @@ from urllib.parse import parse_qs
 
 import pytest
 from corpus_util import CORPUS, positives
+from emulators.ms_emulators import IdentityEmulator, LoopbackCA, Recorded
+from emulators.ms_graph_emulator import GraphEmulator
 from inbox_finder.providers.outlook.provider import DELIVERY_SLACK, OutlookProvider
-from mailgen import new_token, other_mail, token_mail, verification_mail
-from ms_emulators import IdentityEmulator, LoopbackCA, Recorded, make_test_ca
-from ms_graph_emulator import GraphEmulator
+from mailboxes import GraphFixtures
 
 from inbox_finder.boundary.provider import Query, SourceOptions
 from inbox_finder.cli.main import main
+from inbox_finder.testing import ScanContract
+from inbox_finder.testing.mail import new_token, other_mail, token_mail, verification_mail
 
 UPN = "dana@example.com"
 APP_ID = "11111111-2222-3333-4444-555555555555"
@@ -34,9 +37,8 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCA:
-    return make_test_ca(tmp_path_factory.mktemp("ca"))
+class TestOutlookScanContract(GraphFixtures, ScanContract):
+    pass
 
 
 @pytest.fixture
@@ -157,6 +159,8 @@ def test_first_reports_then_idle_costs_one_call_then_only_new(
 
     assert scan() == (0, [])
     assert scan.kinds() == ["cursor"]
+    state = scan.state.read_text()
+    assert SECRET not in state and "AAMkAD" not in state  # no message ids either, only hashes
 
 
 def test_all_folders_mode(graph: GraphEmulator, tmp_path: Path, scan: Scanner) -> None:
@@ -210,31 +214,6 @@ def test_unusable_cursor_is_a_full_search_not_an_error(
     assert code == 0 and [d["username"] for d in found] == ["arch@example.com"]
     assert "sync cursor is for another folder or sender filter; full search" in scan.err
     assert scan.filters()[1].startswith("receivedDateTime ge 1900-01-01T00:00:00Z")
-
-
-def test_exec_gets_the_token_by_env_never_argv_and_state_holds_no_token(
-    graph: GraphEmulator, scan: Scanner, tmp_path: Path
-) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    cmd = (
-        f'printf "%s" "$INBOX_FINDER_TOKEN" > {out}/token; cat > {out}/stdin.json; '
-        f"tr '\\0' ' ' < /proc/$$/cmdline > {out}/argv"
-    )
-    scan("-u", "tz@example.com")
-    token = new_token()
-    graph.add_message(UPN, token_mail(token, "tz@example.com"), now())
-    code, found = scan("-u", "tz@example.com", "--exec", cmd)
-    # The token went to the command; the report on stdout names the username only.
-    assert code == 0 and [(d["username"], "token" in d) for d in found] == [
-        ("tz@example.com", False)
-    ]
-    assert (out / "token").read_text() == token
-    assert json.loads((out / "stdin.json").read_text())["token"] == token
-    assert token not in (out / "argv").read_text()
-    state = scan.state.read_text()
-    assert token not in state and all(e.token not in state for e in positives())
-    assert SECRET not in state and "AAMkAD" not in state  # no message ids either, only hashes
 
 
 # --- the provider directly ------------------------------------------------------------------

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from corpus_util import build_mbox, load_expected, positives
-from dovecot import DovecotServer
 
 from inbox_finder.cli.main import main
 from inbox_finder.secret_sources import PASSWORD_ENV
+from inbox_finder.testing.dovecot import DovecotServer
 
 TOKENS = [e.token for e in positives() if e.token]
 PASSWORD = "s3cr3t-Pässwörd-#42"

@@ -13,10 +13,10 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-import soap_emulator
 from corpus_util import build_mbox, positives
-from ms_emulators import LoopbackCA, make_test_ca
-from soap_emulator import SoapEmulator
+from emulators import soap_emulator
+from emulators.ms_emulators import LoopbackCA
+from emulators.soap_emulator import SoapEmulator
 
 from inbox_finder.cli.main import main
 from inbox_finder.errors import ConfigError
@@ -40,11 +40,6 @@ class FakeKeyring(types.ModuleType):
 
     def get_password(self, service: str, name: str) -> str | None:
         return self.store.get((service, name))
-
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCA:
-    return make_test_ca(tmp_path_factory.mktemp("sf-ca"))
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 Providers are found by URL scheme through the entry-point group ``inbox_finder.providers``;
 the built-in ones are declared there too, so a third-party package adds a scheme the same way.
+A program can also register a class at run time (``register_provider``), which wins over both.
 Importing this module imports no provider (and so no Google or Microsoft SDK).
 """
 
@@ -28,7 +29,35 @@ BUILTIN_SCHEMES = {
     "imaps": "inbox_finder.providers.imap.provider:ImapProvider",
     "outlook": "inbox_finder.providers.outlook.provider:OutlookProvider",
     "gmail": "inbox_finder.providers.gmail.provider:GmailProvider",
+    "memory": "inbox_finder.providers.memory:MemoryProvider",
 }
+
+# Classes registered at run time; looked up before the built-ins and the entry points.
+_REGISTERED: dict[str, type[Provider]] = {}
+
+
+def _check_scheme(scheme: str) -> str:
+    name = scheme.strip().lower()
+    if not name or not name.replace("+", "").replace("-", "").isalnum():
+        raise ValueError(f"not a URL scheme: {scheme!r} (letters, digits, '+' and '-')")
+    return name
+
+
+def register_provider(scheme: str, cls: type[Provider]) -> type[Provider]:
+    """Serve ``scheme:`` URLs with ``cls`` in this process (no entry point needed).
+
+    A registered class wins over a built-in or an entry point of the same scheme. Returns
+    ``cls``; ValueError for a malformed scheme, TypeError if ``cls`` is not a Provider class.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        raise TypeError(f"register_provider needs a Provider subclass, not {cls!r}")
+    _REGISTERED[_check_scheme(scheme)] = cls
+    return cls
+
+
+def unregister_provider(scheme: str) -> None:
+    """Forget a class registered with ``register_provider`` (no error if there is none)."""
+    _REGISTERED.pop(_check_scheme(scheme), None)
 
 
 def available_schemes() -> dict[str, str]:
@@ -36,11 +65,15 @@ def available_schemes() -> dict[str, str]:
     from importlib.metadata import entry_points  # lazy: scans every installed distribution
 
     found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return {**BUILTIN_SCHEMES, **found}
+    registered = {s: f"{c.__module__}:{c.__qualname__}" for s, c in _REGISTERED.items()}
+    return {**BUILTIN_SCHEMES, **found, **registered}
 
 
 def provider_class(scheme: str) -> type[Provider]:
     """Load the provider class registered for ``scheme``; ConfigError naming the known ones."""
+    registered = _REGISTERED.get(scheme)
+    if registered is not None:
+        return registered
     target = BUILTIN_SCHEMES.get(scheme)
     if target is None:
         schemes = available_schemes()
