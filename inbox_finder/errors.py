@@ -9,11 +9,13 @@
     │   └── MessageVanishedError     a listed message is gone (skipped by the engine) -> 4
     ├── ActionError                  a scan action (--exec, a file write) failed    -> 5
     ├── SalesforceUnreachableError   verify: Salesforce unreachable, TLS, no SOAP   -> 4
-    └── LoginRejectedError           verify: Salesforce refused the login        -> 6..11
+    ├── LoginRejectedError           verify: Salesforce refused the login        -> 6..11
+    └── LoginRetiredError            verify: Salesforce has retired SOAP login()    -> 12
 
 Codes 6..11 are the ``verify`` / ``--verify`` verdicts (see ``inbox_finder.salesforce.login``):
 6 INVALID_LOGIN, 7 LOGIN_MUST_USE_SECURITY_TOKEN, 8 API login not allowed, 9 password expired,
-10 user locked out, 11 login refused for another reason.
+10 user locked out, 11 login refused for another reason. 12: the login check itself is no longer
+possible (Salesforce retired SOAP ``login()``; see ``inbox_finder.salesforce.retirement``).
 
 Messages are one line and never contain a secret (password, OAuth token, security token).
 Providers translate SDK errors into these at their boundary with ``raise ... from exc``.
@@ -40,6 +42,7 @@ class ExitCode(IntEnum):
     SF_PASSWORD_EXPIRED = 9
     SF_LOCKED_OUT = 10
     SF_REFUSED = 11
+    SF_LOGIN_RETIRED = 12
 
 
 class InboxFinderError(Exception):
@@ -107,3 +110,9 @@ class LoginRejectedError(InboxFinderError):
         super().__init__(message)
         self.exit_code = exit_code
         self.outcome = outcome
+
+
+class LoginRetiredError(InboxFinderError):
+    """No login was tried: Salesforce has retired the SOAP ``login()`` a token check needs."""
+
+    exit_code = ExitCode.SF_LOGIN_RETIRED

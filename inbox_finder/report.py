@@ -11,22 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from inbox_finder.mail.extract import is_sandbox_subject
 from inbox_finder.model import Finding
 
 Environment = Literal["sandbox", "production", "unknown"]
 
-# Gateways and forwarders put their tags before Salesforce's "Sandbox: " prefix.
-_TAGS = re.compile(
-    r"^(?:\s*(?:\(external(?: email)?\)|\[external(?: email)?\]|ext:|\[ext\]))+", re.I
-)
-_SANDBOX = re.compile(r"^\s*sandbox\s*:", re.I)
 
 COLUMNS = (
     "username",
@@ -75,8 +69,7 @@ def environment_of(finding: Finding) -> Environment:
 
     Legacy mails that name no username say nothing either way: unknown.
     """
-    subject = unicodedata.normalize("NFKC", finding.subject)
-    if _SANDBOX.match(_TAGS.sub("", subject)):
+    if is_sandbox_subject(finding.subject):
         return "sandbox"
     return "production" if finding.username else "unknown"
 

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import click
 
+from inbox_finder.model import Finding
+
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=Callable[..., Any] | click.Command)
 
@@ -160,6 +162,19 @@ class VerifySpec:
         return login_endpoint(
             login_url=self.login_url, sandbox=self.sandbox, my_domain=self.my_domain
         )
+
+    def for_finding(self, finding: Finding | None) -> tuple[str, str | None]:
+        """The endpoint for this token mail, and a note when its ``Sandbox:`` subject chose it.
+
+        An explicit --login-url, --sandbox or --my-domain always wins.
+        """
+        from inbox_finder.mail.extract import is_sandbox_subject
+
+        chosen = self.login_url or self.sandbox or self.my_domain
+        if chosen or finding is None or not is_sandbox_subject(finding.subject):
+            return self.endpoint(), None
+        endpoint = VerifySpec(sandbox=True).endpoint()
+        return endpoint, f"the token mail came from a sandbox: logging in at {endpoint}"
 
 
 def endpoint_options(func: F) -> F:

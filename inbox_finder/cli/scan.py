@@ -55,10 +55,13 @@ def _verifier(source: str, config: Config, opts: ScanOptions) -> ScanVerifier | 
     """The verifying action for ``--verify`` (None without it)."""
     if opts.verify is None:
         return None
+    from inbox_finder.salesforce.retirement import login_check_notice
     from inbox_finder.salesforce.verifier import ScanVerifier  # lazy: SOAP client, XML, TLS
 
+    opts.verify.endpoint()  # a bad --login-url is exit 2 before the mailbox is opened
+    click.echo(f"inbox-finder: notice: {login_check_notice()}", err=True)  # once per run
     profile = profile_for(source, config)[2]
-    return ScanVerifier(opts.verify.endpoint(), profile, opts.ca_file, opts.timeout)
+    return ScanVerifier(opts.verify.for_finding, profile, opts.ca_file, opts.timeout)
 
 
 def _run_options(func: F) -> F:

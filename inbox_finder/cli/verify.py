@@ -27,6 +27,7 @@ from inbox_finder.salesforce.credentials import SF_KEYRING_SERVICE as SF_KEYRING
 from inbox_finder.salesforce.credentials import SF_PASSWORD_ENV as SF_PASSWORD_ENV
 from inbox_finder.salesforce.credentials import TOKEN_RE, salesforce_password, split_token
 from inbox_finder.salesforce.login import LoginCheck, Outcome
+from inbox_finder.salesforce.retirement import login_notices, require_login_available
 from inbox_finder.salesforce.verifier import check_token
 
 MAX_STDIN = 64 * 1024
@@ -65,6 +66,14 @@ def _read_token() -> str:
 # ---------------------------------------------------------------- rendering
 
 
+def announce(*notes: str | None) -> list[str]:
+    """Print the retirement notice and ``notes`` on stderr, once each; return them for JSON."""
+    lines = [*login_notices(), *(n for n in notes if n)]
+    for line in lines:
+        click.echo(f"inbox-finder: notice: {line}", err=True)
+    return lines
+
+
 def _valid_block(check: LoginCheck, finding: Finding | None) -> str:
     rows = [
         ("Result", "valid (Salesforce accepted the password and this token)"),
@@ -97,12 +106,16 @@ def verify_found(
     username = username or finding.username
     if not username:
         raise ConfigError("the token email does not state its username; pass --username")
+    require_login_available()
     profile = profile_for(source, config)[2]
+    endpoint, note = spec.for_finding(finding)
+    notices = announce(note)
     check = check_token(
-        username, finding.token, spec.endpoint(), profile, ca_file=ca_file, timeout=timeout
+        username, finding.token, endpoint, profile, ca_file=ca_file, timeout=timeout
     )
     if json_out:
         data = finding.to_dict() | {"valid": check.token_valid, "verify": check.to_dict()}
+        data["notices"] = notices
         click.echo(json.dumps(data, ensure_ascii=False))
     elif quiet:
         click.echo(finding.token)
@@ -151,12 +164,16 @@ def verify_cmd(
     11 refused otherwise, 4 Salesforce unreachable or TLS error, 1 no token email, 2 usage,
     3 no password.
     """
-    endpoint = VerifySpec(login_url, sandbox, my_domain).endpoint()
+    require_login_available()  # after Salesforce's retirement of login(): exit 12, no login
+    spec = VerifySpec(login_url, sandbox, my_domain)
+    spec.endpoint()  # a bad --login-url is exit 2 before the mailbox is searched
     if source is None or source == "-":
         target = _stdin_target(username, since)
     else:
         config = load_config(ctx.obj["config_path"])
         target = _mailbox_target(source, config, username, since, ca_file, timeout, verify_dkim)
+    endpoint, note = spec.for_finding(target.finding)
+    notices = announce(note)
     check = check_token(
         target.username,
         target.token,
@@ -166,7 +183,7 @@ def verify_cmd(
         ca_file=ca_file,
         timeout=timeout,
     )
-    return _report(check, target.finding, json_out)
+    return _report(check, target.finding, json_out, notices)
 
 
 @dataclass(frozen=True)
@@ -218,10 +235,10 @@ def _mailbox_target(
     return _Target(username, finding.token, profile, password, finding)
 
 
-def _report(check: LoginCheck, finding: Finding | None, json_out: bool) -> int:
+def _report(check: LoginCheck, finding: Finding | None, json_out: bool, notices: list[str]) -> int:
     """Print the verdict (JSON for every outcome); a refusal is one error line."""
     if json_out:
-        data = check.to_dict()
+        data = check.to_dict() | {"notices": notices}
         if finding is not None:
             data |= {"token_received": finding.received.isoformat(), "source": finding.source}
         click.echo(json.dumps(data, ensure_ascii=False))

@@ -105,6 +105,20 @@ def is_reply(subject: str) -> bool:
     return bool(_REPLY_RE.match(text))
 
 
+_GATEWAY_TAGS = re.compile(
+    r"^(?:\s*(?:" + "|".join(p for p in SUBJECT_PREFIXES if p != "sandbox:") + r")\s*)+", re.I
+)
+
+
+def is_sandbox_subject(subject: str) -> bool:
+    """Does the subject carry the ``Sandbox:`` prefix Salesforce gives a sandbox's mail?
+
+    Gateway tags may stand before it; a forward or reply prefix means it is not the original.
+    """
+    text = _GATEWAY_TAGS.sub("", unicodedata.normalize("NFKC", subject))
+    return text.lstrip().casefold().startswith("sandbox:")
+
+
 def subject_language(subject: str) -> str | None:
     """The table language whose security-token keyword the subject names, if any."""
     squashed = _squash(normalize_subject(subject))

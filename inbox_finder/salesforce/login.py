@@ -64,6 +64,23 @@ _FAULTS: Mapping[str, Outcome] = {
     "PASSWORD_LOCKOUT": Outcome.LOCKED_OUT,
 }
 
+# Faults that name what to check beyond their outcome's text (Salesforce Help, "Platform SOAP
+# API login() Retirement": login() is off by default in orgs created since Winter '26 and,
+# in new orgs from Summer '26, needs the "Use Any API Auth" user permission; API 65.0 and
+# later have no login(), and retired versions answer UNSUPPORTED_API_VERSION).
+_FAULT_HINTS: Mapping[str, str] = {
+    "INSUFFICIENT_ACCESS": (
+        "SOAP API login() may be switched off for the org (off by default in orgs created "
+        "since Winter '26; an admin must enable it) or the user may lack the 'Use Any API "
+        "Auth' permission (required in new orgs from Summer '26)"
+    ),
+    "API_DISABLED_FOR_ORG": "the org's edition or settings do not allow API access",
+    "UNSUPPORTED_API_VERSION": (
+        f"the login URL's API version offers no login() (login() exists in API 31.0 to "
+        f"{API_VERSION}; give --login-url without a version)"
+    ),
+}
+
 # Per outcome: the exit code, and what it means / what is left to check.
 _VERDICTS: Mapping[Outcome, tuple[ExitCode, str]] = {
     Outcome.VALID: (ExitCode.FOUND, "Salesforce accepted the password and this token"),
@@ -81,8 +98,8 @@ _VERDICTS: Mapping[Outcome, tuple[ExitCode, str]] = {
     ),
     Outcome.API_DISABLED: (
         ExitCode.SF_API_DISABLED,
-        "this user or org may not log in through the SOAP API (API Enabled permission, "
-        "edition, or SOAP login() switched off), so the token could not be checked",
+        "this user or org may not log in through the SOAP API, so the token could not be "
+        "checked: check that the user has the API Enabled permission",
     ),
     Outcome.PASSWORD_EXPIRED: (
         ExitCode.SF_PASSWORD_EXPIRED,
@@ -137,6 +154,9 @@ class LoginCheck:
     def summary(self) -> str:
         """One line for people: the verdict and what is left to check."""
         text = f"{self.label} for {self.username}: {_VERDICTS[self.outcome][1]}"
+        hint = _FAULT_HINTS.get(self.fault_code or "")
+        if hint:
+            text += f"; {hint}"
         if self.outcome is Outcome.REFUSED and self.fault_message:
             text += f": {self.fault_message}"
         if self.outcome is Outcome.VALID:

@@ -69,9 +69,14 @@ def retirement(key: str) -> Retirement:
     raise KeyError(key)
 
 
+def system_clock() -> datetime:
+    """The default clock: now, in UTC."""
+    return datetime.now(UTC)
+
+
 def today(clock: Clock | None = None) -> date:
-    """The current UTC date from ``clock`` (default: the system clock)."""
-    return (clock or (lambda: datetime.now(UTC)))().astimezone(UTC).date()
+    """The current UTC date from ``clock`` (default: ``system_clock``)."""
+    return (clock or system_clock)().astimezone(UTC).date()
 
 
 def is_retired(key: str, clock: Clock | None = None) -> bool:
@@ -107,3 +112,16 @@ def inventory_notices(clock: Clock | None = None) -> list[str]:
                 f"{_days(days)})"
             )
     return lines
+
+
+def require_login_available(clock: Clock | None = None) -> None:
+    """Raise LoginRetiredError once SOAP login() is retired: no login is even tried."""
+    if is_retired("soap-login", clock):
+        from inbox_finder.errors import LoginRetiredError
+
+        raise LoginRetiredError(login_check_notice(clock))
+
+
+def login_notices(clock: Clock | None = None) -> list[str]:
+    """The notices a login check prints once per run (none once the check is impossible)."""
+    return [] if is_retired("soap-login", clock) else [login_check_notice(clock)]

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from inbox_finder.errors import InboxFinderError
 from inbox_finder.model import Finding
 from inbox_finder.salesforce.credentials import salesforce_password
 from inbox_finder.salesforce.login import DEFAULT_TIMEOUT, LoginCheck, Outcome, check_login
+from inbox_finder.salesforce.retirement import Clock, require_login_available
+
+#: The login endpoint for a token mail, and a note saying why when the mail chose it.
+EndpointFor = Callable[[Finding], tuple[str, str | None]]
 
 log = logging.getLogger("inbox_finder")
 
@@ -31,8 +35,13 @@ def check_token(
     password: str | None = None,
     ca_file: str | None = None,
     timeout: float | None = None,
+    clock: Clock | None = None,
 ) -> LoginCheck:
-    """ONE login with password+token (the password from its sources unless given)."""
+    """ONE login with password+token (the password from its sources unless given).
+
+    LoginRetiredError, before any password is read, once Salesforce has retired login().
+    """
+    require_login_available(clock)
     password = password or salesforce_password(username, profile)
     return check_login(
         username, password, token, endpoint, ca_file=ca_file, timeout=timeout or DEFAULT_TIMEOUT
@@ -44,12 +53,16 @@ class ScanVerifier:
 
     def __init__(
         self,
-        endpoint: str,
+        endpoint: str | EndpointFor,
         profile: Mapping[str, Any],
         ca_file: str | None = None,
         timeout: float | None = None,
     ) -> None:
-        self._endpoint = endpoint
+        if isinstance(endpoint, str):
+            url = endpoint
+            self._endpoint_for: EndpointFor = lambda finding: (url, None)
+        else:
+            self._endpoint_for = endpoint
         self._profile, self._ca_file, self._timeout = profile, ca_file, timeout
         self._passwords: dict[str, str] = {}
         self._verdicts: dict[tuple[str, str], LoginCheck | str] = {}
@@ -72,10 +85,13 @@ class ScanVerifier:
         try:
             password = self._passwords.get(username) or salesforce_password(username, self._profile)
             self._passwords[username] = password
+            endpoint, note = self._endpoint_for(finding)
+            if note:
+                log.info("%s", note)
             check = check_token(
                 username,
                 finding.token,
-                self._endpoint,
+                endpoint,
                 self._profile,
                 password=password,
                 ca_file=self._ca_file,

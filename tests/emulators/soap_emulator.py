@@ -43,7 +43,13 @@ MESSAGES = {
     "INVALID_SESSION_ID": "Invalid Session ID found in SessionHeader: Illegal Session",
     "INVALID_OPERATION_WITH_EXPIRED_PASSWORD": "The users password has expired, you must call "
     "SetPassword before attempting any other API operations",
+    "INSUFFICIENT_ACCESS": "SOAP API login() is disabled or the user lacks the permission to "
+    "use it",
+    "UNSUPPORTED_API_VERSION": "Invalid Api version specified on URL",
 }
+# login() exists in API 31.0 to 64.0 only: older versions are retired altogether (Summer '25)
+# and 65.0 and later do not offer the call (Salesforce's SOAP API end-of-life policy).
+FIRST_LOGIN_VERSION, LAST_LOGIN_VERSION = 31.0, 64.0
 
 
 @dataclass
@@ -54,6 +60,10 @@ class Org:
     name: str = "Example Org"
     api_enabled: bool = True
     sandbox: bool = False
+    # login() is off by default in orgs created since Winter '26; from Summer '26 new orgs
+    # can require the "Use Any API Auth" permission for it (Salesforce Help 005132110).
+    soap_login_enabled: bool = True
+    requires_api_auth_permission: bool = False
 
 
 @dataclass
@@ -68,6 +78,7 @@ class User:
     trusted_network: bool = False
     api_enabled: bool = True
     password_expired: bool = False
+    use_any_api_auth: bool = False
     failures: int = 0
     locked: bool = False
 
@@ -96,6 +107,7 @@ class SoapEmulator(_Emulator):
         self.logouts: list[str] = []
         self.sessions: dict[str, Session] = {}
         self.issued: list[str] = []  # every session id handed out
+        self.hosts: list[str] = []  # the Host header of every request, in order
 
     def add_user(
         self, username: str, password: str, token: str, *, org: Org | None = None, **flags: bool
@@ -122,6 +134,7 @@ class SoapEmulator(_Emulator):
         if method != "POST":
             return Reply(405, b"Method Not Allowed")
         lower = {k.lower(): v for k, v in headers.items()}
+        self.hosts.append(lower.get("host", ""))
         if not lower.get("content-type", "").startswith("text/xml"):
             return Reply(415, b"Unsupported Media Type")
         if "soapaction" not in lower:
@@ -146,6 +159,8 @@ class SoapEmulator(_Emulator):
         username = operation.findtext(f"{{{PARTNER}}}username") or ""
         password = operation.findtext(f"{{{PARTNER}}}password") or ""
         self.login_attempts.append(username)
+        if not FIRST_LOGIN_VERSION <= float(version) <= LAST_LOGIN_VERSION:
+            return self._api_fault("UNSUPPORTED_API_VERSION")
         user = self.users.get(username.casefold())
         if user is None:
             return self._login_fault("INVALID_LOGIN")
@@ -162,6 +177,11 @@ class SoapEmulator(_Emulator):
             return self._login_fault("API_DISABLED_FOR_ORG")
         if not user.api_enabled:
             return self._login_fault("API_CURRENTLY_DISABLED")
+        org = user.org
+        if not org.soap_login_enabled or (
+            org.requires_api_auth_permission and not user.use_any_api_auth
+        ):
+            return self._login_fault("INSUFFICIENT_ACCESS")
         session_id = f"{user.org.org_id[:15]}!AQ{secrets.token_urlsafe(64)}"
         self.sessions[session_id] = Session(user, user.password_expired)
         self.issued.append(session_id)
