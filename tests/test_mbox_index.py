@@ -1,0 +1,537 @@
+"""The mbox header index: exact answers for any message order, cached, extended, never trusted blindly."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import format_datetime
+from pathlib import Path
+from unittest.mock import patch
+
+import pytest
+from contract import ProviderContract
+from corpus_util import load_expected
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from inbox_finder.providers.local import _base as local
+from inbox_finder.providers.local import mbox, mbox_cache, mbox_index
+from mailgen import new_token, other_mail, token_mail
+
+from inbox_finder import MailboxError, find_token, find_tokens
+from inbox_finder.boundary.provider import Query, SourceOptions
+from inbox_finder.cli.main import main
+from inbox_finder.model import Candidate
+from inbox_finder.trust.policy import TrustPolicy
+
+T_NEW = datetime(2025, 6, 1, 12, tzinfo=UTC)  # the newest token mail, in the middle of the file
+T_OLD = datetime(2025, 2, 20, 12, tzinfo=UTC)  # an older one, at the end of the file
+T_OPS = datetime(2024, 6, 1, 12, tzinfo=UTC)  # another username's, in order near the start
+NEW, OLD, OPS = (
+    "NewerTokenInTheMiddle0001",
+    "OlderTokenAtTheEnd0000002",
+    "OpsTokenNearTheStart00003",
+)
+START = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def from_line(when: datetime) -> bytes:
+    return f"From MAILER-DAEMON {when.strftime('%a %b %d %H:%M:%S %Y')}\n".encode()
+
+
+def filler(i: int, when: datetime) -> bytes:
+    """A small non-token message (built from a template: 20,000 of them take 0.1 s)."""
+    return (
+        b"From: news@example.org\nTo: dana@example.com\nSubject: digest %d\nDate: " % i
+        + format_datetime(when).encode()
+        + b"\nMessage-ID: <%d@example.org>\n\n" % i
+        + b"Nothing to see here.\n" * 90
+        + b"\n"
+    )
+
+
+def _big_mbox_bytes(size: int = 40 << 20) -> bytes:
+    """~40 MB in delivery order, except one newer token mail in the middle."""
+    count = size // 2100
+    parts = []
+    for i in range(count):
+        when = START + timedelta(minutes=20 * i)  # ends 2025-02-02, before T_OLD
+        if i == count // 2:
+            parts.append(from_line(T_NEW) + token_mail(NEW, "dana@example.com", T_NEW) + b"\n")
+        if when == T_OPS:
+            parts.append(from_line(when) + token_mail(OPS, "ops@example.com", when) + b"\n")
+        parts.append(from_line(when) + filler(i, when))
+    parts.append(from_line(T_OLD) + token_mail(OLD, "dana@example.com", T_OLD) + b"\n")
+    return b"".join(parts)
+
+
+@pytest.fixture(scope="module")
+def big_bytes() -> bytes:
+    return _big_mbox_bytes()
+
+
+@pytest.fixture
+def big(tmp_path: Path, big_bytes: bytes) -> Path:
+    path = tmp_path / "mail" / "inbox.mbox"
+    path.parent.mkdir()
+    path.write_bytes(big_bytes)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private user cache folder per test; returns the index folder in it."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("INBOX_FINDER_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "cache" / "inbox-finder" / "mbox-index"
+
+
+class Reads:
+    """Counts the bytes read from mailboxes (every read goes through MboxProvider._pread)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.bytes = 0
+        real = mbox.MboxProvider._pread
+
+        def counted(provider: mbox.MboxProvider, offset: int, size: int) -> bytes:
+            data = real(provider, offset, size)
+            self.bytes += len(data)
+            return data
+
+        monkeypatch.setattr(mbox.MboxProvider, "_pread", counted)
+
+    def take(self) -> int:
+        done, self.bytes = self.bytes, 0
+        return done
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def tokens_of(out: str) -> list[tuple[str, str]]:
+    data = json.loads(out)
+    return [(d["token"], d["username"]) for d in (data if isinstance(data, list) else [data])]
+
+
+def index_file(cache: Path) -> Path:
+    files = list(cache.glob("*.idx"))
+    assert len(files) == 1, files
+    return files[0]
+
+
+# --- a newer mail anywhere in the file: every command is exact ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "want"),
+    [
+        ((), [(NEW, "dana@example.com")]),
+        (("--since", "2025-03-01"), [(NEW, "dana@example.com")]),
+        (
+            ("--all",),
+            [(NEW, "dana@example.com"), (OLD, "dana@example.com"), (OPS, "ops@example.com")],
+        ),
+        (("--per-username",), [(NEW, "dana@example.com"), (OPS, "ops@example.com")]),
+        (("-u", "ops@example.com"), [(OPS, "ops@example.com")]),
+    ],
+)
+def test_find_is_exact_in_a_large_mbox_out_of_order(
+    capsys: pytest.CaptureFixture[str],
+    big: Path,
+    args: tuple[str, ...],
+    want: list[tuple[str, str]],
+) -> None:
+    for _ in ("built", "cached"):
+        code, out, err = run(capsys, "find", f"mbox:{big}", "--json", *args)
+        assert (code, err) == (0, "")
+        assert tokens_of(out) == want
+
+
+def test_scan_is_exact_in_a_large_mbox_out_of_order(
+    capsys: pytest.CaptureFixture[str], big: Path, tmp_path: Path
+) -> None:
+    state = str(tmp_path / "state.json")
+    code, out, err = run(capsys, "scan", f"mbox:{big}", "--state", state, "--json")
+    assert (code, err) == (0, "")
+    assert sorted(t for line in out.splitlines() for t in tokens_of(line)) == [
+        (NEW, "dana@example.com"),
+        (OPS, "ops@example.com"),
+    ]
+    assert run(capsys, "scan", f"mbox:{big}", "--state", state, "--json")[:2] == (0, "")
+
+
+# --- the cache ---------------------------------------------------------------------------------
+
+
+def test_second_lookup_reads_only_the_answer(
+    big: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = Reads(monkeypatch)
+    assert find_token(f"mbox:{big}").token == NEW
+    assert reads.take() >= big.stat().st_size  # the one full pass
+    idx = index_file(cache)
+    assert idx.stat().st_mode & 0o777 == 0o600 and cache.stat().st_mode & 0o777 == 0o700
+    assert cache.parent.stat().st_mode & 0o777 == 0o700
+    before = (idx.read_bytes(), idx.stat().st_mtime_ns)
+    assert find_token(f"mbox:{big}").token == NEW
+    # Two 64 KiB checksummed blocks and the header block of the one candidate read.
+    assert reads.take() < 200_000
+    assert (idx.read_bytes(), idx.stat().st_mtime_ns) == before  # used, not rewritten
+    assert [f.token for f in find_tokens(f"mbox:{big}")] == [NEW, OLD, OPS]
+    assert reads.take() < 250_000
+
+
+def test_index_holds_no_tokens_or_text_and_the_mailbox_is_untouched(
+    big: Path, cache: Path, big_bytes: bytes
+) -> None:
+    before = (sorted(os.listdir(big.parent)), big.stat().st_mtime_ns)
+    find_tokens(f"mbox:{big}")
+    data = index_file(cache).read_bytes()
+    for text in (NEW, OLD, OPS, "dana@example.com", "ops@example.com", "Subject", "security"):
+        assert text.encode() not in data
+    assert len(data) < 2000  # offsets and times of three candidates, and a short header
+    assert (sorted(os.listdir(big.parent)), big.stat().st_mtime_ns) == before
+    assert hashlib.sha256(big.read_bytes()).digest() == hashlib.sha256(big_bytes).digest()
+
+
+def _append(path: Path, *messages: tuple[datetime, bytes]) -> int:
+    data = b"".join(from_line(when) + raw + b"\n" for when, raw in messages)
+    with path.open("ab") as fh:
+        fh.write(data)
+    return len(data)
+
+
+def test_appended_mail_is_indexed_from_the_old_end(
+    big: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert find_token(f"mbox:{big}").token == NEW
+    reads = Reads(monkeypatch)
+    later = datetime(2025, 7, 1, tzinfo=UTC)
+    newest = new_token()
+    appended = _append(
+        big,
+        *[(later + timedelta(hours=i), filler(i, later + timedelta(hours=i))) for i in range(50)],
+        (
+            later + timedelta(days=3),
+            token_mail(newest, "dana@example.com", later + timedelta(days=3)),
+        ),
+    )
+    assert find_token(f"mbox:{big}").token == newest
+    # The new end, the last old message again, the checksummed blocks and one header block.
+    assert appended < reads.take() < appended + 300_000
+    assert find_token(f"mbox:{big}").token == newest
+    assert reads.take() < 200_000
+    # The extended index is the one a full pass builds.
+    with mbox.MboxProvider.from_url(f"mbox:{big}", SourceOptions()) as provider:
+        full = mbox_index.build(
+            provider._pread, 0, big.stat().st_size, local.mtime(big), ("salesforce.com",)
+        )
+        cached = mbox_cache.load(index_file(cache), big.stat(), provider._pread)
+    assert cached is not None
+    assert (cached[0].rows, cached[0].count, cached[0].tail) == (full.rows, full.count, full.tail)
+
+
+def test_truncated_file_is_indexed_again(big: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert find_token(f"mbox:{big}").token == NEW
+    data = big.read_bytes()
+    cut = data.index(from_line(T_NEW))  # drops the newer token mail and everything after it
+    with big.open("r+b") as fh:
+        fh.truncate(cut)
+    reads = Reads(monkeypatch)
+    assert [f.token for f in find_tokens(f"mbox:{big}")] == [OPS]
+    assert reads.take() >= cut
+
+
+def test_replaced_file_gets_its_own_index(big: Path, cache: Path) -> None:
+    assert find_token(f"mbox:{big}").token == NEW
+    swapped = big.read_bytes().replace(NEW.encode(), b"Replaced" + NEW[8:].encode())
+    tmp = big.with_suffix(".new")
+    tmp.write_bytes(swapped)
+    os.replace(tmp, big)  # a new inode, as a rewriting mail client leaves it
+    assert find_token(f"mbox:{big}").token == "Replaced" + NEW[8:]
+    assert len(list(cache.glob("*.idx"))) == 2
+
+
+def test_file_rewritten_in_place_is_indexed_again(big: Path) -> None:
+    assert find_token(f"mbox:{big}").token == NEW
+    data = big.read_bytes()
+    at = data.index(b"support@salesforce.com", data.index(from_line(T_NEW)))
+    with big.open("r+b") as fh:  # same size: the newer token mail is no longer From salesforce
+        fh.seek(at)
+        fh.write(b"support@salesforcX.com")
+    st = big.stat()
+    os.utime(big, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert find_token(f"mbox:{big}").token == OLD
+
+
+def _rewrite_index(path: Path, edit: str) -> None:
+    data = path.read_bytes()
+    if edit == "garbage":
+        path.write_bytes(os.urandom(len(data)))
+    elif edit == "half":
+        path.write_bytes(data[: len(data) // 2])
+    elif edit == "empty":
+        path.write_bytes(b"")
+    elif edit == "flipped":  # one bit of the payload: the digest no longer matches
+        path.write_bytes(data[:-3] + bytes([data[-3] ^ 1]) + data[-2:])
+    elif edit == "header":
+        path.write_bytes(data.replace(b'"version": 1', b'"version": "1"'))
+    elif edit == "directory":
+        path.unlink()
+        path.mkdir()
+
+
+@pytest.mark.parametrize("edit", ["garbage", "half", "empty", "flipped", "header", "directory"])
+def test_corrupt_index_is_rebuilt_silently(
+    big: Path, cache: Path, edit: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert find_token(f"mbox:{big}").token == NEW
+    idx = index_file(cache)
+    _rewrite_index(idx, edit)
+    code, out, err = run(capsys, "find", f"mbox:{big}", "--all", "--json")
+    assert (code, err) == (0, "")
+    assert [t for t, _ in tokens_of(out)] == [NEW, OLD, OPS]
+    if edit != "directory":  # written again, and now trusted
+        with mbox.MboxProvider.from_url(f"mbox:{big}", SourceOptions()) as provider:
+            assert mbox_cache.load(idx, big.stat(), provider._pread) is not None
+
+
+def test_index_of_another_file_is_not_used(big: Path, cache: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.mbox"
+    other.write_bytes(_big_mbox_bytes(2 << 20))
+    assert find_token(f"mbox:{other}").token == NEW  # a smaller file of the same make
+    assert find_token(f"mbox:{big}").token == NEW
+    mine, foreign = (cache / f"{p.stat().st_dev:x}-{p.stat().st_ino:x}.idx" for p in (big, other))
+    mine.write_bytes(foreign.read_bytes())
+    assert [f.token for f in find_tokens(f"mbox:{big}")] == [NEW, OLD, OPS]
+
+
+def test_well_formed_index_with_wrong_offsets_is_caught(
+    big: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index that passes every load check but points elsewhere: rebuilt when first read."""
+    assert find_token(f"mbox:{big}").token == NEW
+    idx = index_file(cache)
+    with mbox.MboxProvider.from_url(f"mbox:{big}", SourceOptions()) as provider:
+        loaded = mbox_cache.load(idx, big.stat(), provider._pread)
+        assert loaded is not None
+        index = loaded[0]
+        for k in range(0, len(index.rows), mbox_index.FIELDS):  # From_ lines 3 bytes later
+            index.rows[k] += 3
+            index.rows[k + 1] += 3
+        index.tail += 3
+        mbox_cache.save(idx, index, big.stat(), provider._pread)
+        assert mbox_cache.load(idx, big.stat(), provider._pread) is not None
+    assert [f.token for f in find_tokens(f"mbox:{big}")] == [NEW, OLD, OPS]
+
+
+def test_unwritable_cache_is_still_exact(
+    big: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # mkdir below a file fails, even as root
+    reads = Reads(monkeypatch)
+    for _ in range(2):
+        assert [f.token for f in find_tokens(f"mbox:{big}")] == [NEW, OLD, OPS]
+        assert reads.take() >= big.stat().st_size  # in memory, every time
+    assert blocker.read_text() == "x"
+
+
+def test_other_sender_domains_extend_the_index(
+    big: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relayed = new_token()
+    when = datetime(2025, 8, 1, tzinfo=UTC)
+    _append(big, (when, token_mail(relayed, "dana@example.com", when, "sf@relay.example.net")))
+    assert find_token(f"mbox:{big}").token == NEW  # a domain not trusted: not a candidate
+    policy = TrustPolicy().with_extra_domains(["relay.example.net"])
+    assert find_token(f"mbox:{big}", policy=policy).token == relayed
+    reads = Reads(monkeypatch)
+    assert find_token(f"mbox:{big}").token == NEW  # the index covers both domain sets now
+    assert find_token(f"mbox:{big}", policy=policy).token == relayed
+    assert reads.take() < 400_000
+
+
+# --- small files (indexed in memory) and the index pass itself --------------------------------
+
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def cached_always(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mbox_cache, "MIN_CACHED", 0)
+
+
+class TestMboxCachedContract(ProviderContract):
+    """The corpus mbox through a cached index (built on the first lookup, then reused)."""
+
+    @pytest.fixture
+    def source(self, tmp_path: Path, cached_always: None) -> str:
+        entries = sorted(load_expected(), key=lambda e: e.received)
+        box = tmp_path / "sorted.mbox"
+        box.write_bytes(b"".join(from_line(e.received) + e.raw + b"\n" for e in entries))
+        find_tokens(f"mbox:{box}")
+        return f"mbox:{box}"
+
+
+@pytest.mark.parametrize("chunk", [97, 333, 1000, 1024, 4096, 1 << 20])
+def test_index_pass_splits_the_same_whatever_the_chunk_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    parts = [b"From MAILER-DAEMON Mon Jan 01 00:00:00 2024\n" + other_mail(0) + b"\n"]
+    for i in range(1, 40):
+        when = T0 + timedelta(hours=i)
+        stamp = when.strftime("%a %b %d %H:%M:%S %Y")
+        sender = "x" * 1500 if i % 9 == 0 else "MAILER-DAEMON"  # a From_ line > 1 KiB
+        raw = token_mail(f"T{i:024d}", "dana@example.com", when)
+        if i % 3 == 0:  # unescaped body lines starting with "From " (no date: no split)
+            raw += b"From the desk of the editor\nFrom nobody\n"
+        if i % 5 == 0:  # mboxrd-escaped, and a Takeout-style From_ line with an offset
+            raw += b">From MAILER-DAEMON Mon Jan 01 00:00:00 2024\n"
+            stamp = when.strftime("%a %b %d %H:%M:%S +0000 %Y")
+        if i % 7 == 0:
+            raw = raw.replace(b"\n", b"\r\n")
+        parts.append(f"From {sender} {stamp}\n".encode() + raw + b"\n")
+    box = tmp_path / "mixed.mbox"
+    box.write_bytes(b"".join(parts))
+    with mbox.MboxProvider.from_url(f"mbox:{box}", SourceOptions()) as provider:
+        size, when = box.stat().st_size, local.mtime(box)
+        reference = mbox_index.build(provider._pread, 0, size, when, ("salesforce.com",))
+        monkeypatch.setattr(mbox_index, "CHUNK", chunk)
+        index = mbox_index.build(provider._pread, 0, size, when, ("salesforce.com",))
+    assert (index.count, len(index.rows) // mbox_index.FIELDS) == (40, 39)
+    assert index.rows == reference.rows
+    assert [index.row(k)[3] for k in index.newest_first()] == [
+        T0 + timedelta(hours=i) for i in range(39, 0, -1)
+    ]
+
+
+def test_takeout_export_in_no_order(tmp_path: Path) -> None:
+    tokens = {i: new_token() for i in (30, 120, 299)}
+    order = list(range(300))
+    random.Random(7).shuffle(order)
+    chunks = []
+    for n, i in enumerate(order):
+        when = T0 + timedelta(hours=i)
+        raw = (
+            token_mail(tokens[i], "dana@example.com", when) if i in tokens else other_mail(i, when)
+        )
+        stamp = when.astimezone(timezone(timedelta(hours=2))).strftime("%a %b %d %H:%M:%S %z %Y")
+        chunks.append(f"From 17812398987654{n:05d}@xxx {stamp}\n".encode() + raw + b"\n")
+    box = tmp_path / "takeout.mbox"
+    box.write_bytes(b"".join(chunks))
+    found = find_tokens(f"mbox:{box}")
+    assert [f.token for f in found] == [tokens[299], tokens[120], tokens[30]]
+    assert [f.received for f in found] == [T0 + timedelta(hours=i) for i in (299, 120, 30)]
+
+
+@pytest.mark.usefixtures("cached_always")
+def test_first_from_line_without_a_date(tmp_path: Path, cache: Path) -> None:
+    """The first message's time is then bounded by the file's mtime; an append rebuilds."""
+    first, later = new_token(), new_token()
+    box = tmp_path / "nodate.mbox"
+    box.write_bytes(b"From MAILER-DAEMON\n" + token_mail(first, "dana@example.com", T0) + b"\n")
+    os.utime(box, (T0.timestamp() + 60, T0.timestamp() + 60))
+    found = find_token(f"mbox:{box}")
+    assert (found.token, found.received, found.received_source) == (first, T0, "date-header")
+    when = T0 + timedelta(days=1)
+    _append(box, (when, token_mail(later, "dana@example.com", when)))
+    assert [f.token for f in find_tokens(f"mbox:{box}")] == [later, first]
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_incremental_scan_of_an_appended_mbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cached: bool
+) -> None:
+    if cached:
+        monkeypatch.setattr(mbox_cache, "MIN_CACHED", 0)
+    old, new = new_token(), new_token()
+    box = tmp_path / "inbox.mbox"
+    box.write_bytes(
+        b"".join(
+            from_line(T0 + timedelta(hours=i))
+            + (
+                token_mail(old, "dana@example.com", T0 + timedelta(hours=i))
+                if i == 100
+                else filler(i, T0 + timedelta(hours=i))
+            )
+            for i in range(300)
+        )
+    )
+    with mbox.MboxProvider.from_url(f"mbox:{box}", SourceOptions()) as provider:
+        cursor = provider.sync_cursor()
+        assert len(list(provider.search(Query()))) == 1
+    resume = box.stat().st_size
+    when = T0 + timedelta(hours=350)
+    _append(box, (when, token_mail(new, "dana@example.com", when)))
+    with mbox.MboxProvider.from_url(f"mbox:{box}", SourceOptions()) as provider:
+        seen = [c.ref for c in provider.search(Query(after_cursor=cursor))]
+        everything = [c.received for c in provider.search(Query())]
+    assert len(seen) == 1 and int(seen[0].partition(":")[0]) > resume
+    assert everything == [when, T0 + timedelta(hours=100)]
+
+
+def test_search_refuses_to_yield_out_of_order(tmp_path: Path) -> None:
+    """The safety net under every local provider: a wrong order cannot reorder results."""
+    times = {"a": T0 + timedelta(days=1), "c": T0, "b": T0 + timedelta(days=10)}
+    blocks = {ref: token_mail(new_token(), "dana@example.com", when) for ref, when in times.items()}
+
+    class Lying(local.LocalProvider):
+        scheme = "test"
+
+        def _entries(self, after_cursor: str | None) -> Iterator[local.Entry]:
+            for ref, when in times.items():  # claims to be newest first; b is not
+                head = blocks[ref]
+                yield local.Entry(ref, when, lambda h=head: h, received=(when, "date-header"))
+
+        def fetch(self, candidate: Candidate) -> bytes:
+            return blocks[candidate.ref]
+
+    search = Lying(tmp_path, "test:x").search(Query())
+    assert next(search).ref == "a"
+    with pytest.raises(MailboxError, match=r"changed while it was read: message b"):
+        next(search)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    hours=st.lists(st.integers(0, 400), min_size=1, max_size=30, unique=True),
+    kinds=st.lists(st.sampled_from(["token", "sf", "other"]), min_size=30, max_size=30),
+    chunk=st.sampled_from([61, 256, 4096]),
+    cached=st.booleans(),
+)
+def test_any_order_gives_every_token_newest_first(
+    hours: list[int], kinds: list[str], chunk: int, cached: bool
+) -> None:
+    """Any order of messages: every token, newest receive time first, on first and second lookup."""
+    parts, want = [], []
+    for i, h in enumerate(hours):
+        when = T0 + timedelta(hours=h)
+        if kinds[i] == "token":
+            token = new_token()
+            want.append((when, token))
+            raw = token_mail(token, "dana@example.com", when)
+        else:
+            raw = other_mail(i, when, "info@salesforce.com" if kinds[i] == "sf" else "a@b.org")
+        parts.append(from_line(when) + raw + b"\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        box = Path(tmp) / "x.mbox"
+        box.write_bytes(b"".join(parts))
+        with (
+            patch.dict(os.environ, {"XDG_CACHE_HOME": str(Path(tmp) / "cache")}),
+            patch.multiple(mbox_index, CHUNK=chunk),
+            patch.multiple(mbox_cache, MIN_CACHED=0 if cached else 1 << 62),
+        ):
+            for _ in range(2):
+                found = find_tokens(f"mbox:{box}")
+                assert [(f.received, f.token) for f in found] == sorted(want, reverse=True)
