@@ -4,8 +4,8 @@ Receive time (``receive_time``): a local mailbox records when a message arrived 
 ``From_`` line, the Maildir file name, the topmost ``Received`` header, added by the receiving
 server) and the sender writes a Date header. Date is used only while it agrees with that
 delivery evidence within ``CLOCK_SKEW``; otherwise the delivery evidence is the receive time
-and ``received_source`` says which one was used. Only an .eml file's mtime (the copy time) is
-no delivery evidence: there Date stays the best evidence, bounded by the mtime.
+and ``received_source`` says which one was used. A file's mtime (for an .eml file, when it was
+copied) is no delivery evidence: there Date stays the best evidence, bounded by the mtime.
 
 Messages are visited newest *delivery* first (Maildir names and .eml files sorted by delivery
 time; an mbox sorted by its header index, see ``mbox_index.py``) and only their header blocks
@@ -43,8 +43,8 @@ from inbox_finder.mail.parse import parse_date
 from inbox_finder.model import Candidate, ReceivedSource
 
 # How far a sender's Date may differ from the delivery evidence and still be used. Clocks
-# without NTP drift by minutes; a wrong time zone or a missed DST switch is off by 30 min or
-# more (zones and DST steps come in 30/45/60 min), and is not believed.
+# without NTP drift by minutes; a wrong time zone or a missed DST switch is off by whole hours
+# or half hours (rarely 15 min), and a Date that far off is not believed.
 CLOCK_SKEW = timedelta(minutes=15)
 # A From_ line without an offset is a wall clock (often the delivering host's local time):
 # the instant lies up to 14 h before (UTC+14) or 12 h after (UTC-12) it read as UTC.

@@ -89,11 +89,15 @@ def head_block(read: Read, body: int, end: int) -> bytes:
     return data[:cut] if cut >= 0 else data
 
 
-def _mentions(head: bytes, domains: tuple[str, ...], plain: bool) -> bool:
-    """``from_header_mentions``, skipped when no domain occurs in the block at all."""
-    if plain:  # a From value can only mention a domain (no white space) the block contains
+def _mentions(head: bytes, domains: tuple[str, ...], plain: tuple[bytes, ...]) -> bool:
+    """``from_header_mentions``, skipped when no domain occurs in the block at all.
+
+    ``plain``: the domains as bytes when none has white space (then a From value can only
+    mention one that the block contains), else () for no shortcut.
+    """
+    if plain:
         low = head.lower()
-        if not any(d in low for d in (d.encode() for d in domains)):
+        if not any(d in low for d in plain):
             return False
     return from_header_mentions(head, domains)
 
@@ -161,7 +165,9 @@ class _Pass:
         self.file_time = file_time  # the only time for a first From_ line without a date
         self.buf = b""  # the bytes read last, from file offset ``base``
         self.base = 0
-        self.plain = all(d.isascii() and not any(c.isspace() for c in d) for d in domains)
+        self._pending: tuple[int, int, tuple[datetime, bool] | None] | None = None
+        simple = all(d.isascii() and not any(c.isspace() for c in d) for d in domains)
+        self.plain = tuple(d.encode() for d in domains) if simple else ()
 
     def _buffered(self, offset: int, size: int) -> bytes:
         i = offset - self.base
@@ -191,37 +197,44 @@ class _Pass:
     def run(self, start: int) -> MboxIndex:
         size = self.index.size
         self.index.tail = start
-        pending: tuple[int, int, tuple[datetime, bool] | None] | None = None
-        pos = start
-        # The file start counts as a line start; when resuming, the byte before says if it is.
-        carry = b"\n" if start == 0 else self.read(start - 1, 1)
-        while pos < size:
-            chunk = self.read(pos, min(CHUNK, size - pos))
-            if not chunk:
+        # Each buffer starts a little before the bytes not scanned yet: the byte before says
+        # whether a line starts there (the file start counts as one), or a From_ line that
+        # crossed the previous buffer's end is read again whole.
+        if start == 0:
+            self.base, self.buf = -1, b"\n" + self.read(0, min(CHUNK, size))
+        else:
+            self.base, self.buf = start - 1, self.read(start - 1, min(CHUNK, size - start) + 1)
+        pos = start  # bytes before pos have been scanned
+        while self.base + len(self.buf) > pos:
+            keep = self._scan()
+            pos = self.base + len(self.buf)
+            if pos >= size:
                 break
-            buf = carry + chunk
-            base = self.base = pos - len(carry)
-            self.buf = buf
-            i = buf.find(b"\nFrom ")
-            while i >= 0:
-                line_end = buf.find(b"\n", i + 1)
-                if line_end < 0:
-                    break  # the line continues in the next chunk: carried over below
-                when = from_line_time(buf[i + 1 : line_end])
-                if when is not None or base + i + 1 == 0:
-                    if pending is not None:
-                        self._finish(*pending, base + i + 1)
-                    pending = (base + i + 1, base + line_end + 1, when)
-                i = buf.find(b"\nFrom ", line_end)
-            if i < 0:  # nothing pending: only a trailing partial line can start a separator
-                nl = buf.rfind(b"\n")
-                carry = buf[nl:] if nl >= 0 and len(buf) - nl <= 1024 else b""
-            else:  # a From_ line crosses the chunk end (a 64 KiB "line" is no From_ line)
-                carry = buf[i:] if len(buf) - i <= MAX_FROM_LINE else b""
-            pos += len(chunk)
-        if pending is not None:
-            self._finish(*pending, min(pos, size))
+            self.base = pos - keep
+            self.buf = self.read(self.base, min(CHUNK, size - pos) + keep)
+        if self._pending is not None:
+            self._finish(*self._pending, min(pos, size))
         return self.index
+
+    def _scan(self) -> int:
+        """Handle the From_ lines in the buffer; return how many of its last bytes to re-read."""
+        buf, base = self.buf, self.base
+        i = buf.find(b"\nFrom ")
+        while i >= 0:
+            line_end = buf.find(b"\n", i + 1)
+            if line_end < 0:
+                break  # the line continues in the next buffer
+            when = from_line_time(buf[i + 1 : line_end])
+            if when is not None or base + i + 1 == 0:
+                if self._pending is not None:
+                    self._finish(*self._pending, base + i + 1)
+                self._pending = (base + i + 1, base + line_end + 1, when)
+            i = buf.find(b"\nFrom ", line_end)
+        if i < 0:  # nothing pending: only a trailing partial line can start a separator
+            nl = buf.rfind(b"\n")
+            return len(buf) - nl if nl >= 0 and len(buf) - nl <= 1024 else 0
+        # A From_ line crosses the buffer end (a 64 KiB "line" is no From_ line).
+        return len(buf) - i if len(buf) - i <= MAX_FROM_LINE else 0
 
 
 def build(
