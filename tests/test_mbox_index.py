@@ -315,7 +315,7 @@ def test_index_of_another_file_is_not_used(big: Path, cache: Path, tmp_path: Pat
 
 
 def test_well_formed_index_with_wrong_offsets_is_caught(
-    big: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+    big: Path, cache: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An index that passes every load check but points elsewhere: rebuilt when first read."""
     assert find_token(f"mbox:{big}").token == NEW
@@ -330,6 +330,21 @@ def test_well_formed_index_with_wrong_offsets_is_caught(
         index.tail += 3
         mbox_cache.save(idx, index, big.stat(), provider._pread)
         assert mbox_cache.load(idx, big.stat(), provider._pread) is not None
+    with caplog.at_level("INFO", logger="inbox_finder.providers.local.mbox"):
+        assert [f.token for f in find_tokens(f"mbox:{big}")] == [NEW, OLD, OPS]
+    assert "does not match the file; indexing it again" in caplog.text
+
+
+@pytest.mark.parametrize("value", [-(10**17), 2**62])  # year -1200; far past 9999
+def test_index_with_impossible_times_is_not_loaded(big: Path, cache: Path, value: int) -> None:
+    assert find_token(f"mbox:{big}").token == NEW
+    idx = index_file(cache)
+    with mbox.MboxProvider.from_url(f"mbox:{big}", SourceOptions()) as provider:
+        loaded = mbox_cache.load(idx, big.stat(), provider._pread)
+        assert loaded is not None
+        loaded[0].rows[3] = value  # a receive time no datetime can hold, digest recomputed
+        mbox_cache.save(idx, loaded[0], big.stat(), provider._pread)
+        assert mbox_cache.load(idx, big.stat(), provider._pread) is None
     assert [f.token for f in find_tokens(f"mbox:{big}")] == [NEW, OLD, OPS]
 
 

@@ -24,13 +24,13 @@ import os
 import sys
 from array import array
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from inbox_finder.fileutil import write_private
 
-from .mbox_index import FIELDS, SOURCES, MboxIndex, Read, build, normalize
+from .mbox_index import FIELDS, SOURCES, MboxIndex, Read, build, normalize, to_us
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ VERSION = 1  # bump when the index or the receive-time rules change: old files a
 CHECK_BLOCK = 64 << 10
 MIN_CACHED = 1 << 20  # smaller files: indexed in memory every time
 MAX_FILES = 256  # index files kept; the least recently written go first
-_MAX_US = 253402300800 * 10**6  # 10000-01-01 in microseconds since the epoch
+_MIN_US = to_us(datetime.min.replace(tzinfo=UTC))  # the times a datetime can hold
+_MAX_US = to_us(datetime.max.replace(tzinfo=UTC))
 
 
 def cache_dir() -> Path:
@@ -87,7 +88,7 @@ def _valid_rows(rows: array[int], size: int, tail: int) -> bool:
         line, body, end, us, source = rows[k : k + FIELDS]
         if not previous_end <= line < body <= end <= size or line > tail:
             return False
-        if not 0 <= source < len(SOURCES) or not -_MAX_US < us < _MAX_US:
+        if not 0 <= source < len(SOURCES) or not _MIN_US <= us <= _MAX_US:
             return False
         previous_end = end
     return True
@@ -98,6 +99,8 @@ def _parse(data: bytes, st: os.stat_result) -> tuple[MboxIndex, int, list[Any]] 
     if not data.startswith(MAGIC):
         return None
     nl = data.find(b"\n", len(MAGIC))
+    if nl < 0:
+        return None
     header = json.loads(data[len(MAGIC) : nl])
     payload = data[nl + 1 :]
     if not isinstance(header, dict) or header.get("version") != VERSION:
