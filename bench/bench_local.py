@@ -11,6 +11,12 @@ For each mailbox (fixtures from ``bench/gen_mailbox.py``, generated on first use
 
 * ``cli``  -- ``inbox-finder find mbox:PATH --json`` (wall time includes interpreter start-up);
 * ``lib``  -- ``inbox_finder.find_token("mbox:PATH")`` timed inside the child (no start-up);
+  for an mbox both use the header index cached by an untimed lookup before the first run
+  (the second lookup on an unchanged file);
+* ``first`` (mbox only) -- ``lib`` with an empty cache folder: the first lookup on the file,
+  which builds its header index in one pass over every byte;
+* ``append`` (mbox only) -- ``lib`` after ~1 MiB of mail (ending in a new token mail) was
+  appended to a copy of the mbox whose index is cached: only the new end is indexed;
 * ``base`` -- the script people write: Python's ``mailbox`` module iterating every message,
   each parsed with ``email.message_from_bytes(policy=default)``, keep the newest one From
   salesforce.com whose subject says "security token", then regex the token out of its body
@@ -38,6 +44,7 @@ import json
 import mailbox
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,6 +57,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from bench.gen_mailbox import BENCH_DIR, Meta, ensure_maildir, ensure_mbox, parse_size
+from bench.mbox_append import append_rounds, tail_batch, work_copy
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).with_name("inbox-finder")
@@ -124,20 +132,22 @@ class Run:
     token: str | None
 
 
-def run_child(cmd: list[str]) -> Run:
+def run_child(cmd: list[str], cache: Path | None = None) -> Run:
     """Run ``cmd``; return its wall time and its own peak RSS.
 
     The RSS comes from ``/usr/bin/time -f %M`` wrapped around the command: Linux carries
     ``ru_maxrss`` across ``exec``, so a child forked straight from this (large) process would
     report this process's RSS as its own. Without GNU time, ``wait4`` is used (an upper bound).
+    ``cache`` is the child's user cache folder (where the mbox header index lives).
     """
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)} if cache else None
     with tempfile.TemporaryDirectory() as tmp:
         rss_file = Path(tmp) / "rss"
         err_file = Path(tmp) / "err"
         wrapped = [TIME, "-f", "%M", "-o", str(rss_file), *cmd] if TIME else cmd
         with err_file.open("wb") as err:
             started = time.perf_counter()
-            proc = subprocess.Popen(wrapped, stdout=subprocess.PIPE, stderr=err, cwd=REPO)
+            proc = subprocess.Popen(wrapped, stdout=subprocess.PIPE, stderr=err, cwd=REPO, env=env)
             assert proc.stdout is not None
             out = proc.stdout.read()
             _, status, usage = os.wait4(proc.pid, 0)
@@ -158,7 +168,16 @@ def run_child(cmd: list[str]) -> Run:
 def _cmd(mode: str, kind: str, path: str) -> list[str]:
     if mode == "cli":
         return [str(CLI), "find", f"{kind}:{path}", "--json"]
-    return [sys.executable, "-m", "bench.bench_local", "--child", mode, kind, path]  # cwd: REPO
+    child_mode = "base" if mode == "base" else "lib"  # first / append: the library call; cwd: REPO
+    return [
+        sys.executable,
+        "-m",
+        "bench.bench_local",
+        "--child",
+        child_mode,
+        kind,
+        path,
+    ]  # cwd: REPO
 
 
 def _files(path: Path) -> list[Path]:
@@ -197,6 +216,7 @@ class Row:
     expected: str
     runs: dict[str, list[Run]] = field(default_factory=dict)
     cold: dict[str, Run] = field(default_factory=dict)
+    appended: list[tuple[str, Run]] = field(default_factory=list)  # (expected token, run)
 
     def med(self, mode: str, attr: str = "inner") -> float:
         return float(statistics.median(getattr(r, attr) for r in self.runs[mode]))
@@ -206,38 +226,91 @@ class Row:
 
     def correct(self) -> bool:
         everything = [r for runs in self.runs.values() for r in runs] + list(self.cold.values())
-        return all(r.token == self.expected for r in everything)
+        appended_ok = all(r.token == want for want, r in self.appended)
+        return appended_ok and all(r.token == self.expected for r in everything)
+
+
+def _report(label: str, mode: str, rep: object, run: Run, ok: bool) -> None:
+    print(
+        f"  {label:>8} {mode:6} {rep}: wall {run.wall:8.3f}s inner {run.inner:8.3f}s "
+        f"rss {run.rss_kb / 1024:6.1f} MiB token {'ok' if ok else 'WRONG'}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _timed(mode: str, meta: Meta, cache: Path) -> Run:
+    """One child run; ``first`` gets an empty cache folder of its own (removed afterwards)."""
+    if mode != "first":
+        return run_child(_cmd(mode, meta.kind, meta.path), cache)
+    with tempfile.TemporaryDirectory(dir=BENCH_DIR, prefix="cache-first-") as empty:
+        return run_child(_cmd(mode, meta.kind, meta.path), Path(empty))
 
 
 def bench_one(meta: Meta, label: str, reps: int, base_reps: int, cold: bool) -> Row:
     row = Row(meta.kind, label, meta.count, meta.bytes, meta.token)
-    modes = ["cli", "lib", "base"]
+    modes = ["cli", "lib", "first", "base"] if meta.kind == "mbox" else ["cli", "lib", "base"]
+    cache = BENCH_DIR / "cache"  # the header index of every fixture, built once
+    if meta.kind == "mbox":
+        run_child(_cmd("lib", meta.kind, meta.path), cache)  # untimed: the index exists
     for rep in range(reps):
-        order = modes[rep % 3 :] + modes[: rep % 3]  # rotate who goes first
+        order = modes[rep % len(modes) :] + modes[: rep % len(modes)]  # rotate who goes first
         for mode in order:
             if mode == "base" and rep >= base_reps:
                 continue
             warm(Path(meta.path))
-            run = run_child(_cmd(mode, meta.kind, meta.path))
+            run = _timed(mode, meta, cache)
             row.runs.setdefault(mode, []).append(run)
-            verdict = "ok" if run.token == meta.token else "WRONG"
-            print(
-                f"  {label:>8} {mode:4} rep {rep}: wall {run.wall:8.3f}s inner {run.inner:8.3f}s "
-                f"rss {run.rss_kb / 1024:6.1f} MiB token {verdict}",
-                file=sys.stderr,
-                flush=True,
-            )
+            _report(label, mode, f"rep {rep}", run, run.token == meta.token)
     if cold:
         for mode in modes:
             evict(Path(meta.path))
-            run = run_child(_cmd(mode, meta.kind, meta.path))
+            run = _timed(mode, meta, cache)
             row.cold[mode] = run
-            print(
-                f"  {label:>8} {mode:4} cold : wall {run.wall:8.3f}s inner {run.inner:8.3f}s",
-                file=sys.stderr,
-                flush=True,
-            )
+            _report(label, mode, "cold ", run, run.token == meta.token)
+    if meta.kind == "mbox":
+        bench_append(meta, row, reps)
     return row
+
+
+def bench_append(meta: Meta, row: Row, reps: int) -> None:
+    """Append ~1 MiB (ending in a new token mail) to an indexed copy, then look up, ``reps``x."""
+    cache = BENCH_DIR / "cache-append"
+    try:
+        with work_copy(Path(meta.path), BENCH_DIR) as work:
+            run_child(_cmd("lib", "mbox", str(work)), cache)  # untimed: index the copy
+            for rep, token in enumerate(append_rounds(work, tail_batch(work), reps)):
+                run = run_child(_cmd("append", "mbox", str(work)), cache)
+                row.appended.append((token, run))
+                _report(row.label, "append", f"rep {rep}", run, run.token == token)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _mbox_table(rows: list[Row]) -> list[str]:
+    """First lookup (index built), cached lookup and lookup after an append, vs the baseline."""
+    if not rows:
+        return []
+    out = [
+        "",
+        "mbox: first lookup (builds the header index), cached lookup, lookup after a ~1 MiB "
+        "append (`lib`, medians):",
+        "",
+        "| mailbox | first | cached | after append | baseline | baseline / first "
+        "| baseline / cached | peak RSS first / cached / append | same token |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        first, lib, base = r.med("first"), r.med("lib"), r.med("base")
+        append = statistics.median(run.inner for _, run in r.appended)
+        rss_append = max(run.rss_kb for _, run in r.appended) / 1024
+        out.append(
+            f"| mbox {r.label} | {first:.3f} s | {lib:.3f} s | {append:.3f} s | {base:.2f} s "
+            f"| **{base / first:.0f}x** | {base / lib:.0f}x "
+            f"| {r.rss_mb('first'):.0f} / {r.rss_mb('lib'):.0f} / {rss_append:.0f} MiB "
+            f"| {'yes' if r.correct() else 'NO'} |"
+        )
+    return out
 
 
 def table(rows: list[Row]) -> str:
@@ -255,20 +328,23 @@ def table(rows: list[Row]) -> str:
             f"| {r.rss_mb('cli'):.0f} / {r.rss_mb('lib'):.0f} / {r.rss_mb('base'):.0f} MiB "
             f"| {'yes' if r.correct() else 'NO'} |"
         )
+    out += _mbox_table([r for r in rows if r.kind == "mbox"])
     cold = [r for r in rows if r.cold]
     if cold:
         out += [
             "",
             "Cold page cache (mailbox evicted before each run; one run each):",
             "",
-            "| mailbox | ours CLI (wall) | ours lib | baseline | baseline / lib |",
-            "|---|---:|---:|---:|---:|",
+            "| mailbox | ours CLI (wall) | ours lib | mbox first lookup | baseline "
+            "| baseline / lib |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for r in cold:
             c = r.cold
+            first = f"{c['first'].inner:.2f} s" if "first" in c else "-"
             out.append(
                 f"| {r.kind} {r.label} | {c['cli'].wall:.2f} s | {c['lib'].inner:.2f} s "
-                f"| {c['base'].inner:.2f} s | {c['base'].inner / c['lib'].inner:.1f}x |"
+                f"| {first} | {c['base'].inner:.2f} s | {c['base'].inner / c['lib'].inner:.1f}x |"
             )
     return "\n".join(out)
 
@@ -310,8 +386,9 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             [
                 {
-                    **{k: v for k, v in asdict(r).items() if k not in ("runs", "cold")},
+                    **{k: v for k, v in asdict(r).items() if k not in ("runs", "cold", "appended")},
                     "runs": {m: [asdict(x) for x in rs] for m, rs in r.runs.items()},
+                    "appended": [{"expected": t, **asdict(x)} for t, x in r.appended],
                     "cold": {m: asdict(x) for m, x in r.cold.items()},
                 }
                 for r in rows

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-ReceivedSource = Literal["server", "date-header", "received-header", "file-time"]
+ReceivedSource = Literal[
+    "server", "date-header", "received-header", "from-line", "delivery-time", "file-time"
+]
 
 
 def require_aware(value: datetime, what: str = "datetime") -> datetime:

@@ -24,6 +24,18 @@ if os.environ.get("CI", "").lower() == "true":
     settings.load_profile("ci")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Caches (the mbox header index, OAuth token caches) and config go to a session folder,
+    never the real home of whoever runs the tests; tests that need their own still set it."""
+    base = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(base / "cache"))
+        mp.setenv("XDG_CONFIG_HOME", str(base / "config"))
+        mp.delenv("INBOX_FINDER_CONFIG", raising=False)
+        yield
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "dovecot" in getattr(item, "fixturenames", ()):

@@ -474,7 +474,9 @@ def test_find_verify(
         capsys, monkeypatch, "find", f"mbox:{mbox}", "-u", DANA, "--verify", "-q", *at(emu, ca)
     )
     assert (code, out) == (6, CURRENT + "\n")
-    assert without_notices(err).startswith("inbox-finder: error: INVALID_LOGIN for dana@example.com")
+    assert without_notices(err).startswith(
+        "inbox-finder: error: INVALID_LOGIN for dana@example.com"
+    )
     assert emu.attempts() == 3 and emu.logouts == [DANA]
 
 

@@ -1,21 +1,21 @@
 """What the local providers share: header reads, receive times, the newest-first merge.
 
-Receive time is the Date header, then the newest Received header, then the file's own time
-(the mbox ``From_`` line, the Maildir delivery time in the file name, the file's mtime).
+Receive time (``receive_time``): a local mailbox records when a message arrived (the mbox
+``From_`` line, the Maildir file name, the topmost ``Received`` header, added by the receiving
+server) and the sender writes a Date header. Date is used only while it agrees with that
+delivery evidence within ``CLOCK_SKEW``; otherwise the delivery evidence is the receive time
+and ``received_source`` says which one was used. A file's mtime (for an .eml file, when it was
+copied) is no delivery evidence: there Date stays the best evidence, bounded by the mtime.
 
 Messages are visited newest *delivery* first (Maildir names and .eml files sorted by delivery
-time, an mbox read backwards from its end: see ``mbox.py``) and only their header blocks are
-read. A Date header is trusted up to ``DATE_SKEW`` after delivery (later is a sender's broken
-clock: the delivery time is used), so no message can have a receive time above its delivery
-time + ``DATE_SKEW``. Each visited entry carries a *frontier* (``Entry.frontier``): a bound on
-the delivery time of itself and of every entry not visited yet (for sorted entries, its own
-delivery time). Once frontier + ``DATE_SKEW`` is at or below a buffered candidate, no unread
-message can be newer and the candidate is yielded. A lookup therefore stops early, near the end
-of a large mailbox, while still yielding strictly newest first by receive time.
+time; an mbox sorted by its header index, see ``mbox_index.py``) and only their header blocks
+are read. No message visited later can have a receive time above the current entry's delivery
+time + ``CLOCK_SKEW`` (entries that carry their receive time, ``Entry.received``, come sorted
+by it), so a candidate is yielded once it is at or above that bound and a lookup stops early,
+near the newest mail, while still yielding strictly newest first by receive time.
 
 ``search`` also checks what it yields: a candidate newer than one already yielded (possible
-only if a provider's frontier was wrong, see ``mbox.py``) raises MailboxError instead of being
-returned out of order.
+only if a provider's order was wrong) raises MailboxError instead of being returned out of order.
 
 The providers themselves live in ``maildir.py``, ``eml.py`` and ``mbox.py``.
 """
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions, split_scheme
 from inbox_finder.errors import ConfigError, MailboxError
@@ -39,27 +39,106 @@ from inbox_finder.mail.headers import (
     from_header_mentions,
     header_block,
 )
-from inbox_finder.mail.parse import parse_headers
+from inbox_finder.mail.parse import parse_date
 from inbox_finder.model import Candidate, ReceivedSource
 
-DATE_SKEW = timedelta(days=1)
+# How far a sender's Date may differ from the delivery evidence and still be used. Clocks
+# without NTP drift by minutes; a wrong time zone or a missed DST switch is off by whole hours
+# or half hours (rarely 15 min), and a Date that far off is not believed.
+CLOCK_SKEW = timedelta(minutes=15)
+# A From_ line without an offset is a wall clock (often the delivering host's local time):
+# the instant lies up to 14 h before (UTC+14) or 12 h after (UTC-12) it read as UTC.
+ZONE_EAST = timedelta(hours=14)
+ZONE_WEST = timedelta(hours=12)
 HEAD_READ = 16384  # enough for nearly every header block; longer ones are read again
 DELIVERY = re.compile(r"^(\d{9,11})[._]")
+_FIELDS = re.compile(
+    rb"^(date|received)[ \t]*:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE
+)
 
 
-def receive_time(block: bytes, delivered: datetime) -> tuple[datetime, ReceivedSource]:
-    """Date header, then the newest Received header, then the delivery/file time.
+@dataclass(frozen=True)
+class Evidence:
+    """What a mailbox's own time for a message is: its reported name and how far it binds.
 
-    A header time more than DATE_SKEW after delivery is not believed (broken sender clock).
+    ``instant``: recorded at delivery (Maildir name, From_ line with an offset);
+    ``wall-clock``: recorded at delivery in an unknown zone (From_ line without an offset, read
+    as UTC); ``copy-time``: when the file was written (mtime), only an upper bound.
     """
-    headers = parse_headers(block)
-    limit = delivered + DATE_SKEW
-    if headers.date is not None and headers.date <= limit:
-        return headers.date, "date-header"
-    received = [d for d in headers.received_dates if d <= limit]
-    if headers.date is None and received:
-        return max(received), "received-header"
-    return delivered, "file-time"
+
+    source: ReceivedSource
+    kind: Literal["instant", "wall-clock", "copy-time"]
+
+
+DELIVERY_TIME = Evidence("delivery-time", "instant")
+FROM_LINE = Evidence("from-line", "instant")
+FROM_LINE_NO_ZONE = Evidence("from-line", "wall-clock")
+FILE_TIME = Evidence("file-time", "copy-time")
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def _shift(when: datetime, delta: timedelta) -> datetime:
+    """``when + delta``, clamped to the datetime range (a From_ line may say year 9999)."""
+    try:
+        return when + delta
+    except OverflowError:
+        return _LATEST if delta > timedelta(0) else _EARLIEST
+
+
+def _date_and_top_received(block: bytes) -> tuple[datetime | None, datetime | None]:
+    """The first Date field and the time of the topmost Received field (None: absent/bogus).
+
+    Only the topmost Received counts: the receiving server adds it; anything below it could
+    have been written by the sender.
+    """
+    date: datetime | None = None
+    top: datetime | None = None
+    seen_date = seen_received = False
+    for m in _FIELDS.finditer(block):
+        value = " ".join(m.group(2).decode("ascii", "replace").split())
+        if m.group(1).lower() == b"date":
+            if not seen_date:
+                seen_date, date = True, parse_date(value)
+        elif not seen_received:
+            seen_received, top = True, parse_date(value.rpartition(";")[2])
+        if seen_date and seen_received:
+            break
+    return date, top
+
+
+def receive_time(
+    block: bytes, delivered: datetime, evidence: Evidence = FILE_TIME
+) -> tuple[datetime, ReceivedSource]:
+    """Date while it agrees with the delivery evidence within CLOCK_SKEW, else that evidence.
+
+    The delivery evidence is ``delivered`` when it is an instant; else the topmost Received
+    time when it fits ``delivered``; else a wall-clock ``delivered`` itself. A copy time has
+    none: Date is used unless it is later than the copy (then Received, then the file time).
+    Nothing later than ``delivered`` + CLOCK_SKEW (+ ZONE_WEST for a wall clock) is returned.
+    """
+    date, top = _date_and_top_received(block)
+    wall = evidence.kind == "wall-clock"
+    latest = _shift(delivered, CLOCK_SKEW + (ZONE_WEST if wall else timedelta(0)))
+    earliest = _shift(delivered, -CLOCK_SKEW - ZONE_EAST) if wall else _EARLIEST
+    if date is not None and date > latest:
+        date = None  # after the delivery: a broken or lying sender clock
+    if top is not None and not earliest <= top <= latest:
+        top = None  # does not fit the mailbox's own record
+    best: tuple[datetime, ReceivedSource] | None = None
+    if evidence.kind == "instant":
+        best = (delivered, evidence.source)
+    elif top is not None:
+        best = (top, "received-header")
+    elif wall:
+        best = (delivered, evidence.source)
+    if best is None:
+        return (date, "date-header") if date is not None else (delivered, evidence.source)
+    if date is not None and abs(date - best[0]) <= CLOCK_SKEW:
+        return date, "date-header"
+    return best
 
 
 def mtime(path: Path) -> datetime:
@@ -85,16 +164,18 @@ def local_path(url: str, expected_scheme: str) -> Path:
 
 @dataclass(frozen=True)
 class Entry:
-    """One message in delivery order: its ref, delivery time and a lazy header reader.
+    """One message: its ref, the mailbox's own time for it and a lazy header reader.
 
-    ``frontier`` bounds the delivery time of this entry and of every entry after it; None means
-    ``delivered`` (the entries come sorted newest delivery first).
+    Entries come newest ``delivered`` first, with ``evidence`` an instant or a copy time (so
+    no later entry's receive time is above ``delivered`` + CLOCK_SKEW), or with ``received``
+    set (already known, e.g. from the mbox index) and sorted newest ``received`` first.
     """
 
     ref: str
     delivered: datetime
     head: Callable[[], bytes]
-    frontier: datetime | None = None
+    evidence: Evidence = FILE_TIME
+    received: tuple[datetime, ReceivedSource] | None = None
 
 
 class LocalProvider(Provider):
@@ -128,8 +209,12 @@ class LocalProvider(Provider):
         return self._url
 
     def _entries(self, after_cursor: str | None) -> Iterator[Entry]:
-        """Messages newest delivery first: non-increasing ``delivered``, or ``frontier`` set."""
+        """Messages newest first: by ``delivered``, or by ``received`` where that is set."""
         raise NotImplementedError
+
+    def _query_entries(self, query: Query) -> Iterator[Entry]:
+        """The entries for ``query``: ``_entries``, unless a provider narrows by the query."""
+        return self._entries(query.after_cursor)
 
     def _dir_cursor(self, *dirs: Path) -> str:
         # Adding, removing or renaming a file updates its folder's mtime.
@@ -139,10 +224,9 @@ class LocalProvider(Provider):
     def search(self, query: Query) -> Iterator[Candidate]:
         heap: list[tuple[float, int, Candidate]] = []
         last: Candidate | None = None  # the candidate yielded last
-        for seq, entry in enumerate(self._entries(query.after_cursor)):
+        for seq, entry in enumerate(self._query_entries(query)):
             # No unread message can have a receive time above this bound.
-            frontier = entry.delivered if entry.frontier is None else entry.frontier
-            bound = frontier + DATE_SKEW
+            bound = entry.received[0] if entry.received else _shift(entry.delivered, CLOCK_SKEW)
             while heap and -heap[0][0] >= bound.timestamp():
                 last = self._check_order(heapq.heappop(heap)[2], last)
                 yield last
@@ -151,7 +235,7 @@ class LocalProvider(Provider):
             block = entry.head()
             if not from_header_mentions(block, query.sender_domains):
                 continue
-            received, how = receive_time(block, entry.delivered)
+            received, how = entry.received or receive_time(block, entry.delivered, entry.evidence)
             if query.since is not None and received < query.since:
                 continue
             candidate = Candidate(entry.ref, received, how, block)
@@ -161,10 +245,10 @@ class LocalProvider(Provider):
             yield last
 
     def _check_order(self, candidate: Candidate, last: Candidate | None) -> Candidate:
-        """Refuse to yield out of order: only a wrong frontier (see mbox.py) can cause that."""
+        """Refuse to yield out of order (a mailbox changed while it was read, or a wrong order)."""
         if last is not None and candidate.received > last.received:
             raise MailboxError(
-                f"{self.kind} {self.path} is not in delivery order: message {candidate.ref} "
+                f"{self.kind} {self.path} changed while it was read: message {candidate.ref} "
                 f"(received {candidate.received.isoformat()}) turned out newer than message "
                 f"{last.ref} (received {last.received.isoformat()}), already returned"
             )

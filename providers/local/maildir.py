@@ -10,7 +10,7 @@ from pathlib import Path
 from inbox_finder.errors import ConfigError
 from inbox_finder.model import Candidate
 
-from ._base import DELIVERY, Entry, LocalProvider
+from ._base import DELIVERY, DELIVERY_TIME, FILE_TIME, Entry, LocalProvider
 
 
 class MaildirProvider(LocalProvider):
@@ -41,12 +41,14 @@ class MaildirProvider(LocalProvider):
                 if name.startswith("."):
                     continue
                 m = match(name)
-                # The name carries the delivery time; a stat is needed only for odd names.
+                # The name carries the delivery time; a stat is needed only for odd names (an
+                # int epoch marks a delivery time, a float mtime a copy time).
                 add((int(m[1]) if m else (folder / name).stat().st_mtime, f"{sub}/{name}"))
         files.sort(reverse=True)
         for epoch, ref in files:
             when = datetime.fromtimestamp(epoch, UTC)
-            yield Entry(ref, when, self._head_reader(self.path / ref))
+            evidence = DELIVERY_TIME if isinstance(epoch, int) else FILE_TIME
+            yield Entry(ref, when, self._head_reader(self.path / ref), evidence)
 
     def fetch(self, candidate: Candidate) -> bytes:
         return self._read_file(self.path / candidate.ref)
