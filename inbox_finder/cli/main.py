@@ -86,7 +86,7 @@ def cli(ctx: click.Context) -> None:
     Exit codes: 0 found, 1 no token email found, 2 usage or configuration error,
     3 authentication failed, 4 mailbox unreachable / TLS / server error, 5 a scan action failed;
     verify: 6 INVALID_LOGIN, 7 login must use a security token, 8 API login not allowed,
-    9 password expired, 10 locked out, 11 other login fault.
+    9 password expired, 10 locked out, 11 other login fault, 12 login check retired.
     """
     ctx.ensure_object(dict).setdefault("config_path", None)  # set by the --config callback
 

@@ -161,8 +161,8 @@ def verify_cmd(
 
     Exit codes: 0 valid, 6 INVALID_LOGIN (token or password wrong), 7
     LOGIN_MUST_USE_SECURITY_TOKEN, 8 API login not allowed, 9 password expired, 10 locked out,
-    11 refused otherwise, 4 Salesforce unreachable or TLS error, 1 no token email, 2 usage,
-    3 no password.
+    11 refused otherwise, 12 login check no longer possible (SOAP login() retired), 4 Salesforce
+    unreachable or TLS error, 1 no token email, 2 usage, 3 no password.
     """
     require_login_available()  # after Salesforce's retirement of login(): exit 12, no login
     spec = VerifySpec(login_url, sandbox, my_domain)
