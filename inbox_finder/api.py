@@ -12,6 +12,7 @@ from inbox_finder.config import Config, load_config, profile_for
 from inbox_finder.engine import Selection, iter_findings
 from inbox_finder.errors import ConfigError, NotFoundError
 from inbox_finder.model import Finding, require_aware
+from inbox_finder.net.tls import resolve_ca_file
 from inbox_finder.trust.policy import TrustPolicy
 
 DEFAULT_TIMEOUT = 30.0
@@ -36,12 +37,11 @@ def open_source(
 ) -> OpenedSource:
     """Resolve a URL or profile name and open its provider (no network I/O yet)."""
     url, name, profile = profile_for(source, config)
-    profile_ca = profile.get("ca_file")
     profile_timeout = profile.get("timeout")
     if profile_timeout is not None and not isinstance(profile_timeout, int | float):
         raise ConfigError(f"profile {name}: timeout must be a number of seconds")
     options = SourceOptions(
-        ca_file=ca_file or (str(profile_ca) if profile_ca else None),
+        ca_file=resolve_ca_file(ca_file, profile),  # --ca-file over ca_file, checked
         timeout=float(timeout or profile_timeout or DEFAULT_TIMEOUT),
         profile=profile,
         profile_name=name,

@@ -18,8 +18,9 @@ filter, 4 when more do (one ``after:`` list); 2 + n API method calls for n metad
 expired access token adds one POST to the token endpoint. Scans (``sync_cursor``, a search
 with ``after_cursor``) read the mailbox history instead: see history.py.
 
-Errors: transient failures are retried within ``retry_max_seconds``, others translated at
-once: see api.py. googleapiclient, google-auth and httplib2 are imported lazily.
+Errors: transient failures are retried within ``retry_max_seconds`` (inbox_finder.net.retry),
+others translated at once: see api.py. googleapiclient, google-auth and httplib2 are imported
+lazily.
 """
 
 from __future__ import annotations
@@ -37,16 +38,13 @@ from urllib.parse import unquote
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
 from inbox_finder.errors import ConfigError, MailboxError
 from inbox_finder.model import Candidate, require_aware
+from inbox_finder.net import tls
+from inbox_finder.net.http import RATE_LIMIT_REASONS, Malformed
+from inbox_finder.net.retry import Failure, RetryPolicy
 
 from . import auth as google_auth
 from . import history as gmail_history
-from .api import (
-    RATE_LIMIT_REASONS,
-    Failure,
-    GmailApi,
-    Malformed,
-    RetryPolicy,
-)
+from .api import DEFAULT_RETRY, GmailApi
 from .auth import AuthSettings
 from .history import Meta, drain, parse_meta
 
@@ -57,7 +55,6 @@ __all__ = [
     "PAGE_SIZE",
     "RATE_LIMIT_REASONS",
     "GmailProvider",
-    "RetryPolicy",
 ]
 
 log = logging.getLogger(__name__)
@@ -133,19 +130,17 @@ class GmailProvider(Provider):
             service_account_file=Path(sa_file).expanduser() if sa_file else None,
             subject=_opt_str(profile, "subject") or (None if user == "me" else user),
         )
-        budget = _opt_number(profile, "retry_max_seconds")
         page_size = int(_opt_number(profile, "page_size") or PAGE_SIZE)
         if not 1 <= page_size <= 500:
             raise ConfigError("Gmail page_size must be between 1 and 500")
-        if retry is None:
-            retry = RetryPolicy() if budget is None else RetryPolicy(max_total=budget)
+        policy = RetryPolicy.from_profile(profile, DEFAULT_RETRY)
         return cls(
             user_id=user,
             endpoint=endpoint,
             auth=auth,
             timeout=options.timeout,
-            ca_file=options.ca_file,
-            retry=retry,
+            ca_file=tls.resolve_ca_file(options.ca_file, profile),
+            retry=retry or policy,
             page_size=page_size,
         )
 
@@ -247,8 +242,7 @@ class GmailProvider(Provider):
     def _metadata(self, ids: list[str]) -> dict[str, Meta]:
         """internalDate and screening headers for ``ids``, one batch round trip per page."""
         found: dict[str, Meta] = {}
-        todo, attempt = ids, 0
-        deadline = self.retry.clock() + self.retry.max_total
+        todo, attempts = ids, self.retry.start()
         while todo:
             failed: dict[str, tuple[Failure, BaseException]] = {}
             for start in range(0, len(todo), PAGE_SIZE):
@@ -258,13 +252,12 @@ class GmailProvider(Provider):
                 if failure.status == 404:
                     log.debug("Gmail message %s vanished before its metadata was read", msg_id)
                 elif not failure.retryable:
-                    raise failure.kind(failure.message) from exc
+                    raise failure.error(failure.message) from exc
                 else:
                     todo.append(msg_id)
             if todo:  # wait as long as the most demanding Retry-After asks
                 failure, exc = max((failed[i] for i in todo), key=lambda f: f[0].retry_after or 0.0)
-                self._api.wait_or_raise(failure, attempt, deadline, exc)
-                attempt += 1
+                attempts.retry_or_raise(failure, exc, log)
         return found
 
     def _run_batch(
@@ -283,7 +276,10 @@ class GmailProvider(Provider):
                 exc = Malformed(f"Gmail API {what} failed: malformed answer for {msg_id}")
             try:
                 if exc is not None:
-                    failed[msg_id] = (self._api.classify(exc, what), exc)
+                    failure = self._api.classify(exc, what)
+                    if failure is None:
+                        raise exc  # a programming error: let it surface as it is
+                    failed[msg_id] = (failure, exc)
                 else:
                     found[msg_id] = parse_meta(response)
             except (KeyError, TypeError, ValueError) as bad:

@@ -6,7 +6,8 @@ Strictly read-only: the folder is opened with EXAMINE and messages are read with
 (newest first, then UID), and carry their header block, fetched lazily 25 at a time; a whole
 message is only downloaded by ``fetch``. Every imapclient/ssl/socket error is translated at
 this boundary into the inbox_finder error tree; connecting, logging in and retrying
-transient faults live in ``session.py`` (profile keys ``retries``, ``retry_backoff``).
+transient faults live in ``session.py`` (profile keys ``retries``, ``retry_backoff``), the
+response-code table in ``codes.py``.
 
 Server quirks recorded here:
 
@@ -27,7 +28,6 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
@@ -36,8 +36,10 @@ from imapclient import IMAPClient, SocketTimeout
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
 from inbox_finder.errors import ConfigError, MailboxError, MessageVanishedError
 from inbox_finder.model import Candidate
+from inbox_finder.net import tls
+from inbox_finder.net.retry import RetryPolicy
 
-from .session import ImapSession, ImapUrl, RetryPolicy
+from .session import DEFAULT_RETRY, ImapSession, ImapUrl
 
 __all__ = ["ImapProvider", "ImapUrl", "gmail_raw_query", "parse_imap_url", "search_criteria"]
 
@@ -187,20 +189,17 @@ class ImapProvider(Provider):
             timeout=SocketTimeout(connect=connect_timeout, read=read_timeout),
             profile=profile,
             auth=auth,
-            retry=RetryPolicy.from_profile(profile),
+            retry=RetryPolicy.from_profile(profile, DEFAULT_RETRY),
         )
 
     @classmethod
     def from_url(cls, url: str, options: SourceOptions) -> Self:
         parsed = parse_imap_url(url)
         profile = options.profile
-        ca_file = options.ca_file or (str(profile["ca_file"]) if profile.get("ca_file") else None)
-        if ca_file is not None and not Path(ca_file).expanduser().is_file():
-            raise ConfigError(f"CA file not found: {ca_file}")
         read_timeout = _positive({"timeout": options.timeout}, "timeout", 30.0)
         return cls(
             parsed,
-            ca_file=str(Path(ca_file).expanduser()) if ca_file else None,
+            ca_file=tls.resolve_ca_file(options.ca_file, profile),
             connect_timeout=_positive(profile, "connect_timeout", read_timeout),
             read_timeout=read_timeout,
             profile=profile,

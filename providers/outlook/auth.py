@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from inbox_finder.errors import AuthError, ConfigError, MailboxError
 from inbox_finder.fileutil import require_private, write_private
+from inbox_finder.net import http, retry, tls
+from inbox_finder.net.retry import Failure, RetryPolicy
 
 if TYPE_CHECKING:
     import requests
@@ -31,6 +33,9 @@ GRAPH_RESOURCE = "https://graph.microsoft.com"
 DELEGATED_SCOPES = ("Mail.Read",)
 APP_SCOPES = (f"{GRAPH_RESOURCE}/.default",)
 LOGIN_HOST = "https://login.microsoftonline.com"
+# Graph's and the identity endpoint's retries (Graph's guidance: honour Retry-After, back off
+# exponentially, bound the attempts); profile keys retries, retry_backoff, retry_max_seconds.
+DEFAULT_RETRY = RetryPolicy(max_attempts=5, max_total=60.0, base_delay=1.0, max_delay=30.0)
 # Client credentials need a concrete tenant; these aliases only work for delegated sign-in.
 MULTI_TENANT_ALIASES = frozenset({"common", "organizations", "consumers"})
 
@@ -69,35 +74,59 @@ def login_command(client_id: str, tenant: str) -> str:
 
 
 class MsalHttp:
-    """The http_client handed to MSAL: our requests.Session plus timeout and CA per request."""
+    """The http_client handed to MSAL: our session, timeout and the unified retries.
 
-    def __init__(self, session: requests.Session, timeout: float, verify: str | bool) -> None:
+    Retrying here, below MSAL, is what gives the identity endpoint the same bounded retries as
+    Graph (408/429/5xx, timeouts, cut or malformed answers): MSAL itself would throttle a
+    repeated request after a 429/5xx rather than retry it.
+    """
+
+    def __init__(self, session: requests.Session, timeout: float, retry: RetryPolicy) -> None:
         self._session = session
         self._timeout = timeout
-        # Per request, because requests lets REQUESTS_CA_BUNDLE override Session.verify.
-        self._verify = verify
+        self.retry = retry
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
-        """GET with our timeout (MSAL passes none of its own) and CA."""
-        kwargs.setdefault("timeout", self._timeout)
-        kwargs.setdefault("verify", self._verify)
-        return self._session.get(url, **kwargs)
+        """GET with our timeout (MSAL passes none of its own), retried."""
+        return self._send("GET", url, kwargs)
 
     def post(self, url: str, **kwargs: Any) -> requests.Response:
-        """POST with our timeout and CA."""
+        """POST with our timeout, retried (token requests are safe to repeat)."""
+        return self._send("POST", url, kwargs)
+
+    def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout)
-        kwargs.setdefault("verify", self._verify)
-        return self._session.post(url, **kwargs)
+        where = urlsplit(url).netloc
+
+        def attempt() -> requests.Response:
+            resp = self._session.request(method, url, **kwargs)
+            retry_after = resp.headers.get("Retry-After")
+            doing = f"the identity endpoint {where}"
+            http.check_answer(resp.status_code, resp.content, retry_after, doing=doing)
+            return resp
+
+        def classify(exc: Exception) -> Failure | None:
+            return http.answer_failure(
+                exc,
+                service="the identity endpoint",
+                doing="the request to the identity endpoint",
+                where=where,
+                timeout=self._timeout,
+            )
+
+        return retry.run(self.retry, attempt, classify, log)
 
     def close(self) -> None:
         """The session belongs to the provider; MSAL must not close it."""
 
 
-def make_session() -> requests.Session:
-    """A plain requests.Session (pooled connections to Graph and the identity endpoint)."""
-    import requests
+def make_session(ca_file: str | None) -> requests.Session:
+    """A requests.Session (pooled connections to Graph and the identity endpoint) that trusts
+    the system store plus ``ca_file`` and enforces total deadlines (inbox_finder.net)."""
+    from inbox_finder.net.transports import requests_session
 
-    return requests.Session()
+    session: requests.Session = requests_session(tls.client_context(ca_file))
+    return session
 
 
 def _first_line(text: object, secrets: Sequence[str] = ()) -> str:
@@ -118,7 +147,7 @@ def translate_msal_errors(authority: str, secrets: Sequence[str] = ()) -> Iterat
     host = urlsplit(authority).netloc
     try:
         yield
-    except requests.exceptions.SSLError as exc:
+    except requests.exceptions.SSLError as exc:  # MsalHttp translates what it sends itself
         raise MailboxError(f"TLS failure talking to the identity endpoint {host}") from exc
     except requests.RequestException as exc:
         raise MailboxError(
@@ -176,7 +205,7 @@ class DelegatedTokens:
         self.tenant = tenant
         self.authority = authority
         self.cache_path = cache_path
-        self._http = http
+        self.http = http  # public: the provider hands it a new retry policy
         self._account_hint = account
         self._app: Any = None
         self._cache: Any = None
@@ -202,7 +231,7 @@ class DelegatedTokens:
                 self.client_id,
                 authority=self.authority,
                 token_cache=cache,
-                http_client=self._http,
+                http_client=self.http,
                 # The authority comes from the user's own config and is the only one used, so
                 # alias discovery (a call to login.microsoftonline.com) buys nothing, and it
                 # would reject private/sovereign authorities and the test emulator.
@@ -315,7 +344,7 @@ class AppTokens:
         self.client_id = client_id
         self.authority = authority
         self._credential = credential
-        self._http = http
+        self.http = http  # public: the provider hands it a new retry policy
         self._app: Any = None
         self._secrets: tuple[str, ...] = ()
 
@@ -331,7 +360,7 @@ class AppTokens:
                     self.client_id,
                     client_credential=cred,
                     authority=self.authority,
-                    http_client=self._http,
+                    http_client=self.http,
                     instance_discovery=False,
                     azure_region=False,  # no IMDS region probe from a cron job or laptop
                 )
@@ -366,14 +395,14 @@ def run_device_code_login(
             cache.deserialize(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         log.warning("ignoring unreadable token cache %s; it will be rewritten", path)
-    session = make_session()
+    session = make_session(tls.resolve_ca_file(ca_file))
     try:
         with translate_msal_errors(url):
             app = msal.PublicClientApplication(
                 client_id,
                 authority=url,
                 token_cache=cache,
-                http_client=MsalHttp(session, timeout, ca_file or True),
+                http_client=MsalHttp(session, timeout, DEFAULT_RETRY),
                 instance_discovery=False,
             )
             flow = app.initiate_device_flow(scopes=list(DELEGATED_SCOPES))

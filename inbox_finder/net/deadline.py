@@ -1,0 +1,128 @@
+"""Total deadlines for network exchanges, enforced by the socket itself.
+
+A socket timeout bounds each single wait for bytes, so a peer that trickles one byte just
+inside it keeps a read (a FETCH literal, an HTTP body) alive forever. The sockets made here
+also bound each *exchange*: everything read after the last bytes we sent (an IMAP command, an
+HTTP request), or after connecting, must arrive within the socket's own timeout in total; a TLS
+handshake gets the same bound. Past it a read raises ``TimeoutError``, which imaplib, http.client,
+httplib2 and urllib3 already report as a timeout, so the callers' translations and retries
+apply unchanged. A non-blocking socket (timeout 0, as IMAP IDLE polling uses) and a socket
+without a timeout are left alone.
+
+``adopt`` turns a connected plain socket into one of these; ``DeadlineSSLSocket`` is what an
+SSL context built by ``inbox_finder.net.tls`` wraps sockets in.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import ssl
+import time
+from typing import Any
+
+
+class _Deadlines:
+    """Mixin for socket.socket and ssl.SSLSocket: per-read timeout capped by the exchange's end."""
+
+    _base: float | None = None  # the timeout the owner set (gettimeout() reports it)
+    _started: float | None = None  # when the current exchange began (None: at the first read)
+
+    def settimeout(self, value: float | None) -> None:
+        self._base = value
+        super().settimeout(value)  # type: ignore[misc]
+
+    def setblocking(self, flag: bool) -> None:
+        self._base = None if flag else 0.0
+        super().setblocking(flag)  # type: ignore[misc]
+
+    def gettimeout(self) -> float | None:
+        return self._base
+
+    def _arm(self, *, reading: bool) -> None:
+        """Set the OS-level timeout to what is left of the exchange; TimeoutError when none is."""
+        base = self._base
+        if not base:  # None (no timeout at all) or 0.0 (non-blocking): not ours to bound
+            return
+        timeout = base
+        if reading:
+            now = time.monotonic()
+            if self._started is None:
+                self._started = now
+            timeout = self._started + base - now
+            if timeout <= 0:
+                raise TimeoutError(f"no complete answer within {base:g}s")
+        super().settimeout(min(base, timeout))  # type: ignore[misc]
+
+    def recv(self, *args: Any, **kwargs: Any) -> bytes:
+        self._arm(reading=True)
+        return super().recv(*args, **kwargs)  # type: ignore[misc,no-any-return]
+
+    def recv_into(self, *args: Any, **kwargs: Any) -> int:
+        self._arm(reading=True)
+        return super().recv_into(*args, **kwargs)  # type: ignore[misc,no-any-return]
+
+    def send(self, *args: Any, **kwargs: Any) -> int:
+        self._arm(reading=False)
+        sent: int = super().send(*args, **kwargs)  # type: ignore[misc]
+        self._started = time.monotonic()  # the answer to what was just sent starts now
+        return sent
+
+    def sendall(self, *args: Any, **kwargs: Any) -> None:
+        self._arm(reading=False)
+        super().sendall(*args, **kwargs)  # type: ignore[misc]
+        self._started = time.monotonic()
+
+
+class DeadlineSocket(_Deadlines, socket.socket):
+    """A plain TCP socket whose exchanges have a total deadline (see the module docstring)."""
+
+
+class DeadlineSSLSocket(_Deadlines, ssl.SSLSocket):
+    """A TLS socket whose handshake and exchanges have a total deadline."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        """The handshake, non-blocking under the hood, so that it too ends within the timeout."""
+        base = self._base
+        if not base:
+            super().do_handshake(block)
+            return
+        end = time.monotonic() + base
+        super().settimeout(0.0)
+        try:
+            with selectors.DefaultSelector() as selector:
+                while True:
+                    try:
+                        super().do_handshake()
+                        break
+                    except ssl.SSLWantReadError:
+                        events = selectors.EVENT_READ
+                    except ssl.SSLWantWriteError:
+                        events = selectors.EVENT_WRITE
+                    _wait(selector, self, events, end, base)
+        finally:
+            self.settimeout(base)  # also undoes what SSLSocket.do_handshake stored meanwhile
+        self._started = time.monotonic()  # the peer's first answer (a greeting) starts now
+
+
+def _wait(
+    selector: selectors.BaseSelector, sock: socket.socket, events: int, end: float, base: float
+) -> None:
+    left = end - time.monotonic()
+    key: Any = selector.get_map().get(sock.fileno())
+    if key is None:
+        selector.register(sock, events)
+    elif key.events != events:
+        selector.modify(sock, events)
+    if left <= 0 or not selector.select(left):
+        raise TimeoutError(f"TLS handshake not finished within {base:g}s")
+
+
+def adopt(sock: socket.socket) -> DeadlineSocket:
+    """The connected plain socket ``sock`` as a DeadlineSocket (``sock`` itself is detached)."""
+    if isinstance(sock, DeadlineSocket):
+        return sock
+    timeout = sock.gettimeout()
+    adopted = DeadlineSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+    adopted.settimeout(timeout)  # also resets the descriptor's blocking mode to match
+    return adopted
