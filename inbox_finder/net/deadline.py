@@ -39,28 +39,39 @@ class _Deadlines:
     def gettimeout(self) -> float | None:
         return self._base
 
-    def _arm(self, *, reading: bool) -> None:
-        """Set the OS-level timeout to what is left of the exchange; TimeoutError when none is."""
+    def _arm(self, *, reading: bool) -> bool:
+        """Set the OS-level timeout to what is left of the exchange; TimeoutError when none is.
+
+        True when the deadline, not the owner's timeout, is what the next wait is cut to.
+        """
         base = self._base
         if not base:  # None (no timeout at all) or 0.0 (non-blocking): not ours to bound
-            return
-        timeout = base
+            return False
+        left = base
         if reading:
             now = time.monotonic()
             if self._started is None:
                 self._started = now
-            timeout = self._started + base - now
-            if timeout <= 0:
+            left = self._started + base - now
+            if left <= 0:
                 raise TimeoutError(f"no complete answer within {base:g}s")
-        super().settimeout(min(base, timeout))  # type: ignore[misc]
+        super().settimeout(min(base, left))  # type: ignore[misc]
+        return left < base
+
+    def _read(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        capped = self._arm(reading=True)
+        try:
+            return method(*args, **kwargs)
+        except TimeoutError:
+            if capped:
+                raise TimeoutError(f"no complete answer within {self._base:g}s") from None
+            raise
 
     def recv(self, *args: Any, **kwargs: Any) -> bytes:
-        self._arm(reading=True)
-        return super().recv(*args, **kwargs)  # type: ignore[misc,no-any-return]
+        return self._read(super().recv, *args, **kwargs)  # type: ignore[misc,no-any-return]
 
     def recv_into(self, *args: Any, **kwargs: Any) -> int:
-        self._arm(reading=True)
-        return super().recv_into(*args, **kwargs)  # type: ignore[misc,no-any-return]
+        return self._read(super().recv_into, *args, **kwargs)  # type: ignore[misc,no-any-return]
 
     def send(self, *args: Any, **kwargs: Any) -> int:
         self._arm(reading=False)

@@ -1,0 +1,483 @@
+"""Total deadlines: a peer that trickles bytes just inside the read timeout cannot hold a lookup.
+
+Without them each read of a trickled answer succeeds in time, so a FETCH literal, an HTTP body
+or a token endpoint's answer could take hours. With them every exchange (the answer after the
+last request, a TLS handshake, an IMAP greeting) must finish within the timeout, so a lookup
+ends with exit 4 within about (retries + 1) x timeout. Proved for IMAP against the real Dovecot
+through tests/fault_proxy.py (``trickle``), and for the Gmail API, Graph, both token endpoints
+and the Salesforce login against a trickling HTTP(S) server.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dovecot import DovecotServer
+from fault_proxy import Fault, FaultProxy, TlsTermination
+from gmail_emulator import GmailEmulator
+from mailgen import new_token, token_mail
+from ms_emulators import IdentityEmulator, LoopbackCA, make_test_ca
+
+from inbox_finder import find_token
+from inbox_finder.boundary.provider import SourceOptions
+from inbox_finder.boundary.registry import open_provider
+from inbox_finder.cli.main import main
+from inbox_finder.errors import ExitCode, MailboxError, SalesforceUnreachableError
+from inbox_finder.net import tls
+from inbox_finder.net.deadline import adopt
+from inbox_finder.salesforce.login import check_login
+from inbox_finder.secret_sources import PASSWORD_ENV
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+TIMEOUT = 1.0  # IMAP tests (a TLS login over the proxy needs some room on a loaded machine)
+HTTP_TIMEOUT = 0.5
+SLACK = 2.5  # seconds on top of the deadlines (connect, TLS, a loaded CI box)
+BODY = r"^UID FETCH .*BODY\.PEEK\[\]"
+APP_ID = "11111111-2222-3333-4444-555555555555"
+UPN = "dana@example.com"
+
+
+class Clock:
+    def __enter__(self) -> Clock:
+        self.start = time.monotonic()
+        self.elapsed = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed = time.monotonic() - self.start
+
+
+# ---------------------------------------------------------------- the sockets themselves
+
+
+def _trickle_into(sock: socket.socket, n: int, interval: float) -> threading.Thread:
+    def run() -> None:
+        try:
+            for _ in range(n):
+                sock.send(b"x")
+                time.sleep(interval)
+        except OSError:
+            pass  # the reader gave up and closed
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_trickled_answer_ends_at_the_deadline() -> None:
+    ours, peer = socket.socketpair()
+    ours.settimeout(0.5)
+    reader = adopt(ours)
+    thread = _trickle_into(peer, 100, 0.1)  # every read is 5x faster than the timeout
+    with Clock() as clock, reader, peer, pytest.raises(TimeoutError, match=r"within 0\.5s"):
+        reader.makefile("rb").read(100)
+    thread.join(5)
+    assert 0.45 <= clock.elapsed < 1.0
+
+
+def test_a_plain_socket_timeout_alone_would_keep_reading() -> None:
+    """The control: the same trickle passes a bare per-read timeout (what the deadline fixes)."""
+    ours, peer = socket.socketpair()
+    ours.settimeout(0.5)
+    thread = _trickle_into(peer, 10, 0.1)
+    with Clock() as clock, ours, peer:
+        assert ours.makefile("rb").read(10) == b"x" * 10
+    thread.join(5)
+    assert clock.elapsed > 0.5  # longer than the timeout in total, and never timed out
+
+
+def test_each_request_starts_a_new_exchange() -> None:
+    ours, peer = socket.socketpair()
+    ours.settimeout(0.5)
+    reader = adopt(ours)
+    with reader, peer:
+        for _ in range(4):  # 4 x 0.3 s in total, each answer within 0.5 s of its request
+            reader.sendall(b"?")
+            assert peer.recv(1) == b"?"
+            time.sleep(0.3)
+            peer.send(b"!")
+            assert reader.recv(1) == b"!"
+        assert reader.gettimeout() == 0.5  # the owner's timeout, not the one left
+
+
+def test_non_blocking_and_unbounded_sockets_are_left_alone() -> None:
+    ours, peer = socket.socketpair()
+    reader = adopt(ours)
+    with reader, peer:
+        reader.setblocking(False)  # IMAP IDLE polls like this
+        with pytest.raises(BlockingIOError):
+            reader.recv(1)
+        reader.settimeout(None)
+        peer.send(b"!")
+        assert reader.recv(1) == b"!"
+
+
+def test_a_trickled_tls_handshake_ends_at_the_deadline(dovecot: DovecotServer) -> None:
+    # Dovecot's real TLS answer (ServerHello, certificate, ...) forwarded one byte per 0.2 s.
+    trickle = Fault("trickle", after_server_bytes=0, times=None, interval=0.2)
+    with FaultProxy((dovecot.host, dovecot.imaps_port), faults=[trickle]) as proxy:
+        context = tls.client_context(dovecot.ca_file)
+        raw = socket.create_connection((proxy.host, proxy.port), timeout=0.8)
+        with Clock() as clock, pytest.raises(TimeoutError, match="handshake"):
+            context.wrap_socket(raw, server_hostname=proxy.host)
+        raw.close()
+    assert 0.7 <= clock.elapsed < 0.8 + SLACK
+
+
+# ---------------------------------------------------------------- IMAP, real Dovecot
+
+
+@pytest.fixture
+def box(
+    dovecot: DovecotServer, imap_user: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str]:
+    user, password = imap_user
+    monkeypatch.setenv(PASSWORD_ENV, password)
+    token = new_token()
+    raw = token_mail(token, when=T0).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    dovecot.append_many(user, [(raw, T0)])
+    return user, token
+
+
+@pytest.fixture
+def proxies() -> Iterator[list[FaultProxy]]:
+    made: list[FaultProxy] = []
+    yield made
+    for proxy in made:
+        proxy.close()
+
+
+def imap_via(proxy: FaultProxy, dovecot: DovecotServer, user: str, scheme: str = "imaps") -> Any:
+    options = SourceOptions(
+        ca_file=dovecot.ca_file,
+        timeout=TIMEOUT,
+        profile={"retries": 1, "retry_backoff": 0.01},
+    )
+    return open_provider(proxy.url(user, scheme=scheme), options)
+
+
+def test_imap_fetch_trickled_forever_ends_with_exit_4(
+    dovecot: DovecotServer, box: tuple[str, str], proxies: list[FaultProxy]
+) -> None:
+    user, token = box
+    # Half the message literal arrives, then one byte every 0.7 s: each read is in time.
+    trickle = Fault("trickle", on_command=BODY, mid_literal=True, times=None, interval=0.7)
+    proxy = FaultProxy(
+        (dovecot.host, dovecot.imaps_port), tls=TlsTermination.from_dir(dovecot.base)
+    )
+    proxies.append(proxy)
+    proxy.faults.append(trickle)
+    with (
+        Clock() as clock,
+        imap_via(proxy, dovecot, user) as provider,
+        pytest.raises(MailboxError) as info,
+    ):
+        find_token(provider)
+    text = str(info.value)
+    assert info.value.exit_code == ExitCode.MAILBOX
+    assert "timed out while fetching a message (gave up after 2 attempts)" in text, text
+    assert proxy.where in text and token not in text
+    assert trickle.fired == 2
+    assert 2 * TIMEOUT * 0.9 <= clock.elapsed < 2 * TIMEOUT + SLACK  # (retries + 1) x timeout
+
+
+def test_imap_fetch_trickled_once_is_retried(
+    dovecot: DovecotServer, box: tuple[str, str], proxies: list[FaultProxy]
+) -> None:
+    user, token = box
+    trickle = Fault("trickle", on_command=BODY, mid_literal=True, interval=0.7)
+    proxy = FaultProxy(
+        (dovecot.host, dovecot.imaps_port),
+        tls=TlsTermination.from_dir(dovecot.base),
+        faults=[trickle],
+    )
+    proxies.append(proxy)
+    with Clock() as clock, imap_via(proxy, dovecot, user) as provider:
+        assert find_token(provider).token == token
+    assert trickle.fired == 1 and proxy.count(BODY) == 2
+    assert clock.elapsed < TIMEOUT + SLACK
+
+
+def test_imap_greeting_trickled_before_starttls_ends_with_exit_4(
+    dovecot: DovecotServer, box: tuple[str, str], proxies: list[FaultProxy]
+) -> None:
+    """imap:// reads the greeting and CAPABILITY in plain text: that socket has deadlines too."""
+    user, _ = box
+    trickle = Fault("trickle", after_server_bytes=0, times=None, interval=0.1)
+    proxy = FaultProxy((dovecot.host, dovecot.imap_port), faults=[trickle])
+    proxies.append(proxy)
+    with (
+        Clock() as clock,
+        imap_via(proxy, dovecot, user, scheme="imap") as provider,
+        pytest.raises(MailboxError, match="timed out while connecting") as info,
+    ):
+        find_token(provider)
+    assert "gave up after 2 attempts" in str(info.value)
+    assert len(proxy.connections) == 2
+    assert clock.elapsed < 2 * TIMEOUT + SLACK
+
+
+def test_cli_imap_trickle_is_exit_4_in_one_line(
+    dovecot: DovecotServer,
+    box: tuple[str, str],
+    proxies: list[FaultProxy],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    user, token = box
+    trickle = Fault("trickle", on_command=BODY, mid_literal=True, times=None, interval=0.7)
+    proxy = FaultProxy(
+        (dovecot.host, dovecot.imaps_port),
+        tls=TlsTermination.from_dir(dovecot.base),
+        faults=[trickle],
+    )
+    proxies.append(proxy)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[mailbox.slow]\nurl = "{proxy.url(user)}"\nca_file = "{dovecot.ca_file}"\n'
+        "retries = 1\nretry_backoff = 0.01\n"
+    )
+    with Clock() as clock:
+        code = main(["--config", str(config), "find", "slow", "--timeout", str(TIMEOUT)])
+    out, err = capsys.readouterr()
+    assert (code, out) == (ExitCode.MAILBOX, "")
+    assert len(err.strip().splitlines()) == 1 and "timed out" in err and token not in err
+    assert clock.elapsed < 2 * TIMEOUT + SLACK
+
+
+# ---------------------------------------------------------------- HTTP
+
+
+class TrickleServer:
+    """An HTTP(S) server on 127.0.0.1 that answers every request as slowly as allowed.
+
+    ``mode`` "headers": the status line and headers, one byte every ``interval`` seconds;
+    "body": complete headers announcing a 64 KiB body, then the body one byte at a time.
+    """
+
+    def __init__(self, mode: str, interval: float, tls_ca: LoopbackCA | None = None) -> None:
+        self.mode, self.interval = mode, interval
+        self.requests: list[str] = []
+        self._stop = threading.Event()
+        self._context = tls_ca.server_context() if tls_ca else None
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.port = int(self._listener.getsockname()[1])
+        self.url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{self.port}"
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            if self._context is not None:
+                conn.settimeout(5)
+                conn = self._context.wrap_socket(conn, server_side=True)
+            conn.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                head += chunk
+            self.requests.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
+            status = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            headers = status + b"Content-Length: 65536\r\n\r\n"
+            trickled = headers if self.mode == "headers" else b"{" + b" " * 65535
+            if self.mode == "body":
+                conn.sendall(headers)
+            for i in range(len(trickled)):
+                if self._stop.wait(self.interval):
+                    return
+                conn.sendall(trickled[i : i + 1])
+        except OSError:
+            return  # the client gave up: what the test wants
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        for thread in self._threads:
+            thread.join(5)
+
+    def __enter__(self) -> TrickleServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+MODES = pytest.mark.parametrize("mode", ["headers", "body"])
+QUICK = {"retries": 1, "retry_backoff": 0.01}  # 2 attempts
+BOUND = 2 * HTTP_TIMEOUT + SLACK  # (retries + 1) x timeout, plus slack
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCA:
+    return make_test_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def gmail_creds(tmp_path: Path) -> Callable[..., Path]:
+    def write(expired: bool = False) -> Path:
+        with GmailEmulator() as emu:  # only for well-formed credentials
+            expiry = datetime.now(UTC) + timedelta(hours=-1 if expired else 1)
+            info = emu.authorized_user_info(token=emu.issue_access_token(), expiry=expiry)
+        path = tmp_path / "gmail.json"
+        path.write_text(json.dumps(info))
+        path.chmod(0o600)
+        return path
+
+    return write
+
+
+def gmail(profile: dict[str, Any]) -> Any:
+    return open_provider("gmail://me", SourceOptions(timeout=HTTP_TIMEOUT, profile=profile))
+
+
+@MODES
+def test_gmail_api_trickle_ends_with_exit_4(mode: str, gmail_creds: Callable[..., Path]) -> None:
+    with TrickleServer(mode, 0.3) as server:
+        profile = {"credentials": str(gmail_creds()), "api_endpoint": server.url, **QUICK}
+        with (
+            Clock() as clock,
+            gmail(profile) as provider,
+            pytest.raises(MailboxError, match="timed out") as info,
+        ):
+            find_token(provider)
+    assert info.value.exit_code == ExitCode.MAILBOX
+    assert "gave up after 2 attempts" in str(info.value)
+    assert len(server.requests) == 2 and clock.elapsed < BOUND
+
+
+def test_google_token_endpoint_trickle_ends_with_exit_4(gmail_creds: Callable[..., Path]) -> None:
+    with TrickleServer("body", 0.3) as server, GmailEmulator() as emu:
+        profile = {
+            "credentials": str(gmail_creds(expired=True)),
+            "api_endpoint": emu.url,
+            "token_uri": server.url + "/token",
+            **QUICK,
+        }
+        with (
+            Clock() as clock,
+            gmail(profile) as provider,
+            pytest.raises(MailboxError, match="token endpoint") as info,
+        ):
+            find_token(provider)
+        assert emu.round_trips() == []  # no API call without a token
+    assert "token endpoint" in str(info.value) and "gave up after 2 attempts" in str(info.value)
+    assert len(server.requests) == 2 and clock.elapsed < BOUND
+
+
+@pytest.fixture
+def idp(ca: LoopbackCA, monkeypatch: pytest.MonkeyPatch) -> Iterator[IdentityEmulator]:
+    monkeypatch.setenv("TEST_APP_SECRET", "s3cr3t")
+    with IdentityEmulator(ca) as emulator:
+        emulator.register_app(APP_ID, secret="s3cr3t")
+        yield emulator
+
+
+def outlook(profile: dict[str, Any], ca: LoopbackCA) -> Any:
+    base = {"client_id": APP_ID, "client_secret_env": "TEST_APP_SECRET", **QUICK}
+    options = SourceOptions(ca_file=str(ca.ca_file), timeout=HTTP_TIMEOUT, profile=base | profile)
+    return open_provider(f"outlook://{UPN}", options)
+
+
+@MODES
+def test_graph_trickle_ends_with_exit_4(mode: str, idp: IdentityEmulator, ca: LoopbackCA) -> None:
+    with TrickleServer(mode, 0.3) as server:
+        profile = {
+            "tenant": idp.tenant_id,
+            "authority": idp.authority(),
+            "graph_endpoint": server.url + "/v1.0",
+        }
+        with (
+            Clock() as clock,
+            outlook(profile, ca) as provider,
+            pytest.raises(MailboxError, match="timed out") as info,
+        ):
+            find_token(provider)
+    assert info.value.exit_code == ExitCode.MAILBOX
+    assert "gave up after 2 attempts" in str(info.value)
+    assert len(server.requests) == 2 and clock.elapsed < BOUND
+
+
+def test_entra_identity_endpoint_trickle_ends_with_exit_4(
+    ca: LoopbackCA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_APP_SECRET", "s3cr3t")
+    with TrickleServer("body", 0.3, tls_ca=ca) as server:
+        profile = {
+            "tenant": "contoso",
+            "authority": server.url + "/contoso",
+            "graph_endpoint": "https://127.0.0.1:9/v1.0",  # never reached without a token
+        }
+        with (
+            Clock() as clock,
+            outlook(profile, ca) as provider,
+            pytest.raises(MailboxError, match="identity endpoint") as info,
+        ):
+            find_token(provider)
+    assert "timed out" in str(info.value) and "gave up after 2 attempts" in str(info.value)
+    assert len(server.requests) == 2 and clock.elapsed < BOUND
+
+
+def test_salesforce_login_trickle_is_unreachable_within_the_timeout() -> None:
+    """The login check is made once, never retried (lockout), and ends at the deadline."""
+    with TrickleServer("body", 0.3) as server:
+        endpoint = server.url + "/services/Soap/u/64.0"
+        with Clock() as clock, pytest.raises(SalesforceUnreachableError, match=r"within 0\.5s"):
+            check_login("dana@example.com", "pw", "tok", endpoint, timeout=HTTP_TIMEOUT)
+    assert len(server.requests) == 1 and clock.elapsed < HTTP_TIMEOUT + SLACK
+
+
+def test_cli_gmail_trickle_is_exit_4_in_one_line(
+    gmail_creds: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with TrickleServer("body", 0.3) as server:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[mailbox.work]\nurl = "gmail://me"\ncredentials = "{gmail_creds()}"\n'
+            f'api_endpoint = "{server.url}"\nretries = 1\nretry_backoff = 0.01\n'
+        )
+        with Clock() as clock:
+            code = main(["--config", str(config), "find", "work", "--timeout", "0.5"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (ExitCode.MAILBOX, "")
+    assert len(err.strip().splitlines()) == 1 and "timed out" in err, err
+    assert clock.elapsed < BOUND
+
+
+def test_a_stalled_https_handshake_is_bounded_too(ca: LoopbackCA) -> None:
+    """An https endpoint that accepts TCP and then sends its TLS handshake one byte at a time."""
+    with TrickleServer("body", 0.3, tls_ca=ca) as server:
+        trickle = Fault("trickle", after_server_bytes=0, times=None, interval=0.05)
+        with FaultProxy(("127.0.0.1", server.port), faults=[trickle]) as proxy:
+            context = tls.client_context(str(ca.ca_file))
+            raw = socket.create_connection((proxy.host, proxy.port), timeout=HTTP_TIMEOUT)
+            with Clock() as clock, pytest.raises(TimeoutError):
+                context.wrap_socket(raw, server_hostname="127.0.0.1")
+            raw.close()
+    assert clock.elapsed < HTTP_TIMEOUT + SLACK
+    assert ssl.TLSVersion.TLSv1_2 <= context.minimum_version
