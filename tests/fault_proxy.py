@@ -18,7 +18,8 @@ through a passthrough proxy in front of the plain port.
 Actions: ``reset`` (RST: SO_LINGER 0, then close, both sides), ``close`` (FIN without TLS
 close_notify: a cut, not a goodbye), ``stall`` (keep both sockets open, forward nothing more),
 ``trickle`` (forward the rest of the server's bytes one at a time, ``interval`` seconds apart:
-each read finishes inside a read timeout, so only a total deadline ends the answer).
+each read finishes inside a read timeout, so only a total deadline ends the answer), ``pass``
+(forward the command unchanged after running ``hook``, e.g. to hold a session for a while).
 Connect-time actions (no trigger): ``reset``, ``stall`` (never greet), ``plaintext`` (answer the
 ClientHello with a plaintext IMAP greeting), ``garbage`` (answer it with bytes that are not TLS).
 
@@ -43,7 +44,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
-Action = Literal["reset", "close", "stall", "trickle", "plaintext", "garbage"]
+Action = Literal["reset", "close", "stall", "trickle", "pass", "plaintext", "garbage"]
 POLL = 0.05  # seconds: how quickly threads notice close() and idle sockets
 SEND_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 5.0
@@ -90,6 +91,8 @@ class Fault:
             raise ValueError(f"{self.action} is a connect-time fault: give it no trigger")
         if self.action == "trickle" and not self.deferred:
             raise ValueError("trickle needs after_server_bytes or mid_literal")
+        if self.action == "pass" and (self.on_command is None or self.deferred):
+            raise ValueError("pass acts on a command, before it is forwarded")
         if self.mid_literal and self.after_server_bytes is not None:
             raise ValueError("mid_literal and after_server_bytes exclude each other")
         if self.cut_after is not None and not self.mid_literal:
@@ -382,6 +385,10 @@ class _Pump:
             if command is not None:
                 self._record(command)
                 fault = self._command_fault(command)
+                if fault is not None and fault.action == "pass":
+                    if fault.hook is not None:
+                        fault.hook()
+                    fault = None  # forwarded below, like any other command
                 if fault is not None:
                     self.proxy._event(f"{fault.action} on {command.split(' ')[0]}")
                     if fault.deferred:
