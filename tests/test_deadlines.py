@@ -24,6 +24,7 @@ import pytest
 from dovecot import DovecotServer
 from fault_proxy import Fault, FaultProxy, TlsTermination
 from gmail_emulator import GmailEmulator
+from loopback import Elapsed, LoopbackServer
 from mailgen import new_token, token_mail
 from ms_emulators import IdentityEmulator, LoopbackCA, make_test_ca
 
@@ -44,16 +45,6 @@ SLACK = 2.5  # seconds on top of the deadlines (connect, TLS, a loaded CI box)
 BODY = r"^UID FETCH .*BODY\.PEEK\[\]"
 APP_ID = "11111111-2222-3333-4444-555555555555"
 UPN = "dana@example.com"
-
-
-class Clock:
-    def __enter__(self) -> Clock:
-        self.start = time.monotonic()
-        self.elapsed = 0.0
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.elapsed = time.monotonic() - self.start
 
 
 # ---------------------------------------------------------------- the sockets themselves
@@ -78,10 +69,10 @@ def test_a_trickled_answer_ends_at_the_deadline() -> None:
     ours.settimeout(0.5)
     reader = adopt(ours)
     thread = _trickle_into(peer, 100, 0.1)  # every read is 5x faster than the timeout
-    with Clock() as clock, reader, peer, pytest.raises(TimeoutError, match=r"within 0\.5s"):
+    with Elapsed() as clock, reader, peer, pytest.raises(TimeoutError, match=r"within 0\.5s"):
         reader.makefile("rb").read(100)
     thread.join(5)
-    assert 0.45 <= clock.elapsed < 1.0
+    assert 0.45 <= clock.seconds < 1.0
 
 
 def test_a_plain_socket_timeout_alone_would_keep_reading() -> None:
@@ -89,10 +80,10 @@ def test_a_plain_socket_timeout_alone_would_keep_reading() -> None:
     ours, peer = socket.socketpair()
     ours.settimeout(0.5)
     thread = _trickle_into(peer, 10, 0.1)
-    with Clock() as clock, ours, peer:
+    with Elapsed() as clock, ours, peer:
         assert ours.makefile("rb").read(10) == b"x" * 10
     thread.join(5)
-    assert clock.elapsed > 0.5  # longer than the timeout in total, and never timed out
+    assert clock.seconds > 0.5  # longer than the timeout in total, and never timed out
 
 
 def test_each_request_starts_a_new_exchange() -> None:
@@ -127,10 +118,10 @@ def test_a_trickled_tls_handshake_ends_at_the_deadline(dovecot: DovecotServer) -
     with FaultProxy((dovecot.host, dovecot.imaps_port), faults=[trickle]) as proxy:
         context = tls.client_context(dovecot.ca_file)
         raw = socket.create_connection((proxy.host, proxy.port), timeout=0.8)
-        with Clock() as clock, pytest.raises(TimeoutError, match="handshake"):
+        with Elapsed() as clock, pytest.raises(TimeoutError, match="handshake"):
             context.wrap_socket(raw, server_hostname=proxy.host)
         raw.close()
-    assert 0.7 <= clock.elapsed < 0.8 + SLACK
+    assert 0.7 <= clock.seconds < 0.8 + SLACK
 
 
 # ---------------------------------------------------------------- IMAP, real Dovecot
@@ -177,7 +168,7 @@ def test_imap_fetch_trickled_forever_ends_with_exit_4(
     proxies.append(proxy)
     proxy.faults.append(trickle)
     with (
-        Clock() as clock,
+        Elapsed() as clock,
         imap_via(proxy, dovecot, user) as provider,
         pytest.raises(MailboxError) as info,
     ):
@@ -187,7 +178,7 @@ def test_imap_fetch_trickled_forever_ends_with_exit_4(
     assert "timed out while fetching a message (gave up after 2 attempts)" in text, text
     assert proxy.where in text and token not in text
     assert trickle.fired == 2
-    assert 2 * TIMEOUT * 0.9 <= clock.elapsed < 2 * TIMEOUT + SLACK  # (retries + 1) x timeout
+    assert 2 * TIMEOUT * 0.9 <= clock.seconds < 2 * TIMEOUT + SLACK  # (retries + 1) x timeout
 
 
 def test_imap_fetch_trickled_once_is_retried(
@@ -201,10 +192,10 @@ def test_imap_fetch_trickled_once_is_retried(
         faults=[trickle],
     )
     proxies.append(proxy)
-    with Clock() as clock, imap_via(proxy, dovecot, user) as provider:
+    with Elapsed() as clock, imap_via(proxy, dovecot, user) as provider:
         assert find_token(provider).token == token
     assert trickle.fired == 1 and proxy.count(BODY) == 2
-    assert clock.elapsed < TIMEOUT + SLACK
+    assert clock.seconds < TIMEOUT + SLACK
 
 
 def test_imap_greeting_trickled_before_starttls_ends_with_exit_4(
@@ -216,14 +207,14 @@ def test_imap_greeting_trickled_before_starttls_ends_with_exit_4(
     proxy = FaultProxy((dovecot.host, dovecot.imap_port), faults=[trickle])
     proxies.append(proxy)
     with (
-        Clock() as clock,
+        Elapsed() as clock,
         imap_via(proxy, dovecot, user, scheme="imap") as provider,
         pytest.raises(MailboxError, match="timed out while connecting") as info,
     ):
         find_token(provider)
     assert "gave up after 2 attempts" in str(info.value)
     assert len(proxy.connections) == 2
-    assert clock.elapsed < 2 * TIMEOUT + SLACK
+    assert clock.seconds < 2 * TIMEOUT + SLACK
 
 
 def test_cli_imap_trickle_is_exit_4_in_one_line(
@@ -246,18 +237,18 @@ def test_cli_imap_trickle_is_exit_4_in_one_line(
         f'[mailbox.slow]\nurl = "{proxy.url(user)}"\nca_file = "{dovecot.ca_file}"\n'
         "retries = 1\nretry_backoff = 0.01\n"
     )
-    with Clock() as clock:
+    with Elapsed() as clock:
         code = main(["--config", str(config), "find", "slow", "--timeout", str(TIMEOUT)])
     out, err = capsys.readouterr()
     assert (code, out) == (ExitCode.MAILBOX, "")
     assert len(err.strip().splitlines()) == 1 and "timed out" in err and token not in err
-    assert clock.elapsed < 2 * TIMEOUT + SLACK
+    assert clock.seconds < 2 * TIMEOUT + SLACK
 
 
 # ---------------------------------------------------------------- HTTP
 
 
-class TrickleServer:
+class TrickleServer(LoopbackServer):
     """An HTTP(S) server on 127.0.0.1 that answers every request as slowly as allowed.
 
     ``mode`` "headers": the status line and headers, one byte every ``interval`` seconds;
@@ -267,65 +258,30 @@ class TrickleServer:
     def __init__(self, mode: str, interval: float, tls_ca: LoopbackCA | None = None) -> None:
         self.mode, self.interval = mode, interval
         self.requests: list[str] = []
-        self._stop = threading.Event()
         self._context = tls_ca.server_context() if tls_ca else None
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.05)
-        self.port = int(self._listener.getsockname()[1])
+        super().__init__()
         self.url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{self.port}"
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
+    def serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        if self._context is not None:
+            conn = self._context.wrap_socket(conn, server_side=True)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(65536)
+            if not chunk:
                 return
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            if self._context is not None:
-                conn.settimeout(5)
-                conn = self._context.wrap_socket(conn, server_side=True)
-            conn.settimeout(5)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                head += chunk
-            self.requests.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
-            status = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            headers = status + b"Content-Length: 65536\r\n\r\n"
-            trickled = headers if self.mode == "headers" else b"{" + b" " * 65535
-            if self.mode == "body":
-                conn.sendall(headers)
-            for i in range(len(trickled)):
-                if self._stop.wait(self.interval):
-                    return
-                conn.sendall(trickled[i : i + 1])
-        except OSError:
-            return  # the client gave up: what the test wants
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._listener.close()
-        for thread in self._threads:
-            thread.join(5)
-
-    def __enter__(self) -> TrickleServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            head += chunk
+        self.requests.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
+        headers = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        headers += b"Content-Length: 65536\r\n\r\n"
+        trickled = headers if self.mode == "headers" else b"{" + b" " * 65535
+        if self.mode == "body":
+            conn.sendall(headers)
+        for i in range(len(trickled)):
+            if self.stop.wait(self.interval):
+                return
+            conn.sendall(trickled[i : i + 1])
 
 
 MODES = pytest.mark.parametrize("mode", ["headers", "body"])
@@ -361,14 +317,14 @@ def test_gmail_api_trickle_ends_with_exit_4(mode: str, gmail_creds: Callable[...
     with TrickleServer(mode, 0.3) as server:
         profile = {"credentials": str(gmail_creds()), "api_endpoint": server.url, **QUICK}
         with (
-            Clock() as clock,
+            Elapsed() as clock,
             gmail(profile) as provider,
             pytest.raises(MailboxError, match="timed out") as info,
         ):
             find_token(provider)
     assert info.value.exit_code == ExitCode.MAILBOX
     assert "gave up after 2 attempts" in str(info.value)
-    assert len(server.requests) == 2 and clock.elapsed < BOUND
+    assert len(server.requests) == 2 and clock.seconds < BOUND
 
 
 def test_google_token_endpoint_trickle_ends_with_exit_4(gmail_creds: Callable[..., Path]) -> None:
@@ -380,14 +336,14 @@ def test_google_token_endpoint_trickle_ends_with_exit_4(gmail_creds: Callable[..
             **QUICK,
         }
         with (
-            Clock() as clock,
+            Elapsed() as clock,
             gmail(profile) as provider,
             pytest.raises(MailboxError, match="token endpoint") as info,
         ):
             find_token(provider)
         assert emu.round_trips() == []  # no API call without a token
     assert "token endpoint" in str(info.value) and "gave up after 2 attempts" in str(info.value)
-    assert len(server.requests) == 2 and clock.elapsed < BOUND
+    assert len(server.requests) == 2 and clock.seconds < BOUND
 
 
 @pytest.fixture
@@ -413,14 +369,14 @@ def test_graph_trickle_ends_with_exit_4(mode: str, idp: IdentityEmulator, ca: Lo
             "graph_endpoint": server.url + "/v1.0",
         }
         with (
-            Clock() as clock,
+            Elapsed() as clock,
             outlook(profile, ca) as provider,
             pytest.raises(MailboxError, match="timed out") as info,
         ):
             find_token(provider)
     assert info.value.exit_code == ExitCode.MAILBOX
     assert "gave up after 2 attempts" in str(info.value)
-    assert len(server.requests) == 2 and clock.elapsed < BOUND
+    assert len(server.requests) == 2 and clock.seconds < BOUND
 
 
 def test_entra_identity_endpoint_trickle_ends_with_exit_4(
@@ -434,22 +390,22 @@ def test_entra_identity_endpoint_trickle_ends_with_exit_4(
             "graph_endpoint": "https://127.0.0.1:9/v1.0",  # never reached without a token
         }
         with (
-            Clock() as clock,
+            Elapsed() as clock,
             outlook(profile, ca) as provider,
             pytest.raises(MailboxError, match="identity endpoint") as info,
         ):
             find_token(provider)
     assert "timed out" in str(info.value) and "gave up after 2 attempts" in str(info.value)
-    assert len(server.requests) == 2 and clock.elapsed < BOUND
+    assert len(server.requests) == 2 and clock.seconds < BOUND
 
 
 def test_salesforce_login_trickle_is_unreachable_within_the_timeout() -> None:
     """The login check is made once, never retried (lockout), and ends at the deadline."""
     with TrickleServer("body", 0.3) as server:
         endpoint = server.url + "/services/Soap/u/64.0"
-        with Clock() as clock, pytest.raises(SalesforceUnreachableError, match=r"within 0\.5s"):
+        with Elapsed() as clock, pytest.raises(SalesforceUnreachableError, match=r"within 0\.5s"):
             check_login("dana@example.com", "pw", "tok", endpoint, timeout=HTTP_TIMEOUT)
-    assert len(server.requests) == 1 and clock.elapsed < HTTP_TIMEOUT + SLACK
+    assert len(server.requests) == 1 and clock.seconds < HTTP_TIMEOUT + SLACK
 
 
 def test_cli_gmail_trickle_is_exit_4_in_one_line(
@@ -461,12 +417,12 @@ def test_cli_gmail_trickle_is_exit_4_in_one_line(
             f'[mailbox.work]\nurl = "gmail://me"\ncredentials = "{gmail_creds()}"\n'
             f'api_endpoint = "{server.url}"\nretries = 1\nretry_backoff = 0.01\n'
         )
-        with Clock() as clock:
+        with Elapsed() as clock:
             code = main(["--config", str(config), "find", "work", "--timeout", "0.5"])
     out, err = capsys.readouterr()
     assert (code, out) == (ExitCode.MAILBOX, "")
     assert len(err.strip().splitlines()) == 1 and "timed out" in err, err
-    assert clock.elapsed < BOUND
+    assert clock.seconds < BOUND
 
 
 def test_a_stalled_https_handshake_is_bounded_too(ca: LoopbackCA) -> None:
@@ -476,8 +432,8 @@ def test_a_stalled_https_handshake_is_bounded_too(ca: LoopbackCA) -> None:
         with FaultProxy(("127.0.0.1", server.port), faults=[trickle]) as proxy:
             context = tls.client_context(str(ca.ca_file))
             raw = socket.create_connection((proxy.host, proxy.port), timeout=HTTP_TIMEOUT)
-            with Clock() as clock, pytest.raises(TimeoutError):
+            with Elapsed() as clock, pytest.raises(TimeoutError):
                 context.wrap_socket(raw, server_hostname="127.0.0.1")
             raw.close()
-    assert clock.elapsed < HTTP_TIMEOUT + SLACK
+    assert clock.seconds < HTTP_TIMEOUT + SLACK
     assert ssl.TLSVersion.TLSv1_2 <= context.minimum_version

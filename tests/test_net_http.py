@@ -13,7 +13,6 @@ import http.client
 import json
 import socket
 import ssl
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +24,7 @@ import requests
 from gmail_emulator import GmailEmulator
 from inbox_finder.providers.gmail import provider as gmail_module
 from inbox_finder.providers.outlook import provider as outlook_module
+from loopback import FakeClock, LoopbackServer
 from ms_emulators import IdentityEmulator, LoopbackCA, make_test_ca
 from ms_graph_emulator import GraphEmulator
 
@@ -120,41 +120,21 @@ def test_the_table_is_complete() -> None:
 # ---------------------------------------------------------------- transport failures
 
 
-class Misbehaving:
+class Misbehaving(LoopbackServer):
     """A loopback TCP server that answers every connection the way ``mode`` says."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.05)
-        self.port = int(self._listener.getsockname()[1])
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    conn.recv(65536)
-                    if self.mode == "cut":  # 10 of 100 promised bytes, then a close
-                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
-                    elif self.mode == "no-status":
-                        pass  # close without a status line
-                    elif self.mode == "stall":
-                        self._stop.wait(2)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._listener.close()
+    def serve(self, conn: socket.socket) -> None:
+        conn.settimeout(2)
+        conn.recv(65536)
+        if self.mode == "cut":  # 10 of 100 promised bytes, then a close
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+        elif self.mode == "stall":
+            self.stop.wait(2)
+        # "no-status": close without a status line
 
 
 @pytest.fixture
@@ -239,16 +219,6 @@ def test_transport_exceptions(exc: BaseException, kind: Transport | None) -> Non
 
 
 # ---------------------------------------------------------------- every provider uses it
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def quick(clock: FakeClock, default: Any) -> Any:

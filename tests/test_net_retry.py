@@ -15,6 +15,7 @@ import pytest
 from inbox_finder.providers.gmail.api import DEFAULT_RETRY as GMAIL
 from inbox_finder.providers.imap.session import DEFAULT_RETRY as IMAP
 from inbox_finder.providers.outlook.auth import DEFAULT_RETRY as GRAPH
+from loopback import FakeClock
 
 from inbox_finder.errors import AuthError, ConfigError, MailboxError
 from inbox_finder.net.retry import Failure, RetryPolicy, run
@@ -22,22 +23,9 @@ from inbox_finder.net.retry import Failure, RetryPolicy, run
 log = logging.getLogger("test")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
+class Clock(FakeClock):
     def policy(self, jitter: float = 0.5, **fields: Any) -> RetryPolicy:
-        return RetryPolicy(
-            sleep=self.sleep,
-            clock=lambda: self.now,
-            random=lambda: jitter,
-            **fields,
-        )
+        return RetryPolicy(sleep=self.sleep, clock=self.clock, random=lambda: jitter, **fields)
 
 
 class Flaky:

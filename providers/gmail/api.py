@@ -54,8 +54,8 @@ class GmailApi:
         ca_file: str | None,
         retry: RetryPolicy,
     ) -> None:
-        self._user_id = user_id
-        self._endpoint = endpoint
+        self.user_id = user_id
+        self.endpoint = endpoint
         self._auth = auth
         self._timeout = timeout
         self._context = tls.client_context(ca_file)  # system store plus --ca-file, deadlines
@@ -87,7 +87,7 @@ class GmailApi:
                 http=authed,
                 static_discovery=True,
                 cache_discovery=False,
-                client_options={"api_endpoint": self._endpoint},
+                client_options={"api_endpoint": self.endpoint},
             )
         except Exception as exc:  # a broken install: unknown API, bad discovery document
             bad = f"cannot set up the Gmail API client ({type(exc).__name__})"
@@ -188,7 +188,7 @@ class GmailApi:
                 exc,
                 service="the Gmail API",
                 doing=f"Gmail API {what}",
-                where=self._endpoint,
+                where=self.endpoint,
                 timeout=self._timeout,
             )
         if isinstance(exc, UnicodeDecodeError):
@@ -209,7 +209,7 @@ class GmailApi:
         failure = http.status_failure(status, text, reasons=reasons, retry_after=retry_after)
         if failure.error is AuthError:  # 401 (after one refresh) or a 403 that is no rate limit
             hint = self._store.fix_hint if self._store else google_auth.LOGIN_HINT
-            access = "" if status == 401 else f": no access to mailbox {self._user_id}"
+            access = "" if status == 401 else f": no access to mailbox {self.user_id}"
             return Failure(AuthError, f"{text}{access}; {hint}", status=status)
         return failure
 

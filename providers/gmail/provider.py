@@ -71,28 +71,11 @@ class GmailProvider(Provider):
 
     kind = "Gmail"
 
-    def __init__(
-        self,
-        *,
-        user_id: str,
-        endpoint: str,
-        auth: AuthSettings,
-        timeout: float,
-        ca_file: str | None,
-        retry: RetryPolicy,
-        page_size: int = PAGE_SIZE,
-    ) -> None:
-        self._user_id = user_id
-        self._endpoint = endpoint.rstrip("/")
+    def __init__(self, api: GmailApi, *, page_size: int = PAGE_SIZE) -> None:
+        self._api = api
+        self._user_id = api.user_id
+        self._endpoint = api.endpoint
         self.page_size = page_size
-        self._api = GmailApi(
-            user_id=user_id,
-            endpoint=self._endpoint,
-            auth=auth,
-            timeout=timeout,
-            ca_file=ca_file,
-            retry=retry,
-        )
 
     @property
     def retry(self) -> RetryPolicy:
@@ -134,15 +117,15 @@ class GmailProvider(Provider):
         if not 1 <= page_size <= 500:
             raise ConfigError("Gmail page_size must be between 1 and 500")
         policy = RetryPolicy.from_profile(profile, DEFAULT_RETRY)
-        return cls(
+        api = GmailApi(
             user_id=user,
-            endpoint=endpoint,
+            endpoint=endpoint.rstrip("/"),
             auth=auth,
             timeout=options.timeout,
             ca_file=tls.resolve_ca_file(options.ca_file, profile),
             retry=retry or policy,
-            page_size=page_size,
         )
+        return cls(api, page_size=page_size)
 
     @property
     def source(self) -> str:
