@@ -328,3 +328,72 @@ def test_graph_follows_the_classifier(
     retried = classify_status(status) in RETRYABLE
     assert len(clock.sleeps) == (2 if retried else 0)
     assert len(graph.requests) == (3 if retried else 1)
+
+
+# ---------------------------------------------------------------- token endpoints too
+
+
+def test_google_token_endpoint_follows_the_classifier(
+    gmail_emu: GmailEmulator, tmp_path: Path
+) -> None:
+    """503 twice with Retry-After: our policy waits as asked (google-auth's own retry, with its
+    own sleeps, never runs), then the refreshed token works. A revoked grant: exit 3 at once."""
+    creds = tmp_path / "gmail.json"
+    expired = datetime.now(UTC) - timedelta(minutes=5)
+    info = gmail_emu.authorized_user_info(token=gmail_emu.issue_access_token(), expiry=expired)
+    creds.write_text(json.dumps(info))
+    creds.chmod(0o600)
+    profile = {"credentials": str(creds), "api_endpoint": gmail_emu.url}
+    profile["token_uri"] = gmail_emu.token_uri
+    options = SourceOptions(timeout=5, profile=profile)
+    clock = FakeClock()
+    retry = quick(clock, gmail_module.DEFAULT_RETRY)
+    gmail_emu.fail_next(2, 503, retry_after="3", prefix="/token")
+    with gmail_module.GmailProvider.from_url("gmail://me", options, retry=retry) as provider:
+        assert list(provider.search(Query())) == []
+    assert clock.sleeps == [3.0, 3.0]
+    assert [r.status for r in gmail_emu.round_trips("/token")] == [503, 503, 200]
+    creds.write_text(json.dumps(info))
+    gmail_emu.revoke_all()
+    clock.sleeps.clear()
+    with (
+        gmail_module.GmailProvider.from_url("gmail://me", options, retry=retry) as provider,
+        pytest.raises(AuthError, match="invalid_grant"),
+    ):
+        list(provider.search(Query()))
+    assert clock.sleeps == []
+
+
+def test_entra_token_endpoint_follows_the_classifier(
+    graph_rig: tuple[IdentityEmulator, GraphEmulator],
+    ca: LoopbackCA,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Entra's token endpoint answering 503 is retried below MSAL under Graph's policy."""
+    from ms_emulators import Reply
+
+    idp, graph = graph_rig
+    answered = idp.handle
+    failing = [503, 429]
+
+    def flaky(method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Any:
+        if path.endswith("/oauth2/v2.0/token") and failing:
+            return Reply(failing.pop(0), {"error": "temporarily_unavailable"}, {"Retry-After": "2"})
+        return answered(method, path, query, headers, body)
+
+    monkeypatch.setattr(idp, "handle", flaky)
+    profile = {
+        "client_id": "11111111-2222-3333-4444-555555555555",
+        "tenant": idp.tenant_id,
+        "authority": idp.authority(),
+        "graph_endpoint": graph.endpoint,
+        "client_secret_env": "TEST_APP_SECRET",
+    }
+    options = SourceOptions(ca_file=str(ca.ca_file), timeout=5, profile=profile)
+    provider = outlook_module.OutlookProvider.from_url("outlook://dana@example.com", options)
+    clock = FakeClock()
+    provider.retry = quick(clock, outlook_module.DEFAULT_RETRY)  # Graph's and the token's
+    with provider:
+        assert list(provider.search(Query())) == []
+    assert clock.sleeps == [2.0, 2.0]
+    assert [r.status for r in idp.requests if r.path.endswith("/token")] == [503, 429, 200]

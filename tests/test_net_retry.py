@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from inbox_finder.providers.gmail.api import DEFAULT_RETRY as GMAIL
 from inbox_finder.providers.imap.session import DEFAULT_RETRY as IMAP
-from inbox_finder.providers.outlook.auth import DEFAULT_RETRY as GRAPH
+from inbox_finder.providers.outlook.graph import DEFAULT_RETRY as GRAPH
 from loopback import FakeClock
 
 from inbox_finder.errors import AuthError, ConfigError, MailboxError

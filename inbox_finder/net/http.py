@@ -35,8 +35,8 @@ from enum import StrEnum
 
 from inbox_finder.errors import AuthError, InboxFinderError, MailboxError
 
+from . import tls
 from .retry import Failure, parse_retry_after
-from .tls import PRIVATE_CA_HINT
 
 # Google's errors[].reason values that mean "slow down", not "no access" (Gmail API guide).
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
@@ -193,10 +193,9 @@ def transport_failure(
         text = f"{doing} failed: the answer from {where} was cut off ({name})"
         return Failure(MailboxError, text, retryable=True)
     if kind is Transport.TLS:
-        text = f"TLS failure talking to {service} at {where}"
-        if any(isinstance(e, ssl.SSLCertVerificationError) for e in _chain(exc)):
-            text += f": the certificate did not verify; {PRIVATE_CA_HINT}"
-        return Failure(MailboxError, text)
+        error = next((e for e in _chain(exc) if isinstance(e, ssl.SSLError)), None)
+        detail = f": {tls.describe(error, where)}" if error is not None else f" at {where}"
+        return Failure(MailboxError, f"TLS failure talking to {service}{detail}")
     return Failure(MailboxError, f"cannot reach {service} at {where}: {root_reason(exc)}")
 
 

@@ -72,6 +72,21 @@ def client_context(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
+def describe(error: ssl.SSLError, where: str, doing: str | None = None) -> str:
+    """One line for a TLS failure with ``where``; an untrusted certificate names the fix.
+
+    ``doing`` ("connecting") says when a handshake or protocol failure happened.
+    """
+    # Errors raised by _ssl carry reason/verify_message; ones built in Python may not.
+    reason = getattr(error, "reason", None) or type(error).__name__
+    if isinstance(error, ssl.SSLCertVerificationError):
+        why = getattr(error, "verify_message", None) or reason
+        return f"TLS certificate of {where} did not verify ({why}); {PRIVATE_CA_HINT}"
+    if doing:
+        return f"TLS with {where} failed while {doing}: {reason}"
+    return f"TLS with {where} failed ({reason})"
+
+
 def _has_system_store() -> bool:
     paths = ssl.get_default_verify_paths()
     if paths.cafile and Path(paths.cafile).is_file():

@@ -271,10 +271,7 @@ def _soap_body(data: bytes) -> ET.Element | None:
 def _post(
     url: str, body: bytes, action: str, *, context: ssl.SSLContext, timeout: float
 ) -> _Answer:
-    """POST one SOAP request (no redirects followed) and parse the answer's Body.
-
-    ``timeout`` bounds the whole answer, not just each read (inbox_finder.net.deadline).
-    """
+    """POST one SOAP request (no redirects; ``timeout`` bounds the whole answer), parse its Body."""
     import http.client
     import urllib.error
     import urllib.request
@@ -315,13 +312,8 @@ def _post(
 
 
 def _describe(reason: object, host: str, timeout: float) -> str:
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return (
-            f"TLS certificate of {host} is not trusted ({reason.verify_message}); "
-            f"{tls.PRIVATE_CA_HINT}"
-        )
     if isinstance(reason, ssl.SSLError):
-        return f"TLS with {host} failed ({reason.reason or type(reason).__name__})"
+        return tls.describe(reason, host)
     if isinstance(reason, TimeoutError):
         return f"Salesforce at {host} did not answer within {timeout:g}s"
     if isinstance(reason, ConnectionRefusedError):

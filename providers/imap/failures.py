@@ -22,7 +22,7 @@ from inbox_finder.errors import (
     MailboxError,
     MessageVanishedError,
 )
-from inbox_finder.net.tls import PRIVATE_CA_HINT
+from inbox_finder.net import tls
 
 from . import codes
 
@@ -80,12 +80,8 @@ def translate(
     """The error ``exc`` stands for while ``doing`` with ``user`` at ``where``."""
     if isinstance(exc, LoginError):
         return _login_refused(clean(exc), where, user)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        why = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
-        return MailboxError(f"TLS certificate of {where} did not verify ({why}); {PRIVATE_CA_HINT}")
     if isinstance(exc, ssl.SSLError):
-        reason = getattr(exc, "reason", None) or exc
-        return MailboxError(f"TLS with {where} failed while {doing}: {reason}")
+        return MailboxError(tls.describe(exc, where, doing))
     if isinstance(exc, socket.gaierror):
         return MailboxError(f"cannot resolve {where}: {exc.strerror}")
     if isinstance(exc, TimeoutError):

@@ -19,11 +19,12 @@ from urllib.parse import urlsplit
 
 from inbox_finder.errors import AuthError, ConfigError, MailboxError
 from inbox_finder.fileutil import require_private, write_private
-from inbox_finder.net import http, retry, tls
-from inbox_finder.net.retry import Failure, RetryPolicy
+from inbox_finder.net import tls
+
+from .graph import DEFAULT_RETRY, MsalHttp, make_session
 
 if TYPE_CHECKING:
-    import requests
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,6 @@ GRAPH_RESOURCE = "https://graph.microsoft.com"
 DELEGATED_SCOPES = ("Mail.Read",)
 APP_SCOPES = (f"{GRAPH_RESOURCE}/.default",)
 LOGIN_HOST = "https://login.microsoftonline.com"
-# Graph's and the identity endpoint's retries (Graph's guidance: honour Retry-After, back off
-# exponentially, bound the attempts); profile keys retries, retry_backoff, retry_max_seconds.
-DEFAULT_RETRY = RetryPolicy(max_attempts=5, max_total=60.0, base_delay=1.0, max_delay=30.0)
 # Client credentials need a concrete tenant; these aliases only work for delegated sign-in.
 MULTI_TENANT_ALIASES = frozenset({"common", "organizations", "consumers"})
 
@@ -71,62 +69,6 @@ def login_command(client_id: str, tenant: str) -> str:
     """The command that fixes a missing or expired delegated login."""
     cmd = f"inbox-finder login outlook --client-id {client_id}"
     return cmd if tenant == "common" else f"{cmd} --tenant {tenant}"
-
-
-class MsalHttp:
-    """The http_client handed to MSAL: our session, timeout and the unified retries.
-
-    Retrying here, below MSAL, is what gives the identity endpoint the same bounded retries as
-    Graph (408/429/5xx, timeouts, cut or malformed answers): MSAL itself would throttle a
-    repeated request after a 429/5xx rather than retry it.
-    """
-
-    def __init__(self, session: requests.Session, timeout: float, retry: RetryPolicy) -> None:
-        self._session = session
-        self._timeout = timeout
-        self.retry = retry
-
-    def get(self, url: str, **kwargs: Any) -> requests.Response:
-        """GET with our timeout (MSAL passes none of its own), retried."""
-        return self._send("GET", url, kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> requests.Response:
-        """POST with our timeout, retried (token requests are safe to repeat)."""
-        return self._send("POST", url, kwargs)
-
-    def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> requests.Response:
-        kwargs.setdefault("timeout", self._timeout)
-        where = urlsplit(url).netloc
-
-        def attempt() -> requests.Response:
-            resp = self._session.request(method, url, **kwargs)
-            retry_after = resp.headers.get("Retry-After")
-            doing = f"the identity endpoint {where}"
-            http.check_answer(resp.status_code, resp.content, retry_after, doing=doing)
-            return resp
-
-        def classify(exc: Exception) -> Failure | None:
-            return http.answer_failure(
-                exc,
-                service="the identity endpoint",
-                doing="the request to the identity endpoint",
-                where=where,
-                timeout=self._timeout,
-            )
-
-        return retry.run(self.retry, attempt, classify, log)
-
-    def close(self) -> None:
-        """The session belongs to the provider; MSAL must not close it."""
-
-
-def make_session(ca_file: str | None) -> requests.Session:
-    """A requests.Session (pooled connections to Graph and the identity endpoint) that trusts
-    the system store plus ``ca_file`` and enforces total deadlines (inbox_finder.net)."""
-    from inbox_finder.net.transports import requests_session
-
-    session: requests.Session = requests_session(tls.client_context(ca_file))
-    return session
 
 
 def _first_line(text: object, secrets: Sequence[str] = ()) -> str:

@@ -1,4 +1,9 @@
-"""Microsoft Graph GETs for the Outlook provider: bearer token, retries, error mapping.
+"""HTTP for the Outlook provider: Graph GETs (bearer token, retries, error mapping), and the
+session and http_client MSAL sends its identity-endpoint requests through.
+
+One ``requests.Session`` per provider serves Graph and the identity endpoint (Entra ID); it
+trusts the system store plus the CA file and enforces total deadlines (inbox_finder.net).
+``MsalHttp`` gives MSAL's requests our timeout and the same bounded retries as Graph.
 
 Errors: statuses and transport failures are classified by ``inbox_finder.net.http`` and retried
 under ``inbox_finder.net.retry`` (default: at most 5 attempts within 60 s; profile keys
@@ -26,16 +31,25 @@ from inbox_finder.errors import (
     MailboxError,
     MessageVanishedError,
 )
-from inbox_finder.net import http, retry
+from inbox_finder.net import http, retry, tls
 from inbox_finder.net.http import Kind, Malformed, RetryableAnswer
 from inbox_finder.net.retry import Failure, RetryPolicy
 
-__all__ = ["DEFAULT_RETRY", "UNKNOWN_MAILBOX_CODES", "GraphClient", "json_object", "raw_body"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "UNKNOWN_MAILBOX_CODES",
+    "GraphClient",
+    "MsalHttp",
+    "json_object",
+    "make_session",
+    "raw_body",
+]
 
-from .auth import DEFAULT_RETRY, TokenSource
 
 if TYPE_CHECKING:
     import requests
+
+    from .auth import TokenSource
 
 # The provider's logger: request and retry notes read as they did before this module was split.
 log = logging.getLogger("inbox_finder.providers.outlook")
@@ -46,6 +60,67 @@ UNKNOWN_MAILBOX_CODES = frozenset(
 )
 
 _T = TypeVar("_T")
+
+
+# Graph's and the identity endpoint's retries (Graph's guidance: honour Retry-After, back off
+# exponentially, bound the attempts); profile keys retries, retry_backoff, retry_max_seconds.
+DEFAULT_RETRY = RetryPolicy(max_attempts=5, max_total=60.0, base_delay=1.0, max_delay=30.0)
+
+
+class MsalHttp:
+    """The http_client handed to MSAL: our session, timeout and the unified retries.
+
+    Retrying here, below MSAL, is what gives the identity endpoint the same bounded retries as
+    Graph (408/429/5xx, timeouts, cut or malformed answers): MSAL itself would throttle a
+    repeated request after a 429/5xx rather than retry it.
+    """
+
+    def __init__(self, session: requests.Session, timeout: float, retry: RetryPolicy) -> None:
+        self._session = session
+        self._timeout = timeout
+        self.retry = retry
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        """GET with our timeout (MSAL passes none of its own), retried."""
+        return self._send("GET", url, kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        """POST with our timeout, retried (token requests are safe to repeat)."""
+        return self._send("POST", url, kwargs)
+
+    def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> requests.Response:
+        kwargs.setdefault("timeout", self._timeout)
+        where = urlsplit(url).netloc
+
+        def attempt() -> requests.Response:
+            resp = self._session.request(method, url, **kwargs)
+            retry_after = resp.headers.get("Retry-After")
+            doing = f"the identity endpoint {where}"
+            http.check_answer(resp.status_code, resp.content, retry_after, doing=doing)
+            return resp
+
+        def classify(exc: Exception) -> Failure | None:
+            return http.answer_failure(
+                exc,
+                service="the identity endpoint",
+                doing="the request to the identity endpoint",
+                where=where,
+                timeout=self._timeout,
+            )
+
+        return retry.run(self.retry, attempt, classify, log)
+
+    def close(self) -> None:
+        """The session belongs to the provider; MSAL must not close it."""
+
+
+def make_session(ca_file: str | None) -> requests.Session:
+    """A requests.Session (pooled connections to Graph and the identity endpoint) that trusts
+    the system store plus ``ca_file`` and enforces total deadlines (inbox_finder.net)."""
+    from inbox_finder.net.transports import requests_session
+
+    session: requests.Session = requests_session(tls.client_context(ca_file))
+    return session
 
 
 def json_object(resp: requests.Response) -> dict[str, Any]:

@@ -46,10 +46,8 @@ from .auth import (
     AppCredential,
     AppTokens,
     DelegatedTokens,
-    MsalHttp,
     TokenSource,
     default_cache_path,
-    make_session,
     resolve_authority,
 )
 from .cursor import (
@@ -66,7 +64,9 @@ from .graph import (
     DEFAULT_RETRY,
     UNKNOWN_MAILBOX_CODES,
     GraphClient,
+    MsalHttp,
     json_object,
+    make_session,
     raw_body,
 )
 
