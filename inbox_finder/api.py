@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from inbox_finder.boundary.provider import Provider, SourceOptions
 from inbox_finder.boundary.registry import open_provider
@@ -12,7 +14,6 @@ from inbox_finder.config import Config, load_config, profile_for
 from inbox_finder.engine import Selection, iter_findings
 from inbox_finder.errors import ConfigError, NotFoundError
 from inbox_finder.model import Finding, require_aware
-from inbox_finder.net.tls import resolve_ca_file
 from inbox_finder.trust.policy import TrustPolicy
 
 DEFAULT_TIMEOUT = 30.0
@@ -41,7 +42,7 @@ def open_source(
     if profile_timeout is not None and not isinstance(profile_timeout, int | float):
         raise ConfigError(f"profile {name}: timeout must be a number of seconds")
     options = SourceOptions(
-        ca_file=resolve_ca_file(ca_file, profile),  # --ca-file over ca_file, checked
+        ca_file=_ca_file(ca_file, profile),
         timeout=float(timeout or profile_timeout or DEFAULT_TIMEOUT),
         profile=profile,
         profile_name=name,
@@ -56,6 +57,15 @@ def open_source(
         policy = replace(policy, verify_dkim=True)
     username = profile.get("username")
     return OpenedSource(open_provider(url, options), policy, str(username) if username else None)
+
+
+def _ca_file(ca_file: str | None, profile: Mapping[str, Any]) -> str | None:
+    """--ca-file over the profile's ca_file, checked (exit 2 naming a bad one)."""
+    if not ca_file and not profile.get("ca_file"):
+        return None  # no ssl import for a local lookup
+    from inbox_finder.net.tls import resolve_ca_file
+
+    return resolve_ca_file(ca_file, profile)
 
 
 def _since(value: datetime | str | None) -> datetime | None:
