@@ -3,11 +3,11 @@
 A socket timeout bounds each single wait for bytes, so a peer that trickles one byte just
 inside it keeps a read (a FETCH literal, an HTTP body) alive forever. The sockets made here
 also bound each *exchange*: everything read after the last bytes we sent (an IMAP command, an
-HTTP request), or after connecting, must arrive within the socket's own timeout in total; a TLS
-handshake gets the same bound. Past it a read raises ``TimeoutError``, which imaplib, http.client,
-httplib2 and urllib3 already report as a timeout, so the callers' translations and retries
-apply unchanged. A non-blocking socket (timeout 0, as IMAP IDLE polling uses) and a socket
-without a timeout are left alone.
+HTTP request), or since the first read (a greeting), must arrive within the socket's own
+timeout in total; CPython already bounds a whole TLS handshake by the timeout. Past it a read
+raises ``TimeoutError``, which imaplib, http.client, httplib2 and urllib3 already report as a
+timeout, so the callers' translations and retries apply unchanged. A non-blocking socket
+(timeout 0, as IMAP IDLE polling uses) and a socket without a timeout are left alone.
 
 ``adopt`` turns a connected plain socket into one of these; ``DeadlineSSLSocket`` is what an
 SSL context built by ``inbox_finder.net.tls`` wraps sockets in.
@@ -15,7 +15,6 @@ SSL context built by ``inbox_finder.net.tls`` wraps sockets in.
 
 from __future__ import annotations
 
-import selectors
 import socket
 import ssl
 import time
@@ -90,43 +89,7 @@ class DeadlineSocket(_Deadlines, socket.socket):
 
 
 class DeadlineSSLSocket(_Deadlines, ssl.SSLSocket):
-    """A TLS socket whose handshake and exchanges have a total deadline."""
-
-    def do_handshake(self, block: bool = False) -> None:
-        """The handshake, non-blocking under the hood, so that it too ends within the timeout."""
-        base = self._base
-        if not base:
-            super().do_handshake(block)
-            return
-        end = time.monotonic() + base
-        super().settimeout(0.0)
-        try:
-            with selectors.DefaultSelector() as selector:
-                while True:
-                    try:
-                        super().do_handshake()
-                        break
-                    except ssl.SSLWantReadError:
-                        events = selectors.EVENT_READ
-                    except ssl.SSLWantWriteError:
-                        events = selectors.EVENT_WRITE
-                    _wait(selector, self, events, end, base)
-        finally:
-            self.settimeout(base)  # also undoes what SSLSocket.do_handshake stored meanwhile
-        self._started = time.monotonic()  # the peer's first answer (a greeting) starts now
-
-
-def _wait(
-    selector: selectors.BaseSelector, sock: socket.socket, events: int, end: float, base: float
-) -> None:
-    left = end - time.monotonic()
-    key: Any = selector.get_map().get(sock.fileno())
-    if key is None:
-        selector.register(sock, events)
-    elif key.events != events:
-        selector.modify(sock, events)
-    if left <= 0 or not selector.select(left):
-        raise TimeoutError(f"TLS handshake not finished within {base:g}s")
+    """A TLS socket whose exchanges have a total deadline (CPython bounds the handshake)."""
 
 
 def adopt(sock: socket.socket) -> DeadlineSocket:
