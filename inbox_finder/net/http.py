@@ -129,26 +129,27 @@ _LIBRARIES = ("urllib3", "requests", "httplib2")
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what it wraps: causes, contexts, exception arguments, urllib3's ``reason``."""
-    todo: list[BaseException] = [exc]
+    """``exc`` and what it wraps: causes, exception arguments, urllib3's ``reason``.
+
+    Not ``__context__``: an exception merely raised while another was handled is no cause.
+    """
+    pending: list[BaseException] = [exc]
     seen: set[int] = set()
-    while todo and len(seen) < 12:
-        current = todo.pop(0)
+    while pending and len(seen) < 12:
+        current = pending.pop(0)
         if id(current) in seen:
             continue
         seen.add(id(current))
         yield current
-        inner = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        inner = [current.__cause__, getattr(current, "reason", None)]
         inner += list(getattr(current, "args", ()))
-        todo += [e for e in inner if isinstance(e, BaseException)]
+        pending += [e for e in inner if isinstance(e, BaseException)]
 
 
 def classify_transport(exc: BaseException) -> Transport | None:
     """The transport failure behind ``exc``, or None when it is not one (a parser bug, say)."""
     chain = list(_chain(exc))
-    if any(isinstance(e, ssl.SSLError) and not isinstance(e, _CUT) for e in chain):
-        return Transport.TLS
-    if any(isinstance(e, ssl.CertificateError) for e in chain):
+    if any(_tls(e) for e in chain):
         return Transport.TLS
     if any(isinstance(e, TimeoutError) or _named(e, {"ReadTimeoutError"}) for e in chain):
         return Transport.TIMEOUT
@@ -193,10 +194,16 @@ def transport_failure(
         text = f"{doing} failed: the answer from {where} was cut off ({name})"
         return Failure(MailboxError, text, retryable=True)
     if kind is Transport.TLS:
-        error = next((e for e in _chain(exc) if isinstance(e, ssl.SSLError)), None)
-        detail = f": {tls.describe(error, where)}" if error is not None else f" at {where}"
-        return Failure(MailboxError, f"TLS failure talking to {service}{detail}")
+        error = next(e for e in _chain(exc) if _tls(e))
+        assert isinstance(error, ssl.SSLError)
+        return Failure(
+            MailboxError, f"TLS failure talking to {service}: {tls.describe(error, where)}"
+        )
     return Failure(MailboxError, f"cannot reach {service} at {where}: {root_reason(exc)}")
+
+
+def _tls(exc: BaseException) -> bool:
+    return isinstance(exc, ssl.SSLError) and not isinstance(exc, _CUT)
 
 
 def _cut(exc: BaseException) -> bool:

@@ -171,7 +171,7 @@ def run(
             failure = classify(exc)
             if failure is None:
                 raise
-            cause: BaseException = failure.cause or exc
+            cause: BaseException = exc  # ``exc`` is unbound once the except block ends
         attempts.retry_or_raise(failure, cause, log)
 
 
