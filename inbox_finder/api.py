@@ -82,10 +82,9 @@ def open_source(
     and ``verify_dkim`` (see the module docstring): it is never looser than the config's.
     """
     url, name, profile = profile_for(source, config)  # validated: typed values, no guessing
-    profile_ca = profile["ca_file"]
     profile_timeout = _network_timeout(profile["timeout"], f"profile {name}: timeout")
     options = SourceOptions(
-        ca_file=ca_file or (str(profile_ca) if profile_ca else None),
+        ca_file=_ca_file(ca_file, profile),
         timeout=_network_timeout(timeout, "timeout") or profile_timeout or DEFAULT_TIMEOUT,
         profile=profile,
         profile_name=name,
@@ -95,6 +94,15 @@ def open_source(
     if verify_dkim:
         merged = replace(merged, verify_dkim=True)
     return OpenedSource(open_provider(url, options), merged, profile["username"])
+
+
+def _ca_file(ca_file: str | None, profile: Mapping[str, Any]) -> str | None:
+    """--ca-file over the profile's ca_file, checked (exit 2 naming a bad one)."""
+    if not ca_file and not profile.get("ca_file"):
+        return None  # no ssl import for a local lookup
+    from inbox_finder.net.tls import resolve_ca_file
+
+    return resolve_ca_file(ca_file, profile)
 
 
 def _since(value: datetime | str | None) -> datetime | None:

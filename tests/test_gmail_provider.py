@@ -22,12 +22,13 @@ import pytest
 from corpus_util import GoldenCorpus, load_expected, positives
 from emulators.gmail_emulator import GmailEmulator, parse_query
 from inbox_finder.providers.gmail import auth as google_auth
-from inbox_finder.providers.gmail.provider import GmailProvider, RetryPolicy
+from inbox_finder.providers.gmail.provider import GmailProvider
 from mailboxes import GmailFixtures
 
 from inbox_finder.boundary.provider import Query, SourceOptions
 from inbox_finder.boundary.registry import available_schemes
 from inbox_finder.errors import AuthError, ConfigError, ExitCode, MailboxError
+from inbox_finder.net.retry import RetryPolicy
 from inbox_finder.testing import ProviderContract
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -110,12 +111,13 @@ def make(
     }
     retry = (
         RetryPolicy(
+            max_attempts=None,
             max_total=30.0,
             base_delay=0.5,
             max_delay=4.0,
             sleep=clock.sleep,
             clock=clock.clock,
-            jitter=lambda: 0.5,
+            random=lambda: 0.5,
         )
         if clock
         else None
@@ -416,7 +418,7 @@ def test_persistent_500_gives_up_within_the_budget(
 def test_persistent_503_real_clock_is_bounded(emu: GmailEmulator, fresh_creds: Path) -> None:
     emu.fail_next(1000, 503)
     gmail = make(emu, fresh_creds, retry_max_seconds=0.4)
-    gmail.retry = RetryPolicy(max_total=0.4, base_delay=0.05, max_delay=0.1)
+    gmail.retry = RetryPolicy(max_attempts=None, max_total=0.4, base_delay=0.05, max_delay=0.1)
     started = time.monotonic()
     with gmail, pytest.raises(MailboxError, match="HTTP 503"):
         refs(gmail)

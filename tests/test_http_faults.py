@@ -10,7 +10,8 @@ its Content-Length, a complete answer whose JSON is cut, a stall before or insid
 * a single fault followed by good answers gives the right token, never an older or partial one;
 * 401 is exit 3 through the CLI with one line on stderr and no retry loop, and a persistent
   fault exit 4 with one line (no traceback, no "internal error");
-* a fault at the OAuth token endpoint is exit 4 at once (not retried, not a config error);
+* a fault at the OAuth token endpoint gets the same bounded retries: once, it is retried and
+  the lookup succeeds; persistent, it is exit 4 (never a config error);
 * a message deleted between list and fetch is exit 4 naming it (see
   ``test_message_deleted_between_list_and_fetch`` for why it is not skipped yet).
 
@@ -20,6 +21,7 @@ and a small budget so that the budget's bound on wall time is what is checked.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +41,7 @@ from inbox_finder import find_token
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
 from inbox_finder.errors import ExitCode, MailboxError
 from inbox_finder.model import Candidate
+from inbox_finder.net.retry import RetryPolicy
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 UPN = "dana@example.com"
@@ -106,8 +109,13 @@ class Rig:
     ) -> None:
         raise NotImplementedError
 
-    def break_token_endpoint(self, mode: str) -> None:
-        """Make the next lookup need a token, and every token request meet ``mode``."""
+    def break_token_endpoint(self, mode: str, times: int = 1000) -> None:
+        """Make the next lookup need a token, and the next ``times`` token requests meet
+        ``mode``."""
+        raise NotImplementedError
+
+    def token_requests(self) -> int:
+        """Requests that reached the OAuth token endpoint."""
         raise NotImplementedError
 
     def wire(self) -> list[Wire]:
@@ -157,11 +165,16 @@ class GmailRig(Rig):
 
     def provider(self, *, timeout: float = 5.0, budget: float | None = None) -> Provider:
         if budget is None:
-            retry = gmail_module.RetryPolicy(
-                sleep=self._sleep, clock=lambda: self.now, jitter=lambda: 0.5
+            retry = dataclasses.replace(
+                gmail_module.DEFAULT_RETRY,
+                sleep=self._sleep,
+                clock=lambda: self.now,
+                random=lambda: 0.5,
             )
         else:
-            retry = gmail_module.RetryPolicy(max_total=budget, base_delay=0.01, max_delay=0.02)
+            retry = RetryPolicy(
+                max_attempts=None, max_total=budget, base_delay=0.01, max_delay=0.02
+            )
         profile = {k: v for k, v in self.profile().items() if k != "url"}
         options = SourceOptions(timeout=timeout, profile=profile)
         return gmail_module.GmailProvider.from_url("gmail://me", options, retry=retry)
@@ -175,10 +188,13 @@ class GmailRig(Rig):
         assert stage != "fetch", "status faults under /messages/ would hit the batch parts"
         self.emu.fail_next(times, status, retry_after=retry_after, prefix=self.PREFIX[stage])
 
-    def break_token_endpoint(self, mode: str) -> None:
+    def break_token_endpoint(self, mode: str, times: int = 1000) -> None:
         info = json.loads(self.creds.read_text())
         self.creds.write_text(json.dumps({**info, "expiry": "2000-01-01T00:00:00Z"}))
-        self.emu.break_next(1000, mode, prefix="/token", delay=3.0)
+        self.emu.break_next(times, mode, prefix="/token", delay=3.0)
+
+    def token_requests(self) -> int:
+        return len(self.emu.round_trips("/token"))
 
     def wire(self) -> list[Wire]:
         out = []
@@ -196,7 +212,7 @@ class GmailRig(Rig):
 class GraphRig(Rig):
     name = "graph"
     persistent_attempts = 5  # max_attempts
-    backoff = (1.0, 2.0, 4.0)  # base 1 s doubling, no jitter
+    backoff = (1.0, 2.0, 4.0)  # base 1 s doubling, jitter pinned at its top
     PART: ClassVar[dict[str, str]] = {"list": "/mailFolders/inbox/messages", "fetch": "/$value"}
 
     def __init__(self, idp: IdentityEmulator, graph: GraphEmulator, ca: LoopbackCA) -> None:
@@ -225,10 +241,12 @@ class GraphRig(Rig):
         profile = {k: v for k, v in self.profile().items() if k != "url"}
         options = SourceOptions(ca_file=str(self.ca.ca_file), timeout=timeout, profile=profile)
         provider = outlook_module.OutlookProvider.from_url(f"outlook://{UPN}", options)
-        if budget is None:
-            provider.retry = outlook_module.RetryPolicy(sleep=self.sleeps.append)
+        if budget is None:  # pauses recorded, not slept; no jitter
+            provider.retry = dataclasses.replace(
+                outlook_module.DEFAULT_RETRY, sleep=self.sleeps.append, random=lambda: 1.0
+            )
         else:
-            provider.retry = outlook_module.RetryPolicy(
+            provider.retry = RetryPolicy(
                 max_attempts=100, base_delay=0.01, max_delay=0.02, max_total=budget
             )
         return provider
@@ -241,8 +259,11 @@ class GraphRig(Rig):
     ) -> None:
         self.graph.inject(status, times, retry_after, path_part=self.PART[stage])
 
-    def break_token_endpoint(self, mode: str) -> None:
-        self.idp.break_next(mode, 1000, "/oauth2/v2.0/token", 3.0)  # a new app asks for one
+    def break_token_endpoint(self, mode: str, times: int = 1000) -> None:
+        self.idp.break_next(mode, times, "/oauth2/v2.0/token", 3.0)  # a new app asks for one
+
+    def token_requests(self) -> int:
+        return sum(r.path.endswith("/oauth2/v2.0/token") for r in self.idp.requests)
 
     def wire(self) -> list[Wire]:
         return [
@@ -409,17 +430,30 @@ def test_429_without_retry_after_backs_off(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize("mode", ["truncate", "cut-json", "stall"])
-def test_token_endpoint_faults_are_mailbox_error(rig: Rig, mode: str) -> None:
-    """Faults at the OAuth token endpoint (Google's, or Entra's for Graph) are exit 4 at once:
-    not retried (one try, bounded by the timeout), never taken for a configuration error."""
+def test_one_token_endpoint_fault_is_retried(rig: Rig, mode: str) -> None:
+    """A fault at the OAuth token endpoint (Google's, or Entra's for Graph) is retried like an
+    API fault: the second token request succeeds and the lookup finds the right token."""
+    mailbox(rig)
+    rig.break_token_endpoint(mode, times=1)
+    assert find_token(rig.provider(timeout=TIMEOUT, budget=5.0)).token == NEW_TOKEN
+    assert rig.token_requests() == 2
+
+
+@pytest.mark.parametrize("mode", ["truncate", "cut-json", "stall"])
+def test_persistent_token_endpoint_faults_are_mailbox_error(rig: Rig, mode: str) -> None:
+    """Persistent faults there end in exit 4 within the retry budget (plus one timeout), never
+    taken for a configuration error, and the mailbox API is not called without a token."""
     mailbox(rig)
     rig.break_token_endpoint(mode)
+    budget = 1.2
     started = time.monotonic()
     with pytest.raises(MailboxError, match=r"(token|identity) endpoint") as info:
-        find_token(rig.provider(timeout=TIMEOUT))
+        find_token(rig.provider(timeout=TIMEOUT, budget=budget))
     assert info.value.exit_code == ExitCode.MAILBOX
-    assert rig.wire() == []  # the mailbox API is not called without a token
-    assert time.monotonic() - started < TIMEOUT + 2.0
+    assert "gave up after" in str(info.value), info.value
+    assert rig.token_requests() >= 2
+    assert rig.wire() == []
+    assert time.monotonic() - started < budget + TIMEOUT + 1.5
 
 
 # --- a message deleted between list and fetch -----------------------------------------------
@@ -465,17 +499,10 @@ def cli(
     from inbox_finder.cli.main import main
 
     # The CLI builds its own retry policies: keep their backoff tiny and their budget short.
-    @dataclass(frozen=True)
-    class QuickGmailRetry(gmail_module.RetryPolicy):
-        base_delay: float = 0.001
-
-    @dataclass
-    class QuickGraphRetry(outlook_module.RetryPolicy):
-        base_delay: float = 0.001
-        max_total: float = 0.6
-
-    monkeypatch.setattr(gmail_module, "RetryPolicy", QuickGmailRetry)
-    monkeypatch.setattr(outlook_module, "RetryPolicy", QuickGraphRetry)
+    quick_gmail = dataclasses.replace(gmail_module.DEFAULT_RETRY, base_delay=0.001)
+    quick_graph = dataclasses.replace(outlook_module.DEFAULT_RETRY, base_delay=0.001, max_total=0.6)
+    monkeypatch.setattr(gmail_module, "DEFAULT_RETRY", quick_gmail)
+    monkeypatch.setattr(outlook_module, "DEFAULT_RETRY", quick_graph)
 
     def run(rig: Rig, *args: str, **keys: Any) -> tuple[int, str, str]:
         config = write_config(tmp_path, {**rig.profile(), **keys})

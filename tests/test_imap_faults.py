@@ -23,13 +23,14 @@ import pytest
 from emulators.fault_proxy import Action, Fault, FaultProxy, TlsTermination
 from imapclient.exceptions import LoginError
 from inbox_finder.providers.imap.provider import ImapProvider, parse_imap_url
-from inbox_finder.providers.imap.session import RetryPolicy, is_transient
+from inbox_finder.providers.imap.session import DEFAULT_RETRY, is_transient
 
 from inbox_finder import find_token
 from inbox_finder.boundary.provider import SourceOptions
 from inbox_finder.boundary.registry import open_provider
 from inbox_finder.cli.main import main
 from inbox_finder.errors import AuthError, ConfigError, MailboxError
+from inbox_finder.net.retry import RetryPolicy
 from inbox_finder.secret_sources import PASSWORD_ENV
 from inbox_finder.testing.dovecot import DovecotServer, free_port
 from inbox_finder.testing.mail import new_token, other_mail, token_mail, verification_mail
@@ -582,17 +583,19 @@ def test_cli_persistent_fault_exits_4_with_one_line(
 
 
 def test_retry_policy_keys() -> None:
-    assert RetryPolicy.from_profile({}) == RetryPolicy(2, 0.5)
-    assert RetryPolicy.from_profile({"retries": 0, "retry_backoff": 0}) == RetryPolicy(0, 0.0)
+    assert RetryPolicy.from_profile({}, DEFAULT_RETRY) == DEFAULT_RETRY
+    assert (DEFAULT_RETRY.max_attempts, DEFAULT_RETRY.base_delay) == (3, 0.5)  # retries = 2
+    none = RetryPolicy.from_profile({"retries": 0, "retry_backoff": 0}, DEFAULT_RETRY)
+    assert (none.max_attempts, none.base_delay) == (1, 0.0)
     for bad in ({"retries": -1}, {"retries": "3"}, {"retries": True}, {"retries": 11}):
         with pytest.raises(ConfigError, match="retries"):
-            RetryPolicy.from_profile(bad)
+            RetryPolicy.from_profile(bad, DEFAULT_RETRY)
     for bad in ({"retry_backoff": -1}, {"retry_backoff": "1s"}, {"retry_backoff": 61}):
         with pytest.raises(ConfigError, match="retry_backoff"):
-            RetryPolicy.from_profile(bad)
+            RetryPolicy.from_profile(bad, DEFAULT_RETRY)
     with pytest.raises(ConfigError, match="retries"):
         open_provider("imaps://d@h", SourceOptions(profile={"retries": 1.5}))
-    policy = RetryPolicy(3, 0.2)
+    policy = RetryPolicy.from_profile({"retries": 3, "retry_backoff": 0.2}, DEFAULT_RETRY)
     for n, cap in ((1, 0.2), (2, 0.4), (3, 0.8)):
         assert all(cap / 2 <= policy.pause(n) <= cap for _ in range(50))
 
@@ -648,19 +651,18 @@ def test_temporary_login_failure_is_a_retryable_server_error() -> None:
     from imapclient import SocketTimeout
     from imapclient.exceptions import LoginError
     from inbox_finder.providers.imap.provider import parse_imap_url
-    from inbox_finder.providers.imap.session import ImapSession, is_unavailable
+    from inbox_finder.providers.imap.session import ImapSession
 
     temporary = LoginError("b'[UNAVAILABLE] Temporary authentication failure. [host:2024-01-01]'")
     wrong = LoginError("b'[AUTHENTICATIONFAILED] Authentication failed.'")
     assert is_transient(temporary) and not is_transient(wrong)
-    assert is_unavailable(temporary) and not is_unavailable(wrong)
     session = ImapSession(
         parse_imap_url("imaps://dana@imap.example.com"),
         ca_file=None,
         timeout=SocketTimeout(1, 1),
         profile={},
         auth="password",
-        retry=RetryPolicy(0, 0.0),
+        retry=RetryPolicy(max_attempts=1),
     )
     assert type(session.translate(temporary, "logging in")) is MailboxError
     assert type(session.translate(wrong, "logging in")) is AuthError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -25,7 +26,7 @@ from emulators.ms_emulators import (
 )
 from emulators.ms_graph_emulator import GraphEmulator, parse_filter
 from inbox_finder.providers.outlook.auth import run_device_code_login
-from inbox_finder.providers.outlook.provider import OutlookProvider, RetryPolicy
+from inbox_finder.providers.outlook.provider import DEFAULT_RETRY, OutlookProvider
 from mailboxes import GraphFixtures
 
 from inbox_finder import find_token
@@ -101,7 +102,10 @@ def app_provider(
         provider = OutlookProvider.from_url(
             url, SourceOptions(ca_file=str(ca.ca_file), timeout=5, profile=profile)
         )
-        provider.retry = RetryPolicy(sleep=sleeps.append)
+        # Sleeps are recorded, not slept; the policy's clock advances by them; no jitter.
+        provider.retry = dataclasses.replace(
+            DEFAULT_RETRY, sleep=sleeps.append, clock=lambda: sum(sleeps), random=lambda: 1.0
+        )
         return provider
 
     return build

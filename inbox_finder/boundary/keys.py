@@ -175,6 +175,14 @@ COMMON_KEYS: tuple[ProfileKey, ...] = (
     *secret_source_keys("sf_password", "the Salesforce password (verify)"),
 )
 
+#: The one retry policy's keys (inbox_finder.net.retry.RetryPolicy.from_profile), the same for
+#: every network provider; unset means the provider's own default.
+RETRY_KEYS: tuple[ProfileKey, ...] = (
+    ProfileKey("retries", KeyType.INT, help="transient faults retried (0-10)"),
+    ProfileKey("retry_backoff", KeyType.FLOAT, help="seconds before the first retry"),
+    ProfileKey("retry_max_seconds", KeyType.FLOAT, help="time budget for all retries, seconds"),
+)
+
 #: The IMAP password and XOAUTH2 token sources (secret_sources.imap_password / oauth_token).
 PASSWORD_KEYS = secret_source_keys("password", "the mailbox password")
 OAUTH_TOKEN_KEYS = secret_source_keys("oauth_token", "an OAuth access token")

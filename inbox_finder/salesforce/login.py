@@ -24,6 +24,7 @@ from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 from inbox_finder.errors import ConfigError, ExitCode, SalesforceUnreachableError
+from inbox_finder.net import tls
 
 log = logging.getLogger(__name__)
 
@@ -288,25 +289,23 @@ def _soap_body(data: bytes) -> ET.Element | None:
     return root.find(f"{{{SOAP_ENV}}}Body")
 
 
-def _post(url: str, body: bytes, action: str, *, ca_file: str | None, timeout: float) -> _Answer:
-    """POST one SOAP request (no redirects followed) and parse the answer's Body."""
+def _post(
+    url: str, body: bytes, action: str, *, context: ssl.SSLContext, timeout: float
+) -> _Answer:
+    """POST one SOAP request (no redirects; ``timeout`` bounds the whole answer), parse its Body."""
     import http.client
     import urllib.error
     import urllib.request
 
+    from inbox_finder.net.transports import urllib_opener
+
     host = urlsplit(url).netloc
-    context = ssl.create_default_context()
-    if ca_file:
-        try:
-            context.load_verify_locations(cafile=ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"cannot load CA file {ca_file}: {exc}") from exc
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
             return None  # a 3xx becomes an HTTPError: a login is never re-sent elsewhere
 
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), NoRedirect)
+    opener = urllib_opener(context, NoRedirect())
     request = urllib.request.Request(  # noqa: S310 - the scheme was checked by allowed_url
         url,
         data=body,
@@ -334,13 +333,8 @@ def _post(url: str, body: bytes, action: str, *, ca_file: str | None, timeout: f
 
 
 def _describe(reason: object, host: str, timeout: float) -> str:
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return (
-            f"TLS certificate of {host} is not trusted ({reason.verify_message}); "
-            "pass --ca-file for a private CA"
-        )
     if isinstance(reason, ssl.SSLError):
-        return f"TLS with {host} failed ({reason.reason or type(reason).__name__})"
+        return tls.describe(reason, host)
     if isinstance(reason, TimeoutError):
         return f"Salesforce at {host} did not answer within {timeout:g}s"
     if isinstance(reason, ConnectionRefusedError):
@@ -385,13 +379,14 @@ def check_login(
     """Make ONE login() with password+token (never retried); log the session out at once."""
     if not allowed_url(endpoint):
         raise ConfigError(f"refusing to send a password to {endpoint}: not an https URL")
+    context = tls.client_context(tls.resolve_ca_file(ca_file))  # ConfigError before any login
     secrets = (password + token, password, token)
     log.info("checking the token of %s with one login at %s", username, endpoint)
     answer = _post(
         endpoint,
         login_envelope(username, password + token),
         "login",
-        ca_file=ca_file,
+        context=context,
         timeout=timeout,
     )
     host = urlsplit(endpoint).netloc
@@ -416,7 +411,7 @@ def check_login(
     session_id = _text(result, "sessionId")
     logged_out = False
     if session_id:
-        logged_out = _logout(server_url, session_id, expired, ca_file=ca_file, timeout=timeout)
+        logged_out = _logout(server_url, session_id, expired, context=context, timeout=timeout)
     parts = urlsplit(server_url)
     return LoginCheck(
         Outcome.PASSWORD_EXPIRED if expired else Outcome.VALID,
@@ -431,7 +426,7 @@ def check_login(
 
 
 def _logout(
-    server_url: str, session_id: str, expired: bool, *, ca_file: str | None, timeout: float
+    server_url: str, session_id: str, expired: bool, *, context: ssl.SSLContext, timeout: float
 ) -> bool:
     """End the session at once; a failure only costs a session that expires on its own."""
     if not allowed_url(server_url):
@@ -439,7 +434,7 @@ def _logout(
         return False
     try:
         answer = _post(
-            server_url, logout_envelope(session_id), "logout", ca_file=ca_file, timeout=timeout
+            server_url, logout_envelope(session_id), "logout", context=context, timeout=timeout
         )
     except (SalesforceUnreachableError, ConfigError) as exc:
         log.warning("logout failed (%s); the session expires on its own", exc)

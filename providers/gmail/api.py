@@ -1,25 +1,24 @@
 """The Gmail API client of the Gmail provider: building it, retrying calls, translating errors.
 
-Errors: transient failures are retried with exponential backoff and jitter, honouring
-Retry-After, within ``retry_max_seconds`` (wall time, waiting for answers included; each attempt
-waits at most the source timeout): 429, 5xx and rate-limit 403s; an answer cut off before its
-Content-Length or a reset mid-answer; no answer within the timeout; a 200 whose JSON (or batch
-multipart) is malformed. Then MailboxError naming the call and what failed. 401 (after one
-token refresh) and other 403s are AuthError with the fixing command; a refused connection, an
-unknown host or a TLS failure is MailboxError at once; a message deleted between list and fetch
-is MailboxError naming it. googleapiclient, google-auth and httplib2 are imported lazily.
+Errors: statuses and transport failures are classified by ``inbox_finder.net.http`` and retried
+under ``inbox_finder.net.retry`` (profile key ``retry_max_seconds``, default 60: no retry starts
+after it; ``retries`` and ``retry_backoff`` apply too): 429, 5xx and rate-limit 403s; an answer
+cut off before its Content-Length or a reset mid-answer; no complete answer within the timeout
+(a total deadline per request, however slowly the server trickles); a 200 whose JSON (or
+batch multipart) is malformed. Then MailboxError naming the call and what failed. 401 (after
+one token refresh) and other 403s are AuthError with the fixing command; a refused connection,
+an unknown host or a TLS failure is MailboxError at once; a message deleted between list and
+fetch is MailboxError naming it. Refreshing the access token at Google's token endpoint is
+retried the same way. googleapiclient, google-auth and httplib2 are imported lazily.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import random
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from inbox_finder.errors import (
     AuthError,
@@ -27,7 +26,9 @@ from inbox_finder.errors import (
     MailboxError,
     MessageVanishedError,
 )
-from inbox_finder.net.retry import parse_retry_after
+from inbox_finder.net import http, retry, tls
+from inbox_finder.net.http import Malformed
+from inbox_finder.net.retry import Failure, RetryPolicy
 
 from . import auth as google_auth
 from .auth import AuthSettings, CredentialStore
@@ -35,40 +36,8 @@ from .auth import AuthSettings, CredentialStore
 # The provider's logger: retry notes read as they did before this module was split out.
 log = logging.getLogger("inbox_finder.providers.gmail")
 
-RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter within a total time budget; clock and sleep injectable."""
-
-    max_total: float = 60.0
-    base_delay: float = 0.5
-    max_delay: float = 16.0
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
-    jitter: Callable[[], float] = random.random
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Pause before retry ``attempt`` (0-based); never shorter than Retry-After."""
-        backoff = min(self.max_delay, self.base_delay * 2.0**attempt)
-        backoff *= 0.5 + self.jitter() / 2  # "equal jitter": spreads clients, keeps a floor
-        return max(backoff, retry_after or 0.0)
-
-
-class Malformed(Exception):
-    """A 200 answer that cannot be read (cut JSON or multipart): worth another try."""
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A classified API failure: which error to raise, and whether waiting may help."""
-
-    kind: type[InboxFinderError]
-    message: str
-    retryable: bool = False
-    retry_after: float | None = None
-    status: int | None = None
+# No count limit: the 60 s budget (retry_max_seconds) ends the retries.
+DEFAULT_RETRY = RetryPolicy(max_attempts=None, max_total=60.0, base_delay=0.5, max_delay=16.0)
 
 
 class GmailApi:
@@ -85,11 +54,11 @@ class GmailApi:
         ca_file: str | None,
         retry: RetryPolicy,
     ) -> None:
-        self._user_id = user_id
-        self._endpoint = endpoint
+        self.user_id = user_id
+        self.endpoint = endpoint
         self._auth = auth
         self._timeout = timeout
-        self._ca_file = ca_file
+        self._context = tls.client_context(ca_file)  # system store plus --ca-file, deadlines
         self.retry = retry
         self._store: CredentialStore | None = None
         self._raw_http: Any = None
@@ -102,12 +71,14 @@ class GmailApi:
             return self._service
         from googleapiclient.discovery import build
 
-        store = google_auth.load_credentials(self._auth)
-        raw_http = _httplib2().Http(timeout=self._timeout, ca_certs=self._ca_file)
-        store.refresh_if_needed(_google_auth_httplib2().Request(raw_http))
+        from inbox_finder.net.transports import httplib2_http
+
+        self._store = google_auth.load_credentials(self._auth)
+        self._raw_http = httplib2_http(self._timeout, self._context)
+        self.refresh_if_needed()
         # One refresh on a 401 covers a token revoked early; a second 401 is an AuthError.
         authed = _google_auth_httplib2().AuthorizedHttp(
-            store.credentials, http=raw_http, max_refresh_attempts=1
+            self._store.credentials, http=self._raw_http, max_refresh_attempts=1
         )
         try:
             service = build(
@@ -116,19 +87,36 @@ class GmailApi:
                 http=authed,
                 static_discovery=True,
                 cache_discovery=False,
-                client_options={"api_endpoint": self._endpoint},
+                client_options={"api_endpoint": self.endpoint},
             )
         except Exception as exc:  # a broken install: unknown API, bad discovery document
             bad = f"cannot set up the Gmail API client ({type(exc).__name__})"
             raise MailboxError(bad) from exc
-        self._store, self._raw_http, self._authed_http = store, raw_http, authed
-        self._service = service
+        self._authed_http, self._service = authed, service
         return service
 
     def refresh_if_needed(self) -> None:
-        """Refresh an expiring access token over our own transport (only inside ``call``)."""
-        assert self._store is not None
-        self._store.refresh_if_needed(_google_auth_httplib2().Request(self._raw_http))
+        """Refresh an expiring access token over our own transport, retried like API calls."""
+        store = self._store
+        assert store is not None
+        creds = store.credentials  # google-auth keeps a service account's token URI private
+        uri = getattr(creds, "token_uri", None) or getattr(creds, "_token_uri", None)
+        where = urlsplit(uri or google_auth.GOOGLE_TOKEN_URI).netloc
+        request = _TokenRequest(_google_auth_httplib2().Request(self._raw_http), where)
+
+        def classify(exc: Exception) -> Failure | None:
+            failure = http.answer_failure(
+                exc,
+                service="the Google token endpoint",
+                doing="the request to the Google token endpoint",
+                where=where,
+                timeout=self._timeout,
+            )
+            if failure is not None and failure.retryable:
+                self._drop_connections()
+            return failure
+
+        retry.run(self.retry, lambda: store.refresh_if_needed(request), classify, log)
 
     def close(self) -> None:
         """Save a token refreshed during the session and drop the connections."""
@@ -136,6 +124,8 @@ class GmailApi:
             self._store.save_if_changed()
         if self._authed_http is not None:
             self._authed_http.close()
+        elif self._raw_http is not None:
+            self._raw_http.close()
         self._service = self._authed_http = self._raw_http = self._store = None
 
     def call(self, what: str, run: Callable[[Any], Any], *, missing: str | None = None) -> Any:
@@ -144,49 +134,37 @@ class GmailApi:
         ``missing``: the message for a 404 (the object vanished), instead of the generic one.
         """
         api = self._api()
-        deadline = self.retry.clock() + self.retry.max_total
-        attempt = 0
-        while True:
-            try:
-                result = run(api)
-                if isinstance(result, str | bytes):
-                    # googleapiclient hands back the body as text when it is not JSON.
-                    raise Malformed(f"Gmail API {what} failed: malformed answer (not JSON)")
-            except InboxFinderError:
-                raise
-            except Exception as exc:
-                failure = self.classify(exc, what)
-                if missing is not None and failure.status == 404:
-                    failure = Failure(MessageVanishedError, missing, status=404)
-                if failure.retryable and not isinstance(failure.status, int):
-                    self._drop_connections()  # a cut or stalled connection is not reusable
-                self.wait_or_raise(failure, attempt, deadline, exc)
-                attempt += 1
-                continue
-            if result is not None and not isinstance(result, dict):
-                raise MailboxError(f"unexpected answer from the Gmail API to {what}")
-            return result or {}
+
+        def attempt() -> Any:
+            result = run(api)
+            if isinstance(result, str | bytes):
+                # googleapiclient hands back the body as text when it is not JSON.
+                raise Malformed(f"Gmail API {what} failed: malformed answer (not JSON)")
+            return result
+
+        def classify(exc: Exception) -> Failure | None:
+            if isinstance(exc, InboxFinderError):
+                return None  # already translated (a token refresh that gave up, say)
+            failure = self.classify(exc, what)
+            if failure is None:
+                return None
+            if missing is not None and failure.status == 404:
+                failure = Failure(MessageVanishedError, missing, status=404)
+            if failure.retryable and failure.status is None:
+                self._drop_connections()  # a cut or stalled connection is not reusable
+            return failure
+
+        result = retry.run(self.retry, attempt, classify, log)
+        if result is not None and not isinstance(result, dict):
+            raise MailboxError(f"unexpected answer from the Gmail API to {what}")
+        return result or {}
 
     def _drop_connections(self) -> None:
         if self._raw_http is not None:
             self._raw_http.close()
 
-    def wait_or_raise(
-        self, failure: Failure, attempt: int, deadline: float, exc: BaseException
-    ) -> None:
-        """Sleep before retry ``attempt + 1`` when ``failure`` is retryable and time is left;
-        raise its error otherwise."""
-        if failure.retryable:
-            pause = self.retry.delay(attempt, failure.retry_after)
-            if self.retry.clock() + pause <= deadline:
-                log.info("%s; retry %d in %.1fs", failure.message, attempt + 1, pause)
-                self.retry.sleep(pause)
-                return
-            raise failure.kind(f"{failure.message} (gave up after {attempt + 1} attempts)") from exc
-        raise failure.kind(failure.message) from exc
-
-    def classify(self, exc: BaseException, what: str) -> Failure:
-        """The error ``exc`` stands for and whether a retry may help; re-raises a bug."""
+    def classify(self, exc: BaseException, what: str) -> Failure | None:
+        """The error ``exc`` stands for and whether a retry may help; None for a bug."""
         from google.auth.exceptions import GoogleAuthError
         from googleapiclient.errors import BatchError, HttpError
         from googleapiclient.errors import Error as ApiError
@@ -201,20 +179,18 @@ class GmailApi:
             return self._http_failure(exc.resp.status, exc.content, retry_after, what)
         if isinstance(exc, InboxFinderError):
             return Failure(type(exc), str(exc))
-        hint = self._store.fix_hint if self._store else google_auth.LOGIN_HINT
         if isinstance(exc, GoogleAuthError):
+            hint = self._store.fix_hint if self._store else google_auth.LOGIN_HINT
             err = google_auth.auth_failure(exc, hint)
             return Failure(type(err), str(err))
-        if isinstance(exc, TimeoutError):  # socket.timeout: no answer (or no more of it) in time
-            text = f"Gmail API {what} timed out: no answer within {self._timeout:g}s"
-            return Failure(MailboxError, f"{text} from {self._endpoint}", retryable=True)
-        if isinstance(exc, _CUT_OFF):
-            text = f"Gmail API {what} failed: the answer was cut off ({type(exc).__name__})"
-            return Failure(MailboxError, f"{text} at {self._endpoint}", retryable=True)
-        if isinstance(exc, OSError | _httplib2().HttpLib2Error | http.client.HTTPException):
-            reason = google_auth.transport_reason(exc)
-            where = f"cannot reach the Gmail API at {self._endpoint}"
-            return Failure(MailboxError, f"{where}: {reason}")
+        if http.classify_transport(exc) is not None:
+            return http.transport_failure(
+                exc,
+                service="the Gmail API",
+                doing=f"Gmail API {what}",
+                where=self.endpoint,
+                timeout=self._timeout,
+            )
         if isinstance(exc, UnicodeDecodeError):
             bad = f"Gmail API {what} failed: malformed answer (not UTF-8)"
             return Failure(MailboxError, bad, retryable=True)
@@ -223,45 +199,37 @@ class GmailApi:
                 MailboxError,
                 f"unexpected answer from the Gmail API to {what} ({type(exc).__name__})",
             )
-        raise exc  # a programming error: let it surface as it is
+        return None  # a programming error: let it surface as it is
 
     def _http_failure(
         self, status: int, content: bytes, retry_after: str | None, what: str
     ) -> Failure:
         message, reasons = _error_details(content)
         text = f"Gmail API {what} failed: HTTP {status}" + (f" ({message})" if message else "")
-        hint = self._store.fix_hint if self._store else google_auth.LOGIN_HINT
-        if status == 429 or status >= 500 or (status == 403 and reasons & RATE_LIMIT_REASONS):
-            return Failure(MailboxError, text, True, parse_retry_after(retry_after), status)
-        if status == 401:
-            return Failure(AuthError, f"{text}; {hint}", status=status)
-        if status == 403:
-            return Failure(
-                AuthError,
-                f"{text}: no access to mailbox {self._user_id}; {hint}",
-                status=status,
-            )
-        return Failure(MailboxError, text, status=status)
+        failure = http.status_failure(status, text, reasons=reasons, retry_after=retry_after)
+        if failure.error is AuthError:  # 401 (after one refresh) or a 403 that is no rate limit
+            hint = self._store.fix_hint if self._store else google_auth.LOGIN_HINT
+            access = "" if status == 401 else f": no access to mailbox {self.user_id}"
+            return Failure(AuthError, f"{text}{access}; {hint}", status=status)
+        return failure
 
 
-# The connection broke after the request went out: an answer cut short of its Content-Length
-# (IncompleteRead), no status line (RemoteDisconnected is a BadStatusLine), a reset. Worth a
-# retry on a fresh connection; a refused connection or an unknown host is not.
-_CUT_OFF = (
-    http.client.IncompleteRead,
-    http.client.BadStatusLine,
-    http.client.ResponseNotReady,
-    http.client.CannotSendRequest,
-    ConnectionResetError,
-    ConnectionAbortedError,
-    BrokenPipeError,
-)
+class _TokenRequest:
+    """google-auth's request callable, made to stop at an answer a retry of ours may fix.
 
+    Without it google-auth retries 5xx answers itself (three tries, its own sleeps) and hands a
+    cut JSON body on as text; with it the unified retry policy decides (see refresh_if_needed).
+    """
 
-def _httplib2() -> Any:
-    import httplib2  # type: ignore[import-untyped]
+    def __init__(self, inner: Any, where: str) -> None:
+        self._inner = inner
+        self._doing = f"the Google token endpoint {where}"
 
-    return httplib2
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        response = self._inner(*args, **kwargs)
+        retry_after = response.headers.get("retry-after")
+        http.check_answer(response.status, response.data, retry_after, doing=self._doing)
+        return response
 
 
 def _google_auth_httplib2() -> Any:

@@ -23,6 +23,7 @@ import platformdirs
 
 from inbox_finder.errors import AuthError, ConfigError, InboxFinderError, MailboxError
 from inbox_finder.fileutil import require_private, write_private
+from inbox_finder.net.http import root_reason
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ def auth_failure(exc: BaseException, fix_hint: str) -> InboxFinderError:
             return MailboxError(f"Google token endpoint failed ({code}); try again later")
         return AuthError(f"Google refused to refresh the Gmail access token ({code}); {fix_hint}")
     if isinstance(exc, gexc.TransportError | OSError):
-        return MailboxError(f"cannot reach the Google token endpoint: {transport_reason(exc)}")
+        return MailboxError(f"cannot reach the Google token endpoint: {root_reason(exc)}")
     if isinstance(exc, gexc.GoogleAuthError):
         return AuthError(f"Gmail authentication failed ({type(exc).__name__}); {fix_hint}")
     if isinstance(exc, ValueError | TypeError | KeyError):
@@ -205,20 +206,6 @@ def _oauth_error_code(exc: BaseException) -> str:
     first = str(exc.args[0]) if getattr(exc, "args", None) else ""
     match = re.match(r"([a-z_]+)\b", first)
     return match.group(1) if match else "refresh failed"
-
-
-def transport_reason(exc: BaseException) -> str:
-    """A short reason for a network failure (``Connection refused``) from nested exceptions."""
-    inner, seen = exc, 0
-    while seen < 5:
-        nxt = inner.__cause__ or next((a for a in inner.args if isinstance(a, BaseException)), None)
-        if nxt is None or nxt is inner:
-            break
-        inner, seen = nxt, seen + 1
-    if isinstance(inner, OSError) and inner.strerror:
-        return inner.strerror
-    text = " ".join(str(inner).split())[:200]
-    return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
 
 
 def run_login(
@@ -285,7 +272,7 @@ def _login_failure(exc: Exception) -> InboxFinderError:
     if name == "WSGITimeoutError":
         return AuthError("timed out waiting for the browser sign-in; run the login again")
     if isinstance(exc, OSError):  # requests' errors are OSErrors too
-        return MailboxError(f"login failed: {transport_reason(exc)}")
+        return MailboxError(f"login failed: {root_reason(exc)}")
     # oauthlib errors carry an OAuth error code (access_denied, invalid_grant, ...).
     code = getattr(exc, "error", None)
     detail = code if isinstance(code, str) else name

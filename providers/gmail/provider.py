@@ -18,8 +18,9 @@ filter, 4 when more do (one ``after:`` list); 2 + n API method calls for n metad
 expired access token adds one POST to the token endpoint. Scans (``sync_cursor``, a search
 with ``after_cursor``) read the mailbox history instead: see history.py.
 
-Errors: transient failures are retried within ``retry_max_seconds``, others translated at
-once: see api.py. googleapiclient, google-auth and httplib2 are imported lazily.
+Errors: transient failures are retried within ``retry_max_seconds`` (inbox_finder.net.retry),
+others translated at once: see api.py. googleapiclient, google-auth and httplib2 are imported
+lazily.
 """
 
 from __future__ import annotations
@@ -34,20 +35,17 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import unquote
 
-from inbox_finder.boundary.keys import KeyType, ProfileKey, ProfileValues, Secret
+from inbox_finder.boundary.keys import RETRY_KEYS, KeyType, ProfileKey, ProfileValues, Secret
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
 from inbox_finder.errors import ConfigError, MailboxError
 from inbox_finder.model import Candidate, require_aware
+from inbox_finder.net import tls
+from inbox_finder.net.http import RATE_LIMIT_REASONS, Malformed
+from inbox_finder.net.retry import Failure, RetryPolicy
 
 from . import auth as google_auth
 from . import history as gmail_history
-from .api import (
-    RATE_LIMIT_REASONS,
-    Failure,
-    GmailApi,
-    Malformed,
-    RetryPolicy,
-)
+from .api import DEFAULT_RETRY, GmailApi
 from .auth import AuthSettings
 from .history import Meta, drain, parse_meta
 
@@ -58,7 +56,6 @@ __all__ = [
     "PAGE_SIZE",
     "RATE_LIMIT_REASONS",
     "GmailProvider",
-    "RetryPolicy",
 ]
 
 log = logging.getLogger(__name__)
@@ -83,32 +80,15 @@ class GmailProvider(Provider):
         ProfileKey("subject", help="user a service account acts as (domain-wide delegation)"),
         ProfileKey("api_endpoint", help=f"Gmail API root (default {DEFAULT_ENDPOINT})"),
         ProfileKey("token_uri", help="OAuth token endpoint (default: the credentials file's)"),
-        ProfileKey("retry_max_seconds", KeyType.FLOAT, help="retry budget in seconds (60)"),
+        *RETRY_KEYS,
         ProfileKey("page_size", KeyType.INT, PAGE_SIZE, help="messages per list call (1-500)"),
     )
 
-    def __init__(
-        self,
-        *,
-        user_id: str,
-        endpoint: str,
-        auth: AuthSettings,
-        timeout: float,
-        ca_file: str | None,
-        retry: RetryPolicy,
-        page_size: int = PAGE_SIZE,
-    ) -> None:
-        self._user_id = user_id
-        self._endpoint = endpoint.rstrip("/")
+    def __init__(self, api: GmailApi, *, page_size: int = PAGE_SIZE) -> None:
+        self._api = api
+        self._user_id = api.user_id
+        self._endpoint = api.endpoint
         self.page_size = page_size
-        self._api = GmailApi(
-            user_id=user_id,
-            endpoint=self._endpoint,
-            auth=auth,
-            timeout=timeout,
-            ca_file=ca_file,
-            retry=retry,
-        )
 
     @property
     def retry(self) -> RetryPolicy:
@@ -142,23 +122,19 @@ class GmailProvider(Provider):
             service_account_file=sa_file,
             subject=profile["subject"] or (None if user == "me" else user),
         )
-        budget: float | None = profile["retry_max_seconds"]
-        if budget is not None and budget < 0:
-            raise ConfigError("Gmail retry_max_seconds must not be negative")
         page_size: int = profile["page_size"]
         if not 1 <= page_size <= 500:
             raise ConfigError("Gmail page_size must be between 1 and 500")
-        if retry is None:
-            retry = RetryPolicy() if budget is None else RetryPolicy(max_total=budget)
-        return cls(
+        policy = RetryPolicy.from_profile(profile, DEFAULT_RETRY)
+        api = GmailApi(
             user_id=user,
-            endpoint=endpoint,
+            endpoint=endpoint.rstrip("/"),
             auth=auth,
             timeout=options.timeout,
-            ca_file=options.ca_file,
-            retry=retry,
-            page_size=page_size,
+            ca_file=tls.resolve_ca_file(options.ca_file, profile),
+            retry=retry or policy,
         )
+        return cls(api, page_size=page_size)
 
     @classmethod
     def describe_credentials(cls, url: str, profile: ProfileValues) -> dict[str, str]:
@@ -269,8 +245,7 @@ class GmailProvider(Provider):
     def _metadata(self, ids: list[str]) -> dict[str, Meta]:
         """internalDate and screening headers for ``ids``, one batch round trip per page."""
         found: dict[str, Meta] = {}
-        todo, attempt = ids, 0
-        deadline = self.retry.clock() + self.retry.max_total
+        todo, attempts = ids, self.retry.start()
         while todo:
             failed: dict[str, tuple[Failure, BaseException]] = {}
             for start in range(0, len(todo), PAGE_SIZE):
@@ -280,13 +255,12 @@ class GmailProvider(Provider):
                 if failure.status == 404:
                     log.debug("Gmail message %s vanished before its metadata was read", msg_id)
                 elif not failure.retryable:
-                    raise failure.kind(failure.message) from exc
+                    raise failure.error(failure.message) from exc
                 else:
                     todo.append(msg_id)
             if todo:  # wait as long as the most demanding Retry-After asks
                 failure, exc = max((failed[i] for i in todo), key=lambda f: f[0].retry_after or 0.0)
-                self._api.wait_or_raise(failure, attempt, deadline, exc)
-                attempt += 1
+                attempts.retry_or_raise(failure, exc, log)
         return found
 
     def _run_batch(
@@ -305,7 +279,10 @@ class GmailProvider(Provider):
                 exc = Malformed(f"Gmail API {what} failed: malformed answer for {msg_id}")
             try:
                 if exc is not None:
-                    failed[msg_id] = (self._api.classify(exc, what), exc)
+                    failure = self._api.classify(exc, what)
+                    if failure is None:
+                        raise exc  # a programming error: let it surface as it is
+                    failed[msg_id] = (failure, exc)
                 else:
                     found[msg_id] = parse_meta(response)
             except (KeyError, TypeError, ValueError) as bad:

@@ -6,7 +6,8 @@ Strictly read-only: the folder is opened with EXAMINE and messages are read with
 (newest first, then UID), and carry their header block, fetched lazily 25 at a time; a whole
 message is only downloaded by ``fetch``. Every imapclient/ssl/socket error is translated at
 this boundary into the inbox_finder error tree; connecting, logging in and retrying
-transient faults live in ``session.py`` (profile keys ``retries``, ``retry_backoff``).
+transient faults live in ``session.py`` (profile keys ``retries``, ``retry_backoff``), the
+response-code table in ``codes.py``.
 
 Server quirks recorded here:
 
@@ -27,7 +28,6 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
@@ -36,6 +36,7 @@ from imapclient import IMAPClient, SocketTimeout
 from inbox_finder.boundary.keys import (
     OAUTH_TOKEN_KEYS,
     PASSWORD_KEYS,
+    RETRY_KEYS,
     KeyType,
     ProfileKey,
     ProfileValues,
@@ -43,9 +44,11 @@ from inbox_finder.boundary.keys import (
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
 from inbox_finder.errors import ConfigError, MailboxError, MessageVanishedError
 from inbox_finder.model import Candidate
+from inbox_finder.net import tls
+from inbox_finder.net.retry import RetryPolicy
 from inbox_finder.secret_sources import describe_secret, imap_password_sources, oauth_token_sources
 
-from .session import ImapSession, ImapUrl, RetryPolicy
+from .session import DEFAULT_RETRY, ImapSession, ImapUrl
 
 __all__ = ["ImapProvider", "ImapUrl", "gmail_raw_query", "parse_imap_url", "search_criteria"]
 
@@ -179,8 +182,7 @@ class ImapProvider(Provider):
         *OAUTH_TOKEN_KEYS,
         ProfileKey("auth", default="password", choices=AUTH_CHOICES, help="how to log in"),
         ProfileKey("connect_timeout", KeyType.FLOAT, help="seconds to connect (default timeout)"),
-        ProfileKey("retries", KeyType.INT, 2, help="transient faults retried (0-10)"),
-        ProfileKey("retry_backoff", KeyType.FLOAT, 0.5, help="seconds before the first retry"),
+        *RETRY_KEYS,
     )
 
     def __init__(
@@ -201,22 +203,19 @@ class ImapProvider(Provider):
             timeout=SocketTimeout(connect=connect_timeout, read=read_timeout),
             profile=profile,
             auth=auth,
-            retry=RetryPolicy.from_profile(profile),
+            retry=RetryPolicy.from_profile(profile, DEFAULT_RETRY),
         )
 
     @classmethod
     def from_url(cls, url: str, options: SourceOptions) -> Self:
         parsed = parse_imap_url(url)
         profile = cls.read_profile(options)
-        ca_file = options.ca_file or (str(profile["ca_file"]) if profile["ca_file"] else None)
-        if ca_file is not None and not Path(ca_file).expanduser().is_file():
-            raise ConfigError(f"CA file not found: {ca_file}")
         read_timeout = _positive(options.timeout, "timeout")
         connect = profile["connect_timeout"]
         connect_timeout = read_timeout if connect is None else _positive(connect, "connect_timeout")
         return cls(
             parsed,
-            ca_file=str(Path(ca_file).expanduser()) if ca_file else None,
+            ca_file=tls.resolve_ca_file(options.ca_file, profile),
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             profile=profile,

@@ -1,14 +1,20 @@
 """One IMAP connection for the IMAP provider: TLS, login, EXAMINE, error translation, retries.
 
-Retry policy (profile keys ``retries``, default 2, and ``retry_backoff``, default 0.5 s):
-an operation that fails *transiently* — connection refused, reset or dropped (imaplib's
-``abort``, which also covers an EOF in the middle of a literal), a read or connect timeout, a
-TLS session cut off — is retried up to ``retries`` times on a fresh connection, pausing
-``retry_backoff * 2**(n-1)`` seconds (with jitter, never more) before retry n. Each
-reconnect re-EXAMINEs the folder and checks UIDVALIDITY, so a UID taken from an earlier session
-is never used against a rebuilt mailbox. Never retried: a rejected login (AuthError), a
-certificate or TLS handshake failure (retrying repeats it), a NO/BAD answer, a missing folder.
-When the retries are used up the last MailboxError (naming host:port) is raised.
+Retries follow ``inbox_finder.net.retry`` (profile keys ``retries``, default 2, and
+``retry_backoff``, default 0.5 s; ``retry_max_seconds`` adds a time budget): an operation that
+fails *transiently* — connection refused, reset or dropped (imaplib's ``abort``, which also
+covers an EOF in the middle of a literal), a timeout, a TLS session cut off, or a server answer
+whose response code says "try later" (``[UNAVAILABLE]``, ``[LIMIT]``, ``[INUSE]``,
+``[SERVERBUG]``, Gmail's "Too many simultaneous connections"; see codes.py) — is retried on a
+fresh connection after a jittered, doubling pause. Each reconnect re-EXAMINEs the folder and
+checks UIDVALIDITY, so a UID taken from an earlier session is never used against a rebuilt
+mailbox. Never retried: a rejected login (AuthError), a certificate or TLS handshake failure
+(retrying repeats it), other NO/BAD answers, a missing folder. When the retries are used up the
+last MailboxError (naming host:port) is raised.
+
+Deadlines: every command's whole answer (a FETCH literal included), the greeting and the TLS
+handshake must arrive within the timeout, however slowly the server trickles bytes (sockets
+from ``inbox_finder.net.deadline``), so one operation ends within about (retries + 1) x timeout.
 
 An operation is one IMAP round trip or a short group of them (SEARCH plus its INTERNALDATE
 fetches), so a retry repeats only that: an interrupted message or header batch is fetched
@@ -20,27 +26,25 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import logging
-import random
 import re
 import socket
-import ssl
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from imapclient import IMAPClient, SocketTimeout
-from imapclient.exceptions import LoginError
+from imapclient.imap4 import IMAP4WithTimeout
 
-from inbox_finder.errors import (
-    AuthError,
-    ConfigError,
-    FolderNotFoundError,
-    InboxFinderError,
-    MailboxError,
-)
+from inbox_finder.errors import AuthError, FolderNotFoundError, InboxFinderError, MailboxError
+from inbox_finder.net import retry, tls
+from inbox_finder.net.deadline import adopt
+from inbox_finder.net.retry import Failure, RetryPolicy
 from inbox_finder.secret_sources import imap_password, oauth_token
+
+from .failures import is_transient, server_text, translate, unwrap
+
+__all__ = ["DEFAULT_RETRY", "ImapSession", "ImapUrl", "is_transient"]
 
 log = logging.getLogger("inbox_finder.providers.imap")
 wire_log = logging.getLogger("inbox_finder.providers.imap.wire")
@@ -49,8 +53,8 @@ T = TypeVar("T")
 
 _ATOM_UNSAFE = re.compile(r'[\x00-\x20(){%*"\\\]\x7f-\U0010ffff]')
 _SECRET_COMMAND = re.compile(r"^(>.*?\b(?:LOGIN|AUTHENTICATE)\b).*$", re.DOTALL)
-MAX_RETRIES = 10
-MAX_BACKOFF = 60.0
+# 3 attempts, pauses of about 0.5 s and 1 s; no time budget unless the profile sets one.
+DEFAULT_RETRY = RetryPolicy(max_attempts=3, max_total=None, base_delay=0.5, max_delay=60.0)
 
 
 @dataclass(frozen=True)
@@ -74,84 +78,27 @@ class ImapUrl:
         return f"{scheme}://{user}@{self.where}/{folder}"
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often a transient failure is retried, and the first pause (doubling after)."""
-
-    retries: int = 2
-    backoff: float = 0.5
-
-    @classmethod
-    def from_profile(cls, profile: Mapping[str, Any]) -> RetryPolicy:
-        retries = profile.get("retries", cls.retries)
-        if isinstance(retries, bool) or not isinstance(retries, int):
-            raise ConfigError(f"profile key retries must be a whole number 0-{MAX_RETRIES}")
-        if not 0 <= retries <= MAX_RETRIES:
-            raise ConfigError(f"profile key retries must be a whole number 0-{MAX_RETRIES}")
-        backoff = profile.get("retry_backoff", cls.backoff)
-        if isinstance(backoff, bool) or not isinstance(backoff, int | float):
-            raise ConfigError(f"profile key retry_backoff must be 0-{MAX_BACKOFF:g} seconds")
-        if not 0 <= backoff <= MAX_BACKOFF:
-            raise ConfigError(f"profile key retry_backoff must be 0-{MAX_BACKOFF:g} seconds")
-        return cls(retries, float(backoff))
-
-    def pause(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based): at most backoff*2**(n-1)."""
-        # Jitter spreads clients that failed together (one server restart, many cron jobs).
-        return self.backoff * 2.0 ** (retry - 1) * random.uniform(0.5, 1.0)  # noqa: S311
-
-
-def is_transient(exc: BaseException | None) -> bool:
-    """True for failures a fresh connection may not repeat (see the module docstring)."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return False
-    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-        return True  # the peer vanished mid-TLS: a dropped connection, not a TLS mismatch
-    if isinstance(exc, ssl.SSLError):
-        return False  # handshake/protocol failure (wrong port, no common version): it repeats
-    if isinstance(exc, socket.gaierror):
-        return exc.errno == socket.EAI_AGAIN  # "temporary failure in name resolution"
-    if isinstance(exc, imaplib.IMAP4.abort):
-        return True  # EOF, BYE, socket error: the connection is gone
-    if isinstance(exc, LoginError) and is_unavailable(exc):
-        return True  # RFC 5530 [UNAVAILABLE]: the server's auth backend is down, not the password
-    if isinstance(exc, imaplib.IMAP4.error):
-        return False  # NO/BAD, LoginError, protocol errors: the server meant it
-    return isinstance(exc, OSError)  # refused, reset, timed out, unreachable
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """A NO [UNAVAILABLE] answer (RFC 5530): a temporary server failure, e.g. Dovecot's
-    "Temporary authentication failure" when its user database is unreachable."""
-    return "[UNAVAILABLE]" in _server_text(exc).upper()
-
-
-def _server_text(exc: BaseException) -> str:
-    """One line of what the server/library said (bytes reprs decoded, length capped)."""
-    arg = exc.args[0] if exc.args else exc
-    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-    if text.startswith(("b'", 'b"')) and text.endswith(text[1]):
-        text = text[2:-1]
-    text = " ".join(text.split())
-    return text[:200] or type(exc).__name__
-
-
-def _unwrap(exc: Exception) -> Exception:
-    """The real failure behind imapclient's LoginError when the connection broke mid-login.
-
-    imapclient turns *any* error during LOGIN/AUTHENTICATE into LoginError, so a reset or an
-    EOF there would read as a rejected password (exit 3, never retried); it is a dropped
-    connection. A timeout or reset while reading is not wrapped (it is no IMAPClientError).
-    """
-    context = exc.__context__
-    if isinstance(exc, LoginError) and isinstance(context, imaplib.IMAP4.abort | OSError):
-        return context
-    return exc
-
-
 def _quoted(value: str) -> str:
     """An IMAP quoted string (imaplib sends LOGIN's user verbatim)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class _PlainIMAP4(IMAP4WithTimeout):  # type: ignore[misc]
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        return adopt(super()._create_socket(timeout))
+
+
+class _Client(IMAPClient):  # type: ignore[misc]
+    """IMAPClient whose plain socket (imap:// before STARTTLS) also has exchange deadlines.
+
+    TLS sockets get them from the SSL context (inbox_finder.net.tls); the plain one is made by
+    imapclient's private ``_create_IMAP4``, the only place to reach it before the greeting.
+    """
+
+    def _create_IMAP4(self) -> imaplib.IMAP4:
+        if self.ssl:
+            return super()._create_IMAP4()  # type: ignore[no-any-return]
+        return _PlainIMAP4(self.host, self.port, getattr(self._timeout, "connect", None))
 
 
 class ImapSession:
@@ -172,7 +119,7 @@ class ImapSession:
         self.retry = retry
         self.uidvalidity: int | None = None
         self.uidnext: int | None = None
-        self._ca_file = ca_file
+        self._context = tls.client_context(ca_file)  # system store plus --ca-file, deadlines
         self._profile = profile
         self._auth = auth
         self._secret: str | None = None
@@ -186,27 +133,22 @@ class ImapSession:
         ``fresh``: the operation starts a new search, so a reconnect may accept a new
         UIDVALIDITY; otherwise a changed UIDVALIDITY is a MailboxError ("search again").
         """
-        attempt = 1
-        while True:
+
+        def attempt() -> T:
             if fresh and self._client is None:
                 self.uidvalidity = None
-            try:
-                client = self.client()
-                with self.errors(doing):
-                    return op(client)
-            except MailboxError as error:
-                if not is_transient(error.__cause__):
-                    raise
-                if attempt > self.retry.retries:
-                    if attempt == 1:
-                        raise
-                    cause = error.__cause__
-                    raise MailboxError(f"{error} (gave up after {attempt} attempts)") from cause
-                pause = self.retry.pause(attempt)
-                log.info("%s; retry %d of %d in %.2fs", error, attempt, self.retry.retries, pause)
-                self.abandon()
-                time.sleep(pause)
-                attempt += 1
+            client = self.client()
+            with self.errors(doing):
+                return op(client)
+
+        return retry.run(self.retry, attempt, self._retryable, log)
+
+    def _retryable(self, exc: Exception) -> Failure | None:
+        """A transient MailboxError as a retryable Failure (dropping the connection); else None."""
+        if not isinstance(exc, MailboxError) or not is_transient(exc.__cause__):
+            return None
+        self.abandon()
+        return Failure(type(exc), str(exc), retryable=True, cause=exc.__cause__)
 
     # ------------------------------------------------------------------ errors
 
@@ -218,48 +160,18 @@ class ImapSession:
         except InboxFinderError:
             raise
         except Exception as raised:
-            exc = _unwrap(raised)
+            exc = unwrap(raised)
             error = self.translate(exc, doing)
             if not isinstance(exc, imaplib.IMAP4.error) or isinstance(exc, imaplib.IMAP4.abort):
                 self.abandon()  # unusable; a later call reconnects (UIDVALIDITY re-checked)
             raise error from exc
 
     def translate(self, exc: Exception, doing: str) -> InboxFinderError:
-        where = self.url.where
-        if isinstance(exc, LoginError) and is_unavailable(exc):
-            return MailboxError(
-                f"{where} could not log in {self.url.user} right now: {self._clean(exc)}"
-            )
-        if isinstance(exc, LoginError):
-            return AuthError(f"{where} rejected the login of {self.url.user}: {self._clean(exc)}")
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            why = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
-            return MailboxError(
-                f"TLS certificate of {where} did not verify ({why}); "
-                "for a private CA pass --ca-file"
-            )
-        if isinstance(exc, ssl.SSLError):
-            reason = getattr(exc, "reason", None) or exc
-            return MailboxError(f"TLS with {where} failed while {doing}: {reason}")
-        if isinstance(exc, socket.gaierror):
-            return MailboxError(f"cannot resolve {where}: {exc.strerror}")
-        if isinstance(exc, TimeoutError):
-            return MailboxError(f"{where} timed out while {doing}")
-        if isinstance(exc, ConnectionRefusedError):
-            return MailboxError(f"connection to {where} refused")
-        if isinstance(exc, OSError):
-            return MailboxError(
-                f"connection to {where} failed while {doing}: {exc.strerror or exc}"
-            )
-        if isinstance(exc, imaplib.IMAP4.abort):
-            return MailboxError(f"{where} dropped the connection while {doing}: {self._clean(exc)}")
-        if isinstance(exc, imaplib.IMAP4.error):
-            return MailboxError(f"{where} refused {doing}: {self._clean(exc)}")
-        # Parser/library surprises still never escape untranslated (the cause is chained).
-        return MailboxError(f"unexpected {type(exc).__name__} from {where} while {doing}")
+        """The inbox_finder error for ``exc`` (see failures.py), secrets blanked."""
+        return translate(exc, doing, self.url.where, self.url.user, self._clean)
 
     def _clean(self, exc: BaseException) -> str:
-        text = _server_text(exc)
+        text = server_text(exc)
         return text.replace(self._secret, "***") if self._secret else text
 
     def _wire(self, line: str, secs: float | None = None) -> None:
@@ -273,17 +185,8 @@ class ImapSession:
 
     # ------------------------------------------------------------------ connection
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()  # system store, hostname check, TLS >= 1.2
-        if self._ca_file:
-            try:
-                context.load_verify_locations(cafile=self._ca_file)
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigError(f"cannot load CA file {self._ca_file}: {exc}") from exc
-        return context
-
     def _connect(self) -> IMAPClient:
-        context = self._ssl_context()
+        context = self._context
         # Resolve the secret first: a prompt must not keep an idle connection waiting.
         user, host = self.url.user, self.url.host
         if self._secret is None:
@@ -294,7 +197,7 @@ class ImapSession:
         where = self.url.where
         log.debug("connecting to %s (%s)", where, "TLS" if self.url.implicit_tls else "STARTTLS")
         with self.errors("connecting"):
-            client = IMAPClient(
+            client = _Client(
                 self.url.host,
                 port=self.url.port,
                 ssl=self.url.implicit_tls,

@@ -19,9 +19,12 @@ from urllib.parse import urlsplit
 
 from inbox_finder.errors import AuthError, ConfigError, MailboxError
 from inbox_finder.fileutil import require_private, write_private
+from inbox_finder.net import tls
+
+from .graph import DEFAULT_RETRY, MsalHttp, make_session
 
 if TYPE_CHECKING:
-    import requests
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -68,38 +71,6 @@ def login_command(client_id: str, tenant: str) -> str:
     return cmd if tenant == "common" else f"{cmd} --tenant {tenant}"
 
 
-class MsalHttp:
-    """The http_client handed to MSAL: our requests.Session plus timeout and CA per request."""
-
-    def __init__(self, session: requests.Session, timeout: float, verify: str | bool) -> None:
-        self._session = session
-        self._timeout = timeout
-        # Per request, because requests lets REQUESTS_CA_BUNDLE override Session.verify.
-        self._verify = verify
-
-    def get(self, url: str, **kwargs: Any) -> requests.Response:
-        """GET with our timeout (MSAL passes none of its own) and CA."""
-        kwargs.setdefault("timeout", self._timeout)
-        kwargs.setdefault("verify", self._verify)
-        return self._session.get(url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> requests.Response:
-        """POST with our timeout and CA."""
-        kwargs.setdefault("timeout", self._timeout)
-        kwargs.setdefault("verify", self._verify)
-        return self._session.post(url, **kwargs)
-
-    def close(self) -> None:
-        """The session belongs to the provider; MSAL must not close it."""
-
-
-def make_session() -> requests.Session:
-    """A plain requests.Session (pooled connections to Graph and the identity endpoint)."""
-    import requests
-
-    return requests.Session()
-
-
 def _first_line(text: object, secrets: Sequence[str] = ()) -> str:
     """One short line of diagnostic text with any known secret blanked out."""
     line = str(text).strip().splitlines()[0] if str(text).strip() else ""
@@ -118,7 +89,7 @@ def translate_msal_errors(authority: str, secrets: Sequence[str] = ()) -> Iterat
     host = urlsplit(authority).netloc
     try:
         yield
-    except requests.exceptions.SSLError as exc:
+    except requests.exceptions.SSLError as exc:  # MsalHttp translates what it sends itself
         raise MailboxError(f"TLS failure talking to the identity endpoint {host}") from exc
     except requests.RequestException as exc:
         raise MailboxError(
@@ -176,7 +147,7 @@ class DelegatedTokens:
         self.tenant = tenant
         self.authority = authority
         self.cache_path = cache_path
-        self._http = http
+        self.http = http  # public: the provider hands it a new retry policy
         self._account_hint = account
         self._app: Any = None
         self._cache: Any = None
@@ -202,7 +173,7 @@ class DelegatedTokens:
                 self.client_id,
                 authority=self.authority,
                 token_cache=cache,
-                http_client=self._http,
+                http_client=self.http,
                 # The authority comes from the user's own config and is the only one used, so
                 # alias discovery (a call to login.microsoftonline.com) buys nothing, and it
                 # would reject private/sovereign authorities and the test emulator.
@@ -315,7 +286,7 @@ class AppTokens:
         self.client_id = client_id
         self.authority = authority
         self._credential = credential
-        self._http = http
+        self.http = http  # public: the provider hands it a new retry policy
         self._app: Any = None
         self._secrets: tuple[str, ...] = ()
 
@@ -331,7 +302,7 @@ class AppTokens:
                     self.client_id,
                     client_credential=cred,
                     authority=self.authority,
-                    http_client=self._http,
+                    http_client=self.http,
                     instance_discovery=False,
                     azure_region=False,  # no IMDS region probe from a cron job or laptop
                 )
@@ -366,14 +337,14 @@ def run_device_code_login(
             cache.deserialize(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         log.warning("ignoring unreadable token cache %s; it will be rewritten", path)
-    session = make_session()
+    session = make_session(tls.resolve_ca_file(ca_file))
     try:
         with translate_msal_errors(url):
             app = msal.PublicClientApplication(
                 client_id,
                 authority=url,
                 token_cache=cache,
-                http_client=MsalHttp(session, timeout, ca_file or True),
+                http_client=MsalHttp(session, timeout, DEFAULT_RETRY),
                 instance_discovery=False,
             )
             flow = app.initiate_device_flow(scopes=list(DELEGATED_SCOPES))

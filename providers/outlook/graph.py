@@ -1,9 +1,15 @@
-"""Microsoft Graph GETs for the Outlook provider: bearer token, retries, error mapping.
+"""HTTP for the Outlook provider: Graph GETs (bearer token, retries, error mapping), and the
+session and http_client MSAL sends its identity-endpoint requests through.
 
-Errors: every GET is retried with backoff (Retry-After honoured) within ``RetryPolicy``'s
-bounds — at most ``max_attempts``, and ``max_total`` seconds of waiting, for answers and between
-attempts together — when Graph answers 429, 500, 502, 503 or 504, when no answer (or no more of
-it) comes within the source timeout, when the connection breaks mid-answer (short of its
+One ``requests.Session`` per provider serves Graph and the identity endpoint (Entra ID); it
+trusts the system store plus the CA file and enforces total deadlines (inbox_finder.net).
+``MsalHttp`` gives MSAL's requests our timeout and the same bounded retries as Graph.
+
+Errors: statuses and transport failures are classified by ``inbox_finder.net.http`` and retried
+under ``inbox_finder.net.retry`` (default: at most 5 attempts within 60 s; profile keys
+``retries``, ``retry_backoff``, ``retry_max_seconds``) when Graph answers 408, 429 or 5xx
+(Retry-After honoured), when no complete answer comes within the timeout (a total deadline
+per request, however slowly it trickles), when the connection breaks mid-answer (short of its
 Content-Length, or reset), or when a 200's JSON is malformed; then MailboxError naming what
 failed. 401/403 are AuthError at once, an unknown mailbox a ConfigError, a refused connection,
 an unknown host or a TLS failure a MailboxError at once, and a message deleted between list and
@@ -13,9 +19,7 @@ an unknown host or a TLS failure a MailboxError at once, and a message deleted b
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -23,22 +27,33 @@ from inbox_finder.errors import (
     AuthError,
     ConfigError,
     FolderNotFoundError,
+    InboxFinderError,
     MailboxError,
     MessageVanishedError,
 )
-from inbox_finder.net.retry import parse_retry_after
+from inbox_finder.net import http, retry, tls
+from inbox_finder.net.http import Kind, Malformed, RetryableAnswer
+from inbox_finder.net.retry import Failure, RetryPolicy
 
-from .auth import TokenSource
+__all__ = [
+    "DEFAULT_RETRY",
+    "UNKNOWN_MAILBOX_CODES",
+    "GraphClient",
+    "MsalHttp",
+    "json_object",
+    "make_session",
+    "raw_body",
+]
+
 
 if TYPE_CHECKING:
     import requests
 
+    from .auth import TokenSource
+
 # The provider's logger: request and retry notes read as they did before this module was split.
 log = logging.getLogger("inbox_finder.providers.outlook")
 
-# Throttled (429), and server errors a GET can meet in passing (Graph's own guidance names
-# 429/503/504; 500/502 come from overloaded mailbox servers and gateways just as briefly).
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # 404 codes meaning "this mailbox does not exist / has no Exchange Online REST access".
 UNKNOWN_MAILBOX_CODES = frozenset(
     {"ErrorInvalidUser", "ResourceNotFound", "MailboxNotEnabledForRESTAPI", "ErrorMailboxNotFound"}
@@ -47,37 +62,70 @@ UNKNOWN_MAILBOX_CODES = frozenset(
 _T = TypeVar("_T")
 
 
-@dataclass
-class RetryPolicy:
-    """Bounded backoff for transient failures: honours Retry-After, caps attempts and waiting."""
-
-    max_attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-    # Seconds spent on one call: waiting for answers (each at most the source timeout) and
-    # sleeping between attempts, all attempts together. No retry starts beyond it.
-    max_total: float = 60.0
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
-    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
-
-    def delay(self, attempt: int, retry_after: str | None) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        hinted = parse_retry_after(retry_after)
-        if hinted is not None:
-            return min(hinted, self.max_delay)
-        return min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay)
+# Graph's and the identity endpoint's retries (Graph's guidance: honour Retry-After, back off
+# exponentially, bound the attempts); profile keys retries, retry_backoff, retry_max_seconds.
+DEFAULT_RETRY = RetryPolicy(max_attempts=5, max_total=60.0, base_delay=1.0, max_delay=30.0)
 
 
-class _Malformed(Exception):
-    """A 200 answer whose JSON cannot be read (cut short, most likely): worth another try."""
+class MsalHttp:
+    """The http_client handed to MSAL: our session, timeout and the unified retries.
+
+    Retrying here, below MSAL, is what gives the identity endpoint the same bounded retries as
+    Graph (408/429/5xx, timeouts, cut or malformed answers): MSAL itself would throttle a
+    repeated request after a 429/5xx rather than retry it.
+    """
+
+    def __init__(self, session: requests.Session, timeout: float, retry: RetryPolicy) -> None:
+        self._session = session
+        self._timeout = timeout
+        self.retry = retry
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        """GET with our timeout (MSAL passes none of its own), retried."""
+        return self._send("GET", url, kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        """POST with our timeout, retried (token requests are safe to repeat)."""
+        return self._send("POST", url, kwargs)
+
+    def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> requests.Response:
+        kwargs.setdefault("timeout", self._timeout)
+        where = urlsplit(url).netloc
+
+        def attempt() -> requests.Response:
+            resp = self._session.request(method, url, **kwargs)
+            retry_after = resp.headers.get("Retry-After")
+            doing = f"the identity endpoint {where}"
+            http.check_answer(resp.status_code, resp.content, retry_after, doing=doing)
+            return resp
+
+        def classify(exc: Exception) -> Failure | None:
+            return http.answer_failure(
+                exc,
+                service="the identity endpoint",
+                doing="the request to the identity endpoint",
+                where=where,
+                timeout=self._timeout,
+            )
+
+        return retry.run(self.retry, attempt, classify, log)
+
+    def close(self) -> None:
+        """The session belongs to the provider; MSAL must not close it."""
+
+
+def make_session(ca_file: str | None) -> requests.Session:
+    """A requests.Session (pooled connections to Graph and the identity endpoint) that trusts
+    the system store plus ``ca_file`` and enforces total deadlines (inbox_finder.net)."""
+    from inbox_finder.net.transports import requests_session
+
+    session: requests.Session = requests_session(tls.client_context(ca_file))
+    return session
 
 
 def json_object(resp: requests.Response) -> dict[str, Any]:
-    """The JSON object of a list answer; _Malformed when it is not JSON."""
-    try:
-        body = resp.json()
-    except ValueError as exc:  # requests' JSONDecodeError (and UnicodeDecodeError) included
-        raise _Malformed(f"not JSON: {type(exc).__name__}") from exc
+    """The JSON object of a list answer; Malformed when it is not JSON."""
+    body = http.parse_json(resp.content)
     if not isinstance(body, dict):
         raise MailboxError(f"Graph answered a list request with JSON {type(body).__name__}")
     return body
@@ -100,7 +148,6 @@ class GraphClient:
         *,
         session: requests.Session,
         tokens: TokenSource,
-        verify: str | bool,
         timeout: float,
         retry: RetryPolicy,
         source: str,
@@ -108,8 +155,6 @@ class GraphClient:
     ) -> None:
         self._session = session
         self.tokens = tokens
-        # Per request: requests lets REQUESTS_CA_BUNDLE override Session.verify (psf/requests#3829).
-        self._verify = verify
         self.timeout = timeout
         self.retry = retry
         self._source = source
@@ -129,74 +174,63 @@ class GraphClient:
     ) -> _T:
         """GET with a bearer token and ``decode`` the 200 answer, retrying transient failures
         (see the module docstring) within the policy's bounds."""
-        import requests
-
         host = urlsplit(url).netloc
-        attempt, spent = 0, 0.0
-        while True:
-            attempt += 1
+
+        def attempt() -> _T:
             headers = {"Authorization": f"Bearer {self.tokens.access_token()}"}
             if what == "list":
                 headers["Accept"] = "application/json"
-            started = self.retry.clock()
-            retry_after: str | None = None
-            cause: BaseException | None = None
-            try:
-                resp = self._session.get(
-                    url,
-                    params=params,
-                    headers=headers,
-                    verify=self._verify,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
-                log.debug("Graph GET %s -> %s", resp.url.split("?")[0], resp.status_code)
-                if resp.status_code == 200:
-                    return decode(resp)
-                if resp.status_code not in RETRY_STATUSES:
-                    self._raise_for(resp, what)
-                retry_after = resp.headers.get("Retry-After")
-                problem = f"Graph answered HTTP {resp.status_code} (throttled or unavailable)"
-            except _Malformed as exc:
-                problem = f"Graph's answer to the {what} request at {host} was malformed ({exc})"
-                cause = exc
-            except requests.exceptions.SSLError as exc:
-                raise MailboxError(f"TLS failure talking to Graph at {host}") from exc
-            except requests.RequestException as exc:
-                transient = _transport_problem(exc, host, what, self.timeout)
-                if transient is None:
-                    raise MailboxError(
-                        f"cannot reach Graph at {host} ({type(exc).__name__})"
-                    ) from exc
-                problem, cause = transient, exc
-            spent += self.retry.clock() - started
-            wait = self.retry.delay(attempt, retry_after)
-            if attempt >= self.retry.max_attempts or spent + wait > self.retry.max_total:
-                raise MailboxError(
-                    f"{problem}; gave up after {attempt} attempts, try again later"
-                ) from cause
-            log.info("%s; retry %d in %.1fs", problem, attempt, wait)
-            self.retry.sleep(wait)
-            spent += wait
+            resp = self._session.get(
+                url, params=params, headers=headers, timeout=self.timeout, allow_redirects=False
+            )
+            log.debug("Graph GET %s -> %s", resp.url.split("?")[0], resp.status_code)
+            if resp.status_code != 200:
+                self._raise_for(resp, what)
+            return decode(resp)
+
+        def classify(exc: Exception) -> Failure | None:
+            if isinstance(exc, InboxFinderError):
+                return None
+            if isinstance(exc, RetryableAnswer):
+                return exc.failure
+            if isinstance(exc, Malformed):
+                bad = f"Graph's answer to the {what} request at {host} was malformed ({exc})"
+                return Failure(MailboxError, bad, retryable=True)
+            if http.classify_transport(exc) is None:
+                return None
+            doing = f"Graph {what} request"
+            return http.transport_failure(
+                exc, service="Graph", doing=doing, where=host, timeout=self.timeout
+            )
+
+        return retry.run(self.retry, attempt, classify, log)
 
     def _raise_for(self, resp: requests.Response, what: str) -> None:
         code, message = _graph_error(resp)
         status = resp.status_code
         detail = f"HTTP {status}, {code}: {message}" if code else f"HTTP {status}"
-        if status == 401:
+        failure = http.status_failure(
+            status,
+            f"Graph answered HTTP {status} (throttled or unavailable)",
+            retry_after=resp.headers.get("Retry-After"),
+        )
+        kind = http.classify_status(status)
+        if failure.retryable:
+            raise RetryableAnswer(failure)
+        if kind is Kind.AUTH:
             raise AuthError(f"Graph rejected the access token for {self._source} ({detail})")
-        if status == 403:
+        if kind is Kind.FORBIDDEN:
             raise AuthError(
                 f"Graph denied access to {self._source} ({detail}); the app needs "
                 "Mail.Read (application permission for outlook://USER)"
             )
-        if status == 404 and code in UNKNOWN_MAILBOX_CODES:
+        if kind is Kind.NOT_FOUND and code in UNKNOWN_MAILBOX_CODES:
             # Definitive and fixed only by editing the SOURCE: a usage error (exit 2), like a
             # missing maildir path, not a transient mailbox failure.
             raise ConfigError(f"no such Exchange Online mailbox: {self._source} ({detail})")
-        if status == 404 and what == "list":
+        if kind is Kind.NOT_FOUND and what == "list":
             raise FolderNotFoundError(f"folder {self._folder!r} not found in {self._source}")
-        if status == 404:
+        if kind is Kind.NOT_FOUND:
             raise MessageVanishedError(
                 f"message vanished from {self._source} before it was read ({detail})"
             )
@@ -205,35 +239,7 @@ class GraphClient:
                 f"Graph at {urlsplit(resp.url).netloc} redirected (HTTP {status}); "
                 "check graph_endpoint"
             )
-        raise MailboxError(f"Graph request for {self._source} failed ({detail})")
-
-
-def _transport_problem(exc: BaseException, host: str, what: str, timeout: float) -> str | None:
-    """Why a requests exception is worth a retry (timed out, cut off), or None when it is not
-    (refused, unknown host: retrying in seconds will not help)."""
-    import requests
-    from urllib3.exceptions import ProtocolError, ReadTimeoutError
-
-    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
-    if isinstance(exc, requests.exceptions.Timeout) or isinstance(inner, ReadTimeoutError):
-        return f"Graph {what} request to {host} timed out: no answer within {timeout:g}s"
-    if isinstance(
-        exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
-    ) or (
-        isinstance(exc, requests.exceptions.ConnectionError) and isinstance(inner, ProtocolError)
-    ):
-        return f"Graph's answer to the {what} request at {host} was cut off ({_root_name(exc)})"
-    return None
-
-
-def _root_name(exc: BaseException) -> str:
-    """The name of the innermost exception (IncompleteRead, RemoteDisconnected, ...)."""
-    for _ in range(6):
-        nxt = exc.__cause__ or next((a for a in exc.args if isinstance(a, BaseException)), None)
-        if nxt is None:
-            break
-        exc = nxt
-    return type(exc).__name__
+        raise failure.error(f"Graph request for {self._source} failed ({detail})")
 
 
 def _graph_error(resp: requests.Response) -> tuple[str, str]:

@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from inbox_finder.boundary.keys import KeyType, ProfileKey, ProfileValues, Secret
+from inbox_finder.boundary.keys import RETRY_KEYS, KeyType, ProfileKey, ProfileValues, Secret
 from inbox_finder.errors import ConfigError
 
 from .auth import default_cache_path
@@ -32,6 +32,7 @@ PROFILE_KEYS = (
     ProfileKey("folder", default="inbox", help="folder to search (inbox; all = every folder)"),
     ProfileKey("senders", KeyType.STR_LIST, (), help="exact sender addresses (server filter)"),
     ProfileKey("page_size", KeyType.INT, DEFAULT_PAGE_SIZE, help="messages per page (1-1000)"),
+    *RETRY_KEYS,
 )
 
 

@@ -17,8 +17,8 @@ A lookup whose newest candidate is the token mail costs two Graph calls: one lis
 Scans: ``sync_cursor`` is ONE list call; a search after its cursor starts at the cursor's time
 (less a slack) and skips the mails the cursor names (see cursor.py).
 
-Errors: transient failures are retried within ``RetryPolicy``'s bounds, all others mapped to
-the inbox_finder errors at once (see graph.py).
+Errors: transient failures are retried under the provider's retry policy (inbox_finder.net.retry;
+the identity endpoint too), all others mapped to the inbox_finder errors at once (see graph.py).
 """
 
 from __future__ import annotations
@@ -39,16 +39,16 @@ from inbox_finder.boundary.keys import ProfileValues
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions, split_scheme
 from inbox_finder.errors import ConfigError, MailboxError
 from inbox_finder.model import Candidate
+from inbox_finder.net import tls
+from inbox_finder.net.retry import RetryPolicy
 
 from .auth import (
     MULTI_TENANT_ALIASES,
     AppCredential,
     AppTokens,
     DelegatedTokens,
-    MsalHttp,
     TokenSource,
     default_cache_path,
-    make_session,
     resolve_authority,
 )
 from .cursor import (
@@ -62,11 +62,12 @@ from .cursor import (
     scope_hash,
 )
 from .graph import (
-    RETRY_STATUSES,
+    DEFAULT_RETRY,
     UNKNOWN_MAILBOX_CODES,
     GraphClient,
-    RetryPolicy,
+    MsalHttp,
     json_object,
+    make_session,
     raw_body,
 )
 from .profile import (
@@ -91,11 +92,9 @@ __all__ = [
     "DELIVERY_SLACK",
     "GRAPH_ENDPOINT_ENV",
     "NO_LOWER_BOUND",
-    "RETRY_STATUSES",
     "SELECT",
     "UNKNOWN_MAILBOX_CODES",
     "OutlookProvider",
-    "RetryPolicy",
     "header_block",
     "parse_received",
 ]
@@ -168,7 +167,6 @@ class OutlookProvider(Provider):
         mailbox: str | None,
         tokens: TokenSource,
         session: requests.Session,
-        verify: str | bool = True,
         graph_endpoint: str = DEFAULT_GRAPH_ENDPOINT,
         folder: str = "inbox",
         senders: tuple[str, ...] = (),
@@ -185,9 +183,8 @@ class OutlookProvider(Provider):
         self._graph = GraphClient(
             session=session,
             tokens=tokens,
-            verify=verify,
             timeout=timeout,
-            retry=retry or RetryPolicy(),
+            retry=retry or DEFAULT_RETRY,
             source=self.source,
             folder=folder,
         )
@@ -211,6 +208,9 @@ class OutlookProvider(Provider):
     @retry.setter
     def retry(self, policy: RetryPolicy) -> None:
         self._graph.retry = policy
+        http = getattr(self._graph.tokens, "http", None)
+        if isinstance(http, MsalHttp):  # the identity endpoint shares Graph's policy
+            http.retry = policy
 
     @classmethod
     def from_url(cls, url: str, options: SourceOptions) -> Self:
@@ -235,19 +235,19 @@ class OutlookProvider(Provider):
         folder = profile["folder"]
         senders = check_senders(profile["senders"])
         page_size = check_page_size(profile["page_size"])
-        verify: str | bool = options.ca_file or True
-        session = make_session()
-        tokens = _token_source(profile, delegated, MsalHttp(session, options.timeout, verify))
+        retry = RetryPolicy.from_profile(profile, DEFAULT_RETRY)
+        session = make_session(tls.resolve_ca_file(options.ca_file, profile))
+        tokens = _token_source(profile, delegated, MsalHttp(session, options.timeout, retry))
         return cls(
             mailbox=None if delegated else target,
             tokens=tokens,
             session=session,
-            verify=verify,
             graph_endpoint=graph,
             folder=folder,
             senders=senders,
             page_size=page_size,
             timeout=options.timeout,
+            retry=retry,
         )
 
     @classmethod

@@ -16,7 +16,10 @@ A TLS-terminating proxy speaks implicit TLS to the client only (imaps://); START
 through a passthrough proxy in front of the plain port.
 
 Actions: ``reset`` (RST: SO_LINGER 0, then close, both sides), ``close`` (FIN without TLS
-close_notify: a cut, not a goodbye), ``stall`` (keep both sockets open, forward nothing more).
+close_notify: a cut, not a goodbye), ``stall`` (keep both sockets open, forward nothing more),
+``trickle`` (forward the rest of the server's bytes one at a time, ``interval`` seconds apart:
+each read finishes inside a read timeout, so only a total deadline ends the answer), ``pass``
+(forward the command unchanged after running ``hook``, e.g. to hold a session for a while).
 Connect-time actions (no trigger): ``reset``, ``stall`` (never greet), ``plaintext`` (answer the
 ClientHello with a plaintext IMAP greeting), ``garbage`` (answer it with bytes that are not TLS).
 
@@ -41,7 +44,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
-Action = Literal["reset", "close", "stall", "plaintext", "garbage"]
+Action = Literal["reset", "close", "stall", "trickle", "pass", "plaintext", "garbage"]
 POLL = 0.05  # seconds: how quickly threads notice close() and idle sockets
 SEND_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 5.0
@@ -67,6 +70,8 @@ class Fault:
     in the middle of a token, instead of halfway.
     ``skip`` lets that many triggers pass first; ``times`` is how often it fires (None: always).
     ``hook`` runs in the proxy thread just before the action (e.g. change the mailbox).
+    ``interval``: seconds between trickled bytes (``trickle``; ``after_server_bytes=0`` makes
+    it trickle a whole connection from its first byte).
     """
 
     action: Action
@@ -77,12 +82,17 @@ class Fault:
     skip: int = 0
     times: int | None = 1
     hook: Callable[[], None] | None = None
+    interval: float = 0.5
     seen: int = 0
     fired: int = 0
 
     def __post_init__(self) -> None:
         if self.action in ("plaintext", "garbage") and (self.on_command or self.deferred):
             raise ValueError(f"{self.action} is a connect-time fault: give it no trigger")
+        if self.action == "trickle" and not self.deferred:
+            raise ValueError("trickle needs after_server_bytes or mid_literal")
+        if self.action == "pass" and (self.on_command is None or self.deferred):
+            raise ValueError("pass acts on a command, before it is forwarded")
         if self.mid_literal and self.after_server_bytes is not None:
             raise ValueError("mid_literal and after_server_bytes exclude each other")
         if self.cut_after is not None and not self.mid_literal:
@@ -320,6 +330,9 @@ class _Pump:
         self.budget: int | None = None  # server bytes still to forward before it acts
         self.since_trigger = bytearray()  # server bytes held since the trigger (mid_literal)
         self.cut: int | None = None  # where in since_trigger the mid_literal fault cuts
+        self.trickle: float | None = None  # seconds between bytes once a trickle began
+        self.backlog = bytearray()  # server bytes not trickled to the client yet
+        self.next_drip = 0.0
         if armed is not None:
             self._arm(armed)
 
@@ -333,6 +346,7 @@ class _Pump:
             ]
             if not ready:
                 ready = select.select(socks, [], [], POLL)[0]
+            self._drip()
             for sock in ready:
                 try:
                     data = sock.recv(65536)
@@ -371,6 +385,10 @@ class _Pump:
             if command is not None:
                 self._record(command)
                 fault = self._command_fault(command)
+                if fault is not None and fault.action == "pass":
+                    if fault.hook is not None:
+                        fault.hook()
+                    fault = None  # forwarded below, like any other command
                 if fault is not None:
                     self.proxy._event(f"{fault.action} on {command.split(' ')[0]}")
                     if fault.deferred:
@@ -432,6 +450,9 @@ class _Pump:
         self.budget, self.cut = fault.after_server_bytes, None
 
     def _from_server(self, data: bytes) -> None:
+        if self.trickle is not None:
+            self.backlog += data
+            return
         fault = self.armed
         if fault is None:
             self._send_down(data)
@@ -443,6 +464,7 @@ class _Pump:
             if self.cut is None or len(self.since_trigger) < self.cut:
                 return
             self._send_down(bytes(self.since_trigger[: self.cut]))
+            rest = bytes(self.since_trigger[self.cut :])
         else:
             assert self.budget is not None
             if len(data) < self.budget:
@@ -450,9 +472,20 @@ class _Pump:
                 self._send_down(data)
                 return
             self._send_down(data[: self.budget])
+            rest = data[self.budget :]
         time.sleep(SETTLE)  # let the client read the partial response before the fault
         self.armed = None
+        if fault.action == "trickle":
+            self.backlog += rest
         self._act(fault)
+
+    def _drip(self) -> None:
+        """Send the next trickled byte when its time has come."""
+        if self.trickle is None or not self.backlog or time.monotonic() < self.next_drip:
+            return
+        self._send_down(bytes(self.backlog[:1]))
+        del self.backlog[:1]
+        self.next_drip = time.monotonic() + self.trickle
 
     def _cut_point(self, fault: Fault) -> int | None:
         """Offset in ``since_trigger`` to cut at: inside the first literal, or None (wait)."""
@@ -477,6 +510,9 @@ class _Pump:
             fault.hook()
         if fault.action == "stall":
             self.stalled = True
+            return
+        if fault.action == "trickle":
+            self.trickle, self.next_drip = fault.interval, time.monotonic() + fault.interval
             return
         if fault.action == "reset":
             _rst(self.client)

@@ -1,0 +1,102 @@
+"""TLS for every network client: which CA file applies, and the one SSL context built from it.
+
+Trust is the system's certificate store plus, when given, a CA file (PEM): ``--ca-file`` or
+else the profile's ``ca_file``. Certificates and host names are always verified (TLS 1.2 or
+newer); nothing turns verification off. A CA file that does not exist, cannot be read or holds
+no certificate is a ConfigError (exit 2) naming it, raised when the source is opened, before
+any connection, for every provider and for the Salesforce login check.
+
+Consumers: IMAP (imapclient), Gmail (httplib2), Graph and MSAL (requests), the Salesforce SOAP
+login (urllib). Each gets the context from ``client_context``; its sockets carry total
+deadlines (``inbox_finder.net.deadline.DeadlineSSLSocket``). Where no system store is found
+(some minimal containers), certifi's bundle is used if it is installed, as requests would.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from inbox_finder.errors import ConfigError
+
+from .deadline import DeadlineSSLSocket
+
+PRIVATE_CA_HINT = "for a private CA pass --ca-file"
+
+
+def resolve_ca_file(
+    ca_file: str | os.PathLike[str] | None, profile: Mapping[str, Any] | None = None
+) -> str | None:
+    """The CA file that applies (``--ca-file`` over the profile's ``ca_file``), checked.
+
+    Returns the expanded path, or None for the system store alone; ConfigError naming the file
+    when it is missing, unreadable or holds no PEM certificate.
+    """
+    chosen: object = ca_file or (profile or {}).get("ca_file") or None
+    if chosen is None:
+        return None
+    if not isinstance(chosen, str | os.PathLike):
+        raise ConfigError("profile key ca_file must be the path of a PEM file")
+    path = Path(chosen).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"CA file not found: {chosen}")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read CA file {chosen}: {exc.strerror or exc}") from exc
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        probe.load_verify_locations(cafile=str(path))
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        raise ConfigError(f"CA file {chosen} holds no usable PEM certificate ({reason})") from exc
+    return str(path)
+
+
+def client_context(ca_file: str | None) -> ssl.SSLContext:
+    """A verifying client context: the system store plus ``ca_file`` (already resolved)."""
+    context = ssl.create_default_context()  # hostname check, CERT_REQUIRED, TLS >= 1.2
+    context.minimum_version = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
+    if not _has_system_store():
+        _load_certifi(context)
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:  # changed since resolve_ca_file checked it
+            raise ConfigError(f"cannot load CA file {ca_file}: {exc}") from exc
+    context.sslsocket_class = DeadlineSSLSocket
+    return context
+
+
+def describe(error: ssl.SSLError, where: str, doing: str | None = None) -> str:
+    """One line for a TLS failure with ``where``; an untrusted certificate names the fix.
+
+    ``doing`` ("connecting") says when a handshake or protocol failure happened.
+    """
+    # Errors raised by _ssl carry reason/verify_message; ones built in Python may not.
+    reason = getattr(error, "reason", None) or type(error).__name__
+    if isinstance(error, ssl.SSLCertVerificationError):
+        why = getattr(error, "verify_message", None) or reason
+        return f"TLS certificate of {where} did not verify ({why}); {PRIVATE_CA_HINT}"
+    if doing:
+        return f"TLS with {where} failed while {doing}: {reason}"
+    return f"TLS with {where} failed ({reason})"
+
+
+def _has_system_store() -> bool:
+    paths = ssl.get_default_verify_paths()
+    if paths.cafile and Path(paths.cafile).is_file():
+        return True
+    return bool(paths.capath and Path(paths.capath).is_dir() and any(Path(paths.capath).iterdir()))
+
+
+def _load_certifi(context: ssl.SSLContext) -> None:
+    try:
+        import certifi  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+    context.load_verify_locations(cafile=certifi.where())
