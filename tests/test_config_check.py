@@ -223,7 +223,7 @@ def test_config_keys_lists_the_declarations(capsys: pytest.CaptureFixture[str]) 
     assert code == 0 and out.startswith("Profile keys of imaps sources (IMAP):")
     flat = " ".join(out.split())
     assert "password_cmd a string [secret: command]: command printing the mailbox password" in flat
-    assert "retries a whole number (default 2)" in flat
+    assert "retries a whole number: transient faults retried, 0-10 (IMAP 2" in flat
     assert "auth a string (password or xoauth2) (default password)" in flat
     code, _, err = run(capsys, "config", "keys", "nosuch")
     assert code == 2 and "unknown source scheme" in err

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from emulators.gmail_emulator import GmailEmulator
+from emulators.ms_emulators import IdentityEmulator, LoopbackCA, make_test_ca
 from fault_proxy import Fault, FaultProxy
-from gmail_emulator import GmailEmulator
 from loopback import Elapsed, LoopbackServer
-from ms_emulators import IdentityEmulator, LoopbackCA, make_test_ca
 
 from inbox_finder import find_token
 from inbox_finder.boundary.provider import SourceOptions
@@ -188,12 +188,20 @@ def test_entra_identity_endpoint_trickle_ends_with_exit_4(
     assert len(server.requests) == 2 and clock.seconds < BOUND
 
 
-def test_salesforce_login_trickle_is_unreachable_within_the_timeout() -> None:
+def test_salesforce_login_trickle_is_unreachable_within_the_timeout(ca: LoopbackCA) -> None:
     """The login check is made once, never retried (lockout), and ends at the deadline."""
-    with TrickleServer("body", 0.3) as server:
+    with TrickleServer("body", 0.3, tls_ca=ca) as server:
         endpoint = server.url + "/services/Soap/u/64.0"
+        assert endpoint.startswith("https://")  # the login refuses plain http
         with Elapsed() as clock, pytest.raises(SalesforceUnreachableError, match=r"within 0\.5s"):
-            check_login("dana@example.com", "pw", "tok", endpoint, timeout=HTTP_TIMEOUT)
+            check_login(
+                "dana@example.com",
+                "pw",
+                "tok",
+                endpoint,
+                ca_file=str(ca.ca_file),
+                timeout=HTTP_TIMEOUT,
+            )
     assert len(server.requests) == 1 and clock.seconds < HTTP_TIMEOUT + SLACK
 
 

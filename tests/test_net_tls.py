@@ -19,12 +19,12 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import gmail_emulator
 import pytest
 from dovecot import DovecotServer
+from emulators import gmail_emulator
+from emulators.ms_emulators import LoopbackCA, make_test_ca
+from emulators.soap_emulator import SoapEmulator
 from inbox_finder.providers.outlook.auth import run_device_code_login
-from ms_emulators import LoopbackCA, make_test_ca
-from soap_emulator import SoapEmulator
 
 from inbox_finder import find_token
 from inbox_finder.boundary.provider import Query, SourceOptions

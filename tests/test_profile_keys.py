@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from corpus_util import build_mbox
+from emulators.ms_emulators import LoopbackCA
 
 from inbox_finder import find_token
 from inbox_finder.boundary.keys import (
@@ -165,10 +166,9 @@ class StrictProfile(ProfileValues):
         return True
 
 
-def full_profile(scheme: str, tmp_path: Path) -> dict[str, Any]:
-    """A value for every key the scheme declares."""
-    ca = tmp_path / "ca.pem"
-    ca.write_text("not read by from_url\n")
+def full_profile(scheme: str, tmp_path: Path, ca_file: Path) -> dict[str, Any]:
+    """A value for every key the scheme declares (``ca_file``: a real PEM; from_url checks)."""
+    ca = ca_file
     cmd = shlex.join([sys.executable, "-c", "print('secret')"])
     samples: dict[KeyType, Any] = {
         KeyType.STR: "x",
@@ -209,7 +209,7 @@ URLS = {
 
 @pytest.mark.parametrize("scheme", sorted(URLS))
 def test_every_key_a_provider_reads_is_declared(
-    scheme: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    scheme: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca: LoopbackCA
 ) -> None:
     monkeypatch.setenv("INBOX_FINDER_TEST_PW", "pw")
     monkeypatch.delenv("INBOX_FINDER_PASSWORD", raising=False)
@@ -220,7 +220,7 @@ def test_every_key_a_provider_reads_is_declared(
     for template in URLS[scheme]:
         url = template.format(**paths)
         profile = StrictProfile(
-            validate_profile(cls.declared_keys(), full_profile(scheme, tmp_path), "t")
+            validate_profile(cls.declared_keys(), full_profile(scheme, tmp_path, ca.ca_file), "t")
         )
         options = SourceOptions(ca_file=None, timeout=5.0, profile=profile, profile_name="t")
         cls.from_url(url, options).close()

@@ -178,9 +178,13 @@ COMMON_KEYS: tuple[ProfileKey, ...] = (
 #: The one retry policy's keys (inbox_finder.net.retry.RetryPolicy.from_profile), the same for
 #: every network provider; unset means the provider's own default.
 RETRY_KEYS: tuple[ProfileKey, ...] = (
-    ProfileKey("retries", KeyType.INT, help="transient faults retried (0-10)"),
-    ProfileKey("retry_backoff", KeyType.FLOAT, help="seconds before the first retry"),
-    ProfileKey("retry_max_seconds", KeyType.FLOAT, help="time budget for all retries, seconds"),
+    ProfileKey("retries", KeyType.INT, help="transient faults retried, 0-10 (IMAP 2, Outlook 4)"),
+    ProfileKey(
+        "retry_backoff", KeyType.FLOAT, help="seconds before the first retry (0.5; Outlook 1)"
+    ),
+    ProfileKey(
+        "retry_max_seconds", KeyType.FLOAT, help="time budget for all retries (Gmail, Outlook 60)"
+    ),
 )
 
 #: The IMAP password and XOAUTH2 token sources (secret_sources.imap_password / oauth_token).
