@@ -15,8 +15,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from inbox_finder.boundary.folders import FolderScope
 from inbox_finder.errors import ConfigError
-from inbox_finder.model import Candidate
+from inbox_finder.model import Candidate, Finding, FolderRole
 from inbox_finder.trust.policy import DEFAULT_SENDER_DOMAINS
 
 
@@ -30,16 +31,36 @@ class Query:
     # A cursor from an earlier ``sync_cursor()``: providers that understand it return only mail
     # added since (a superset is fine); others ignore it and return everything.
     after_cursor: str | None = None
+    # Narrow the provider's own folder scope further (names as the user sees them; see
+    # boundary/folders.py): only these folders (empty: no further limit), never these.
+    folders: tuple[str, ...] = ()
+    exclude_folders: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> FolderScope:
+        """The folder restriction this query adds."""
+        return FolderScope.of(self.folders, self.exclude_folders)
 
 
 @dataclass(frozen=True)
 class SourceOptions:
-    """Options shared by every source: CLI flags plus the provider keys of a config profile."""
+    """Options shared by every source: CLI flags plus the provider keys of a config profile.
+
+    ``folders`` / ``exclude_folders`` restrict the whole-mailbox default scope (``--folder``,
+    ``--exclude-folder`` merged with the profile keys by ``api.open_source``).
+    """
 
     ca_file: str | None = None
     timeout: float = 30.0
     profile: Mapping[str, Any] = field(default_factory=dict)
     profile_name: str | None = None
+    folders: tuple[str, ...] = ()
+    exclude_folders: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> FolderScope:
+        """The folder scope these options ask for."""
+        return FolderScope.of(self.folders, self.exclude_folders)
 
 
 class Provider(ABC):
@@ -64,6 +85,15 @@ class Provider(ABC):
     def fetch_headers(self, candidate: Candidate) -> bytes | None:
         """Return the raw header block if cheaper than a full fetch; None when not supported."""
         return candidate.headers
+
+    def describe_folder(self, finding: Finding) -> tuple[str | None, FolderRole | None]:
+        """Where a finding's mail lives as the user names it: (folder, trash/junk role).
+
+        Called only for findings that are returned (``engine.name_folders``), so a provider
+        may resolve names lazily: Graph folder ids, Gmail user label ids. The default keeps
+        what the candidate carried.
+        """
+        return finding.folder, finding.folder_role
 
     def sync_cursor(self) -> str | None:
         """A cheap opaque cursor that changes whenever new mail may have arrived (None: unknown).

@@ -13,6 +13,7 @@ import click
 from inbox_finder.api import open_source
 from inbox_finder.cli.options import (
     VerifySpec,
+    folder_options,
     selection_options,
     source_options,
     trust_options,
@@ -21,7 +22,13 @@ from inbox_finder.cli.options import (
 from inbox_finder.cli.output import as_json, human, human_all
 from inbox_finder.config import load_config
 from inbox_finder.dates import parse_duration, parse_since
-from inbox_finder.engine import Selection, iter_findings, newest_per_username
+from inbox_finder.engine import (
+    Selection,
+    iter_findings,
+    merge_copies,
+    name_folders,
+    newest_per_username,
+)
 from inbox_finder.errors import NotFoundError
 from inbox_finder.model import Finding
 
@@ -43,6 +50,7 @@ def _print_findings(
 @click.command("find")
 @click.argument("source")
 @selection_options
+@folder_options
 @click.option("--all", "all_", is_flag=True, help="Every token email, newest first.")
 @click.option(
     "--per-username",
@@ -73,6 +81,8 @@ def find_cmd(
     source: str,
     username: str | None,
     since: str | None,
+    folders: tuple[str, ...],
+    exclude_folders: tuple[str, ...],
     all_: bool,
     per_username: bool,
     json_out: bool,
@@ -99,15 +109,22 @@ def find_cmd(
     pause = parse_duration(interval).total_seconds()
     while True:
         opened = open_source(
-            source, config, ca_file=ca_file, timeout=timeout, verify_dkim=verify_dkim
+            source,
+            config,
+            ca_file=ca_file,
+            timeout=timeout,
+            verify_dkim=verify_dkim,
+            folders=folders,
+            exclude_folders=exclude_folders,
         )
         selection = Selection(username or opened.default_username, since_at)
         with opened.provider as provider:
             findings = iter_findings(provider, selection, opened.policy)
             if all_:
-                found = list(findings)
-            elif per_username:
-                found = newest_per_username(findings)
+                found = merge_copies(findings)
+            elif per_username:  # folders are named for the findings kept only
+                unnamed = iter_findings(provider, selection, opened.policy, named=False)
+                found = name_folders(provider, newest_per_username(unnamed))
             else:
                 first = next(findings, None)
                 found = [first] if first else []

@@ -15,7 +15,12 @@ from typing import Any, TypeVar
 import click
 
 from inbox_finder.api import open_source
-from inbox_finder.cli.options import source_options, trust_options, verify_options
+from inbox_finder.cli.options import (
+    folder_options,
+    source_options,
+    trust_options,
+    verify_options,
+)
 from inbox_finder.cli.output import human
 from inbox_finder.cli.verify import ScanVerifier, scan_verifier
 from inbox_finder.config import Config, load_config
@@ -68,7 +73,7 @@ def scan_options(func: F) -> F:
         ]
     ):
         func = option(func)
-    return verify_options(trust_options(source_options(func)))
+    return verify_options(trust_options(source_options(folder_options(func))))
 
 
 def _actions(
@@ -112,6 +117,8 @@ def _scan_once(
         ca_file=opts["ca_file"],
         timeout=opts["timeout"],
         verify_dkim=opts["verify_dkim"],
+        folders=opts["folders"],
+        exclude_folders=opts["exclude_folders"],
     )
     usernames = opts["usernames"] or ((opened.default_username,) if opened.default_username else ())
     with opened.provider as provider:
@@ -177,7 +184,14 @@ def watch_cmd(ctx: click.Context, /, source: str, interval: str, **opts: Any) ->
     signal.signal(signal.SIGINT, stop)
     waiter = Waiter(
         lambda: (
-            open_source(source, config, ca_file=opts["ca_file"], timeout=opts["timeout"]).provider
+            open_source(
+                source,
+                config,
+                ca_file=opts["ca_file"],
+                timeout=opts["timeout"],
+                folders=opts["folders"],
+                exclude_folders=opts["exclude_folders"],
+            ).provider
         )
     )
     watch_loop(

@@ -16,6 +16,7 @@ from inbox_finder.api import find_token
 from inbox_finder.cli.options import (
     VerifySpec,
     endpoint_options,
+    folder_options,
     selection_options,
     source_options,
     trust_options,
@@ -230,6 +231,7 @@ def scan_verifier(
 @click.command("verify", epilog=ONE_LOGIN)
 @click.argument("source", required=False)
 @selection_options
+@folder_options
 @endpoint_options
 @click.option("--json", "json_out", is_flag=True, help="Print the verdict as JSON (any outcome).")
 @source_options
@@ -240,6 +242,8 @@ def verify_cmd(
     source: str | None,
     username: str | None,
     since: str | None,
+    folders: tuple[str, ...],
+    exclude_folders: tuple[str, ...],
     login_url: str | None,
     sandbox: bool,
     my_domain: str | None,
@@ -268,8 +272,8 @@ def verify_cmd(
     if source is None or source == "-":
         if not username:
             raise click.UsageError("--username is required when the token comes from stdin")
-        if since:
-            raise click.UsageError("--since needs a SOURCE")
+        if since or folders or exclude_folders:
+            raise click.UsageError("--since, --folder and --exclude-folder need a SOURCE")
         profile: Mapping[str, Any] = {}
         token = _read_token()
     else:
@@ -287,6 +291,8 @@ def verify_cmd(
             ca_file=ca_file,
             timeout=timeout,
             verify_dkim=verify_dkim,
+            folders=folders,
+            exclude_folders=exclude_folders,
         )
         username = username or finding.username
         if not username:
