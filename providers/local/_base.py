@@ -40,7 +40,7 @@ from inbox_finder.mail.headers import (
     header_block,
 )
 from inbox_finder.mail.parse import parse_headers
-from inbox_finder.model import Candidate, ReceivedSource
+from inbox_finder.model import Candidate, FolderRole, ReceivedSource
 
 DATE_SKEW = timedelta(days=1)
 HEAD_READ = 16384  # enough for nearly every header block; longer ones are read again
@@ -89,6 +89,8 @@ class Entry:
     delivered: datetime
     head: Callable[[], bytes]
     frontier: datetime | None = None
+    folder: str | None = None
+    folder_role: FolderRole | None = None
 
 
 class LocalProvider(Provider):
@@ -127,9 +129,12 @@ class LocalProvider(Provider):
         return f"{self.scheme}:" + ":".join(stamps)
 
     def search(self, query: Query) -> Iterator[Candidate]:
+        yield from self._merged_search(query, self._entries(query.after_cursor))
+
+    def _merged_search(self, query: Query, entries: Iterator[Entry]) -> Iterator[Candidate]:
         heap: list[tuple[float, int, Candidate]] = []
         last: Candidate | None = None  # the candidate yielded last
-        for seq, entry in enumerate(self._entries(query.after_cursor)):
+        for seq, entry in enumerate(entries):
             # No unread message can have a receive time above this bound.
             frontier = entry.delivered if entry.frontier is None else entry.frontier
             bound = frontier + DATE_SKEW
@@ -144,7 +149,9 @@ class LocalProvider(Provider):
             received, how = receive_time(block, entry.delivered)
             if query.since is not None and received < query.since:
                 continue
-            candidate = Candidate(entry.ref, received, how, block)
+            candidate = Candidate(
+                entry.ref, received, how, block, folder=entry.folder, folder_role=entry.folder_role
+            )
             heapq.heappush(heap, (-received.timestamp(), seq, candidate))
         while heap:
             last = self._check_order(heapq.heappop(heap)[2], last)
