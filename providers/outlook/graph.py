@@ -126,9 +126,11 @@ class GraphClient:
         *,
         what: str,
         decode: Callable[[requests.Response], _T],
+        json_body: Any = None,
     ) -> _T:
         """GET with a bearer token and ``decode`` the 200 answer, retrying transient failures
-        (see the module docstring) within the policy's bounds."""
+        (see the module docstring) within the policy's bounds. With ``json_body`` it is a POST
+        of that body instead (JSON batching: a read-only bundle of GETs, safe to repeat)."""
         import requests
 
         host = urlsplit(url).netloc
@@ -142,9 +144,11 @@ class GraphClient:
             retry_after: str | None = None
             cause: BaseException | None = None
             try:
-                resp = self._session.get(
+                resp = self._session.request(
+                    "GET" if json_body is None else "POST",
                     url,
                     params=params,
+                    json=json_body,
                     headers=headers,
                     verify=self._verify,
                     timeout=self.timeout,
