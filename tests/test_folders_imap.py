@@ -486,6 +486,8 @@ def test_gmail_imap_searches_all_mail_trash_and_spam_not_every_label(
     assert found[0].folder_role == "trash"
     examined = sorted({c.split(" ", 1)[1] for c in fake.commands if c.startswith("EXAMINE")})
     assert examined == ['"[Gmail]/All Mail"', '"[Gmail]/Spam"', '"[Gmail]/Trash"']
+    raw = [c for c in fake.commands if "X-GM-RAW" in c]
+    assert sum("in:anywhere" in c for c in raw) == 2 and len(raw) == 3  # Trash and Spam
     assert not any("STORE" in c or c.startswith("SELECT") for c in fake.commands)
 
 

@@ -117,6 +117,8 @@ class FolderSearch:
             return []
         if client.has_capability("X-GM-EXT-1"):
             raw_query = gmail_raw_query(self.query)
+            if self.folder.role is not None:  # Gmail's search skips Trash and Spam unless told
+                raw_query += " in:anywhere"
             log.debug("UID SEARCH X-GM-RAW %r in %r", raw_query, self.folder.name)
             return self._by_date(client, _after(client.gmail_search(raw_query), first_uid))
         criteria = search_criteria(self.query)
