@@ -116,6 +116,11 @@ class Provider(ABC):
     def source(self) -> str:
         """The source as shown to users (no secrets)."""
 
+    def source_aliases(self) -> tuple[str, ...]:
+        """Earlier spellings of ``source`` for the same mailbox (scan state files written by
+        older versions name the source that way and are taken over, not refused)."""
+        return ()
+
     def __enter__(self) -> Self:
         return self
 

@@ -47,7 +47,8 @@ def scan(
     with locked(state_path):
         state = load_state(state_path)
         source_key = state.source_key(provider.source)
-        if state.source is not None and state.source != source_key:
+        known = {source_key, *(state.source_key(a) for a in provider.source_aliases())}
+        if state.source is not None and state.source not in known:
             raise ConfigError(
                 f"state file {state_path} belongs to another source; use one state file per source"
             )

@@ -190,6 +190,10 @@ class ImapProvider(Provider):
     def source(self) -> str:
         return self.url.display()
 
+    def source_aliases(self) -> tuple[str, ...]:
+        """A URL without a folder meant INBOX before the whole mailbox was the default."""
+        return (self.url.display("INBOX"),) if self.url.folder is None else ()
+
     @property
     def _timeout(self) -> SocketTimeout:
         return self._conn.timeout

@@ -8,8 +8,6 @@ walk.py); a file that vanishes between listing and reading is skipped.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +19,7 @@ from inbox_finder.errors import ConfigError, MessageVanishedError
 from inbox_finder.model import Candidate
 
 from ._base import Entry, LocalProvider, local_path
+from .stamps import make_cursor, mtime_ns, parse_cursor
 from .walk import MAX_DEPTH, Tree
 
 TOP = "."  # the name DIR itself answers to in --folder
@@ -75,14 +74,11 @@ class EmlDirProvider(LocalProvider):
 
     def sync_cursor(self) -> str:
         """The mtime of every searched directory (adding or renaming a file changes it)."""
-        stamps = {f.name: self._stamp(f) for f in self._searched(Query())}
-        return CURSOR_PREFIX + json.dumps(stamps, sort_keys=True, separators=(",", ":"))
+        stamps = {f.name: self._stamp(f, for_cursor=True) for f in self._searched(Query())}
+        return make_cursor(CURSOR_PREFIX, stamps)
 
-    def _stamp(self, folder: FolderInfo) -> int:
-        try:
-            return os.stat(self.path / folder.key).st_mtime_ns
-        except OSError:
-            return -1
+    def _stamp(self, folder: FolderInfo, *, for_cursor: bool = False) -> int:
+        return mtime_ns(self.path / folder.key, for_cursor=for_cursor)
 
     def _entries(self, after_cursor: str | None) -> Iterator[Entry]:
         raise NotImplementedError  # search() lists the searched folders itself
@@ -90,7 +86,7 @@ class EmlDirProvider(LocalProvider):
     def search(self, query: Query) -> Iterator[Candidate]:
         """Candidates of every searched directory, newest first across all of them."""
         folders = self._searched(query)
-        old = _parse_cursor(query.after_cursor)
+        old = parse_cursor(query.after_cursor, CURSOR_PREFIX, "eml:", TOP)
         if old is not None:  # a directory whose mtime did not move gained no file
             folders = [f for f in folders if old.get(f.name) != self._stamp(f)]
         yield from self._merged_search(query, self._listed(folders))
@@ -129,13 +125,3 @@ class EmlDirProvider(LocalProvider):
         if raw is None:
             raise MessageVanishedError(f"{candidate.ref} is gone from {self.path}")
         return raw
-
-
-def _parse_cursor(cursor: str | None) -> dict[str, int] | None:
-    if not cursor or not cursor.startswith(CURSOR_PREFIX):
-        return None
-    try:
-        data = json.loads(cursor[len(CURSOR_PREFIX) :])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None

@@ -12,7 +12,6 @@ is skipped.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from inbox_finder.errors import ConfigError, MessageVanishedError
 from inbox_finder.model import Candidate
 
 from ._base import DELIVERY, Entry, LocalProvider, local_path
+from .stamps import make_cursor, mtime_ns, parse_cursor
 from .walk import MAILDIR_SUBS, Tree, maildir_folders, moved_maildir_file
 
 CURSOR_PREFIX = "maildir2:"
@@ -72,12 +72,9 @@ class MaildirProvider(LocalProvider):
         return resolve(self.folders(), [self.scope, query.scope], self.source)
 
     def sync_cursor(self) -> str:
-        """The mtimes of every searched folder's new/ and cur/ (and of the tree's folders)."""
-        stamps: dict[str, list[int]] = {}
-        for folder in self._searched(Query()):
-            base = self.path / folder.key
-            stamps[folder.name] = [_mtime_ns(base / sub) for sub in MAILDIR_SUBS]
-        return CURSOR_PREFIX + json.dumps(stamps, sort_keys=True, separators=(",", ":"))
+        """The mtimes of every searched folder's new/ and cur/ (see stamps.py)."""
+        stamps = {f.name: self._stamp(f, for_cursor=True) for f in self._searched(Query())}
+        return make_cursor(CURSOR_PREFIX, stamps)
 
     def _entries(self, after_cursor: str | None) -> Iterator[Entry]:
         raise NotImplementedError  # search() passes the query: see _folder_entries
@@ -85,15 +82,16 @@ class MaildirProvider(LocalProvider):
     def search(self, query: Query) -> Iterator[Candidate]:
         """Candidates of every searched folder, newest first across all of them."""
         folders = self._searched(query)
-        old = _parse_cursor(query.after_cursor)
+        old = parse_cursor(query.after_cursor, CURSOR_PREFIX, "maildir:", "INBOX")
         if old is not None:
             # Folders whose new/ and cur/ did not change since the cursor hold no new mail.
             folders = [f for f in folders if old.get(f.name) != self._stamp(f)]
         entries = self._folder_entries(folders)
         return self._merged_search(query, entries)
 
-    def _stamp(self, folder: FolderInfo) -> list[int]:
-        return [_mtime_ns(self.path / folder.key / sub) for sub in MAILDIR_SUBS]
+    def _stamp(self, folder: FolderInfo, *, for_cursor: bool = False) -> list[int]:
+        base = self.path / folder.key
+        return [mtime_ns(base / sub, for_cursor=for_cursor) for sub in MAILDIR_SUBS]
 
     def _folder_entries(self, folders: list[FolderInfo]) -> Iterator[Entry]:
         # Sorting (epoch, ref) is ~3x cheaper than (datetime, ref), and datetimes are made only
@@ -151,25 +149,8 @@ class MaildirProvider(LocalProvider):
         return raw
 
 
-def _mtime_ns(path: Path) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return -1
-
-
 def _entry_mtime(entry: os.DirEntry[str]) -> float | None:
     try:
         return entry.stat().st_mtime
     except OSError:
         return None  # vanished since the listing
-
-
-def _parse_cursor(cursor: str | None) -> dict[str, list[int]] | None:
-    if not cursor or not cursor.startswith(CURSOR_PREFIX):
-        return None
-    try:
-        data = json.loads(cursor[len(CURSOR_PREFIX) :])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
