@@ -76,12 +76,14 @@ from gen_mailbox import BENCH_DIR, END, expected, iter_messages  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 from inbox_finder.providers.imap.provider import (  # noqa: E402
     ImapProvider,
-    _utc,
     parse_imap_url,
     search_criteria,
 )
+from inbox_finder.providers.imap.search import FolderSearch  # noqa: E402
+from inbox_finder.providers.imap.search import utc as _utc  # noqa: E402
 
 from inbox_finder import NotFoundError, find_token  # noqa: E402
+from inbox_finder.boundary.folders import FolderInfo  # noqa: E402
 from inbox_finder.boundary.provider import Query  # noqa: E402
 from inbox_finder.model import Candidate  # noqa: E402
 from inbox_finder.secret_sources import PASSWORD_ENV  # noqa: E402
@@ -94,6 +96,7 @@ BASELINES = {"naive": "(a) naive imaplib", "imap_tools": "(b) imap_tools"}
 UNSEEN_FRACTION = 0.01
 SETTLE = 2.0  # seconds: Dovecot re-reads a Maildir directory modified within the last second
 WINDOW = 1000  # proto_window: UIDs searched first
+INBOX = FolderInfo("INBOX", "INBOX")
 
 
 # --- endpoints ---------------------------------------------------------------------------------
@@ -185,7 +188,7 @@ class WindowProvider(ImapProvider):
     def search(self, query: Query) -> Iterator[Candidate]:
         if query.after_cursor:
             return super().search(query)
-        self._conn.run("opening the folder", lambda client: None)
+        self._in("INBOX", "opening the folder", lambda client: None)
         uidnext = self._conn.uidnext
         if uidnext is None:
             return super().search(query)
@@ -198,14 +201,16 @@ class WindowProvider(ImapProvider):
         held: list[tuple[datetime, int]] = []
         while hi >= 1:
             lo = max(1, hi - size + 1)
-            dated, bound = self._conn.run(
-                "searching", lambda c, lo=lo, hi=hi: self._window(c, criteria, lo, hi)
+            dated, bound = self._in(
+                "INBOX", "searching", lambda c, lo=lo, hi=hi: self._window(c, criteria, lo, hi)
             )
             held.extend((w, u) for w, u in dated if since is None or w >= since)
             held.sort(reverse=True)
             ready = [(w, u) for w, u in held if lo == 1 or (bound is not None and w >= bound)]
             held = held[len(ready) :]
-            yield from self._candidates([u for _, u in ready], None)
+            batch = FolderSearch(self._in, INBOX, query, lambda: None, lambda: None)
+            batch.uids = [u for _, u in ready]
+            yield from batch.candidates()
             hi, size = lo - 1, size * 4
 
     def _window(
