@@ -109,6 +109,16 @@ def _username_matches(finding: Finding, wanted: str | None) -> bool:
     return (finding.username or "").casefold() == wanted.casefold()
 
 
+def _query(selection: Selection, policy: TrustPolicy, after_cursor: str | None) -> Query:
+    return Query(
+        selection.since,
+        policy.sender_domains,
+        after_cursor,
+        folders=selection.folders,
+        exclude_folders=selection.exclude_folders,
+    )
+
+
 def iter_findings(
     provider: Provider,
     selection: Selection | None = None,
@@ -126,13 +136,7 @@ def iter_findings(
     """
     selection = selection or Selection()
     policy = policy or TrustPolicy()
-    query = Query(
-        selection.since,
-        policy.sender_domains,
-        after_cursor,
-        folders=selection.folders,
-        exclude_folders=selection.exclude_folders,
-    )
+    query = _query(selection, policy, after_cursor)
     fetched = 0
     for candidate in provider.search(query):
         if selection.since is not None and candidate.received < selection.since:

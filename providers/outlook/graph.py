@@ -128,9 +128,8 @@ class GraphClient:
         decode: Callable[[requests.Response], _T],
         json_body: Any = None,
     ) -> _T:
-        """GET with a bearer token and ``decode`` the 200 answer, retrying transient failures
-        (see the module docstring) within the policy's bounds. With ``json_body`` it is a POST
-        of that body instead (JSON batching: a read-only bundle of GETs, safe to repeat)."""
+        """GET (POST ``json_body``: JSON batching of GETs) with a bearer token and ``decode``
+        the 200 answer, retrying transient failures within the policy's bounds (module doc)."""
         import requests
 
         host = urlsplit(url).netloc
@@ -145,7 +144,7 @@ class GraphClient:
             cause: BaseException | None = None
             try:
                 resp = self._session.request(
-                    "GET" if json_body is None else "POST",
+                    "GET" if json_body is None else "POST",  # POST: a batch of GETs
                     url,
                     params=params,
                     json=json_body,
@@ -154,7 +153,12 @@ class GraphClient:
                     timeout=self.timeout,
                     allow_redirects=False,
                 )
-                log.debug("Graph GET %s -> %s", resp.url.split("?")[0], resp.status_code)
+                log.debug(
+                    "Graph %s %s -> %s",
+                    resp.request.method,
+                    resp.url.split("?")[0],
+                    resp.status_code,
+                )
                 if resp.status_code == 200:
                     return decode(resp)
                 if resp.status_code not in RETRY_STATUSES:
