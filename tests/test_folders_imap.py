@@ -502,3 +502,33 @@ def test_gmail_imap_folder_restriction_and_label_exclusion(
     assert found.token == t["sf"]
     with pytest.raises(ConfigError, match="excluding that label would not exclude it"):
         find_token(url, ca_file=imap.ca_file, exclude_folders=["Salesforce"])
+
+
+def test_a_folder_created_after_an_earlier_search_is_searched_by_the_same_provider(
+    imap: DovecotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user, password = imap.new_user("late")
+    monkeypatch.setenv(PASSWORD_ENV, password)
+    first, later = new_token(), new_token()
+    imap.append_many(
+        user, [(_crlf(token_mail(first, when=T0 - timedelta(days=1))), T0 - timedelta(days=1))]
+    )
+    with open_provider(imap.url(user), SourceOptions(ca_file=imap.ca_file)) as provider:
+        assert find_token(provider).token == first
+        imap.append_many(user, [(_crlf(token_mail(later, when=T0)), T0)], folder="Late")
+        assert find_token(provider).token == later  # listed again, not a stale LIST
+
+
+def test_a_folder_deleted_between_list_and_examine_is_skipped(
+    imap: DovecotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user, password = imap.new_user("gone")
+    monkeypatch.setenv(PASSWORD_ENV, password)
+    token = new_token()
+    imap.append_many(user, [(_crlf(token_mail(token, when=T0)), T0)])
+    imap.append_many(user, [(_crlf(token_mail(new_token(), when=T0)), T0)], folder="Doomed")
+    with open_provider(imap.url(user), SourceOptions(ca_file=imap.ca_file)) as provider:
+        provider.listing()  # type: ignore[attr-defined]
+        provider._keep_listing = True  # type: ignore[attr-defined]  # search with this LIST
+        imap.delete_folder(user, "Doomed")  # another client deletes it meanwhile
+        assert find_token(provider).token == token

@@ -376,3 +376,15 @@ def test_copies_are_merged_and_a_copy_outside_trash_is_shown() -> None:
     ]
     only_trash = human(_finding("T3", "Trash", "trash"))
     assert "Folder:    Trash\nNote:      this mail was deleted" in only_trash
+
+
+def test_a_folder_created_after_an_earlier_search_is_searched_by_the_same_provider(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "Maildir"
+    first, later = new_token(), new_token()
+    deliver(root, token_mail(first, when=T0 - DAY), T0 - DAY)
+    with open_provider(f"maildir:{root}") as provider:
+        assert find_token(provider).token == first
+        deliver(root / ".Salesforce", token_mail(later, when=T0), T0)
+        assert find_token(provider).token == later  # no stale folder list

@@ -157,6 +157,7 @@ class ImapProvider(Provider):
         self.scope = scope or FolderScope((url.folder,) if url.folder else ())
         self._listing: Listing | None = None
         self._status: dict[str, Pair] | None = None  # STATUS answers of sync_cursor()
+        self._keep_listing = False  # the next search uses the listing sync_cursor() just made
         self._conn = ImapSession(
             url,
             ca_file=ca_file,
@@ -274,6 +275,7 @@ class ImapProvider(Provider):
     def sync_cursor(self) -> str | None:
         """UIDVALIDITY and UIDNEXT of every folder in scope (see cursor.py): one LIST-STATUS,
         else one STATUS per folder (one EXAMINE for a single named folder)."""
+        self._listing = None  # a fresh LIST (LIST-STATUS) for every cursor
         folders = self._chosen(Query())
         if self._listing is None:  # one named folder, no LIST: its EXAMINE answer
             folder = folders[0]
@@ -282,11 +284,12 @@ class ImapProvider(Provider):
             self._status = {}
             if validity is not None and uidnext is not None:
                 self._status[folder.key] = (validity, uidnext)
+            self._keep_listing = True
             return make_cursor({folder.name: self._status.get(folder.key)})
         pairs = self._listed_pairs()
         if any(f.key not in pairs for f in folders):  # no LIST-STATUS: STATUS per folder
             pairs = {f.key: p for f in folders if (p := self._folder_status(f)) is not None}
-        self._status = pairs
+        self._status, self._keep_listing = pairs, True
         return make_cursor({f.name: pairs.get(f.key) for f in folders})
 
     def _folder_status(self, folder: FolderInfo) -> Pair | None:
@@ -322,6 +325,9 @@ class ImapProvider(Provider):
 
     def search(self, query: Query) -> Iterator[Candidate]:
         """Candidates of every searched folder, newest first by INTERNALDATE across them."""
+        if not self._keep_listing:  # a folder created since an earlier search must be seen
+            self._listing, self._status = None, None
+        self._keep_listing = False
         folders = self._folders(query)
         if len(folders) == 1:
             folder = folders[0]

@@ -26,7 +26,7 @@ from imapclient import IMAPClient
 
 from inbox_finder.boundary.folders import FolderInfo, IteratorStream
 from inbox_finder.boundary.provider import Query
-from inbox_finder.errors import MailboxError
+from inbox_finder.errors import FolderNotFoundError, MailboxError
 from inbox_finder.model import Candidate
 
 log = logging.getLogger("inbox_finder.providers.imap")
@@ -215,7 +215,11 @@ class FolderStream:
             return self._inner.peek()
         if not self._started:
             self._started = True
-            self._search.run()
+            try:
+                self._search.run()
+            except FolderNotFoundError:  # deleted since the LIST: nothing left to search
+                log.info("folder %r vanished during the search", self._search.folder.name)
+                return None
             self._head = self._search.head_date()
             since = self._search.query.since
             if self._head is not None and since is not None and self._head < since:

@@ -85,6 +85,7 @@ class EmlDirProvider(LocalProvider):
 
     def search(self, query: Query) -> Iterator[Candidate]:
         """Candidates of every searched directory, newest first across all of them."""
+        self._dirs = None  # listed afresh: a folder created since an earlier search counts
         folders = self._searched(query)
         old = parse_cursor(query.after_cursor, CURSOR_PREFIX, "eml:", TOP)
         if old is not None:  # a directory whose mtime did not move gained no file

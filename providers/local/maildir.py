@@ -81,6 +81,7 @@ class MaildirProvider(LocalProvider):
 
     def search(self, query: Query) -> Iterator[Candidate]:
         """Candidates of every searched folder, newest first across all of them."""
+        self._folders = None  # listed afresh: a folder created since an earlier search counts
         folders = self._searched(query)
         old = parse_cursor(query.after_cursor, CURSOR_PREFIX, "maildir:", "INBOX")
         if old is not None:

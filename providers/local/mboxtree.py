@@ -125,6 +125,7 @@ class MboxTreeProvider(Provider):
         if self._single:
             yield from self._member(None).search(query)
             return
+        self._folders = None  # listed afresh: a file created since an earlier search counts
         old = _parse_cursor(query.after_cursor)
         streams = []
         for folder in self._searched(query):
