@@ -151,6 +151,8 @@ def graph_calls(requests: list[Recorded], identity: list[Recorded]) -> Calls:
     for r in requests:
         if r.path.endswith("/$value"):
             api["$value"] += 1
+        elif r.path.endswith("/$batch"):  # naming a finding's folder
+            api["$batch"] += 1
         elif parse_qs(r.query).get("$top") == ["10"] and "$skiptoken" not in r.query:
             api["cursor"] += 1
         else:

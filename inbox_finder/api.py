@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from inbox_finder.boundary.folders import FolderScope
 from inbox_finder.boundary.provider import Provider, SourceOptions
 from inbox_finder.boundary.registry import open_provider
 from inbox_finder.config import Config, load_config, profile_for
@@ -25,6 +26,8 @@ from inbox_finder.engine import (
     RejectionCounts,
     Selection,
     iter_findings,
+    merge_copies,
+    name_folders,
     newest_per_username,
     rejection_summary,
 )
@@ -75,19 +78,29 @@ def open_source(
     timeout: float | None = None,
     verify_dkim: bool = False,
     policy: TrustPolicy | None = None,
+    folders: Iterable[str] = (),
+    exclude_folders: Iterable[str] = (),
 ) -> OpenedSource:
     """Resolve a URL or profile name and open its provider (no network I/O yet).
 
     The policy is the config's ``[trust]`` merged with ``policy``, the profile's trust keys
     and ``verify_dkim`` (see the module docstring): it is never looser than the config's.
+    ``folders`` (``--folder``) replaces the profile's ``folders`` and the URL's folder;
+    ``exclude_folders`` (``--exclude-folder``) adds to the profile's ``exclude_folders``.
     """
     url, name, profile = profile_for(source, config)  # validated: typed values, no guessing
     profile_timeout = _network_timeout(profile["timeout"], f"profile {name}: timeout")
+    scope = FolderScope.of(
+        tuple(folders) or tuple(profile.get("folders") or ()),
+        (*(profile.get("exclude_folders") or ()), *exclude_folders),
+    )
     options = SourceOptions(
         ca_file=_ca_file(ca_file, profile),
         timeout=_network_timeout(timeout, "timeout") or profile_timeout or DEFAULT_TIMEOUT,
         profile=profile,
         profile_name=name,
+        folders=scope.include,
+        exclude_folders=scope.exclude,
     )
     merged = config.trust if policy is None else config.trust.merged(policy)
     merged = _profile_policy(merged, profile, name)
@@ -147,6 +160,7 @@ def _lookup(
     limit: int | None,
     per_username: bool,
 ) -> _Lookup:
+    """One lookup; ``selection.folders``/``exclude_folders`` narrow a source's folder scope."""
     if isinstance(source, Provider):
         base = policy or TrustPolicy()
         merged = base if config is None else config.trust.merged(base)
@@ -160,9 +174,11 @@ def _lookup(
         timeout=timeout,
         verify_dkim=verify_dkim,
         policy=policy,
+        folders=selection.folders,
+        exclude_folders=selection.exclude_folders,
     )
-    if selection.username is None and opened.default_username:
-        selection = Selection(opened.default_username, selection.since)
+    # The folders went into the provider's options; the query adds nothing more.
+    selection = Selection(selection.username or opened.default_username, selection.since)
     with opened.provider as provider:
         return _collect(provider, selection, opened.policy, limit, per_username)
 
@@ -175,11 +191,14 @@ def _collect(
     per_username: bool,
 ) -> _Lookup:
     result = _Lookup([], selection, provider.source)
+    if per_username:  # folders are named for the findings kept only (a Graph call each)
+        unnamed = iter_findings(provider, selection, policy, rejected=result.rejected, named=False)
+        result.findings = name_folders(provider, newest_per_username(unnamed)[:limit])
+        return result
     findings = iter_findings(provider, selection, policy, rejected=result.rejected)
-    for finding in newest_per_username(findings) if per_username else findings:
-        result.findings.append(finding)
-        if limit is not None and len(result.findings) >= limit:
-            break  # stop early: the provider is not asked for more
+    # Copies of one mail in several folders are one finding (``also_in``); reading stops at
+    # the limit-th mail, so the provider is not asked for more.
+    result.findings = merge_copies(findings, limit)
     return result
 
 
@@ -207,8 +226,14 @@ def find_tokens(
     verify_dkim: bool = False,
     per_username: bool = False,
     required: bool = False,
+    folders: Iterable[str] = (),
+    exclude_folders: Iterable[str] = (),
 ) -> list[Finding]:
     """All findings newest first (at most ``limit``), optionally for one username.
+
+    The whole mailbox is searched unless ``folders`` names the only folders to search or
+    ``exclude_folders`` some to skip. Copies of one mail in several folders are returned once
+    (``Finding.also_in`` names the other folders).
 
     ``per_username`` keeps only the newest finding of each username. ``required`` raises
     NotFoundError (with the counts of rejected mails) instead of returning an empty list.
@@ -219,7 +244,7 @@ def find_tokens(
     """
     result = _lookup(
         source,
-        Selection(username=username, since=_since(since)),
+        Selection(username, _since(since), tuple(folders), tuple(exclude_folders)),
         _config(config, source),
         ca_file=ca_file,
         timeout=timeout,
@@ -243,8 +268,11 @@ def find_token(
     timeout: float | None = None,
     policy: TrustPolicy | None = None,
     verify_dkim: bool = False,
+    folders: Iterable[str] = (),
+    exclude_folders: Iterable[str] = (),
 ) -> Finding:
-    """The newest finding (for ``username`` if given); NotFoundError when there is none.
+    """The newest finding (for ``username`` if given) in the whole mailbox, or in ``folders``
+    minus ``exclude_folders``; NotFoundError when there is none.
 
     The NotFoundError says how many candidate token mails were rejected and why (also in its
     ``rejected`` dict). ``policy`` and ``verify_dkim`` only ever add checks: see find_tokens.
@@ -260,6 +288,8 @@ def find_token(
         limit=1,
         verify_dkim=verify_dkim,
         required=True,
+        folders=folders,
+        exclude_folders=exclude_folders,
     )
     return found[0]
 
@@ -284,6 +314,8 @@ def wait_for_token(
     network_timeout: float | None = None,
     policy: TrustPolicy | None = None,
     verify_dkim: bool = False,
+    folders: Iterable[str] = (),
+    exclude_folders: Iterable[str] = (),
     on_wait: Callable[[float], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
@@ -300,7 +332,7 @@ def wait_for_token(
     budget = _seconds(timeout, "the wait timeout", positive=False)
     pause = _seconds(interval, "the polling interval", positive=True)
     start = datetime.now(UTC).replace(microsecond=0)
-    selection = Selection(username=username, since=_since(since) or start)
+    selection = Selection(username, _since(since) or start, tuple(folders), tuple(exclude_folders))
     cfg = _config(config, source)
     deadline = clock() + budget
     while True:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from inbox_finder.boundary.provider import Provider, Query
@@ -30,6 +30,10 @@ class Selection:
 
     username: str | None = None
     since: datetime | None = None
+    # Narrow the provider's folder scope (see Query.folders); sources opened from a URL or
+    # profile get theirs through SourceOptions instead.
+    folders: tuple[str, ...] = ()
+    exclude_folders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ def evaluate(
         template=found.template,
         trust=trust,
         received_source=candidate.received_source,
+        folder=candidate.folder,
+        folder_role=candidate.folder_role,
+        ref=candidate.ref,
     )
 
 
@@ -140,21 +147,36 @@ def rejection_summary(counts: Mapping[str, int]) -> str:
     return f"{total} candidate mail{'s' if total != 1 else ''} rejected: {kinds}"
 
 
+def _query(selection: Selection, policy: TrustPolicy, after_cursor: str | None) -> Query:
+    return Query(
+        selection.since,
+        policy.sender_domains,
+        after_cursor,
+        folders=selection.folders,
+        exclude_folders=selection.exclude_folders,
+    )
+
+
 def iter_findings(
     provider: Provider,
     selection: Selection | None = None,
     policy: TrustPolicy | None = None,
     after_cursor: str | None = None,
     rejected: RejectionCounts | None = None,
+    *,
+    named: bool = True,
 ) -> Iterator[Finding]:
     """Yield findings newest first; stop iterating it as soon as you have what you need.
 
     ``after_cursor`` (from ``Provider.sync_cursor``) lets a provider return only newer mail.
     ``rejected``, if given, counts the candidate token mails turned down, by reason.
+    ``named=False`` leaves folders as the provider's candidates carried them (ids on Graph
+    and Gmail) for a caller that keeps only some findings and names those with
+    ``name_folders``.
     """
     selection = selection or Selection()
     policy = policy or TrustPolicy()
-    query = Query(selection.since, policy.sender_domains, after_cursor)
+    query = _query(selection, policy, after_cursor)
     fetched = 0
     for candidate in provider.search(query):
         if selection.since is not None and candidate.received < selection.since:
@@ -184,14 +206,28 @@ def iter_findings(
             if rejected is not None:
                 rejected["for another username"] += 1
             continue
+        if named:
+            result = name_folder(provider, result)
         log.info(
-            "token mail %s for %s received %s (%d fetched so far)",
+            "token mail %s for %s received %s in %s (%d fetched so far)",
             candidate.ref,
             result.username,
             result.received.isoformat(),
+            repr(result.folder) if result.folder is not None else "the source",
             fetched,
         )
         yield result
+
+
+def name_folder(provider: Provider, finding: Finding) -> Finding:
+    """The finding with its folder as the user names it (see Provider.describe_folder)."""
+    folder, role = provider.describe_folder(finding)
+    return replace(finding, folder=folder, folder_role=role)
+
+
+def name_folders(provider: Provider, findings: Iterable[Finding]) -> list[Finding]:
+    """``name_folder`` for each of ``findings``."""
+    return [name_folder(provider, f) for f in findings]
 
 
 def newest_per_username(findings: Iterator[Finding]) -> list[Finding]:
@@ -201,3 +237,32 @@ def newest_per_username(findings: Iterator[Finding]) -> list[Finding]:
         key = finding.username.casefold() if finding.username else None
         seen.setdefault(key, finding)
     return list(seen.values())
+
+
+def merge_copies(findings: Iterable[Finding], limit: int | None = None) -> list[Finding]:
+    """One finding per mail, newest first: copies of it (same Message-ID and token, e.g. in two
+    folders) are folded into ``also_in``; a copy outside trash and junk is the one shown.
+
+    With ``limit``, reading stops at the ``limit``-th distinct mail (so copies found later
+    are not listed).
+    """
+    out: list[Finding] = []
+    index: dict[tuple[str, str], int] = {}
+    for finding in findings:
+        key = (finding.message_id or "", finding.token)
+        at = index.get(key) if finding.message_id else None
+        if at is None:
+            if finding.message_id:
+                index[key] = len(out)
+            out.append(finding)
+            if limit is not None and len(out) >= limit:
+                break  # stop early: later copies of these are not looked for
+            continue
+        first = out[at]
+        if first.folder_role is not None and finding.folder_role is None:
+            first, finding = replace(finding, also_in=first.also_in), first
+        extra = finding.folder
+        if extra is not None and extra != first.folder and extra not in first.also_in:
+            first = replace(first, also_in=(*first.also_in, extra))
+        out[at] = first
+    return out

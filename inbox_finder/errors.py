@@ -2,10 +2,10 @@
 
     InboxFinderError                 base class (exit 2 unless a subclass says otherwise)
     ├── ConfigError                  bad SOURCE, missing path, bad config file      -> 2
+    │   └── FolderNotFoundError      a folder/label named in the scope is missing   -> 2
     ├── NotFoundError                no token email matched the selection           -> 1
     ├── AuthError                    the mailbox rejected the credentials           -> 3
     ├── MailboxError                 unreachable, TLS, timeout, server error        -> 4
-    │   ├── FolderNotFoundError      the folder/label does not exist                -> 4
     │   └── MessageVanishedError     a listed message is gone (skipped by the engine) -> 4
     ├── ActionError                  a scan action (--exec, a file write) failed    -> 5
     ├── SalesforceUnreachableError   verify: Salesforce unreachable, TLS, no SOAP   -> 4
@@ -57,6 +57,11 @@ class ConfigError(InboxFinderError):
     exit_code = ExitCode.USAGE
 
 
+class FolderNotFoundError(ConfigError):
+    """A folder or label named in the source, ``--folder`` or ``--exclude-folder`` does not
+    exist; the message lists the folders that do. Fixed only by editing the command: exit 2."""
+
+
 class NotFoundError(InboxFinderError):
     """No security-token email matched the selection.
 
@@ -81,10 +86,6 @@ class MailboxError(InboxFinderError):
     """The mailbox is unreachable, TLS failed, a timeout hit, or the server answered an error."""
 
     exit_code = ExitCode.MAILBOX
-
-
-class FolderNotFoundError(MailboxError):
-    """The requested folder or label does not exist in the mailbox."""
 
 
 class MessageVanishedError(MailboxError):

@@ -10,6 +10,8 @@ from typing import Any, Literal
 ReceivedSource = Literal[
     "server", "date-header", "received-header", "from-line", "delivery-time", "file-time"
 ]
+# Folders whose mail the user deleted or a filter set aside: a token there is still current.
+FolderRole = Literal["trash", "junk"]
 
 
 def require_aware(value: datetime, what: str = "datetime") -> datetime:
@@ -28,6 +30,10 @@ class Candidate:
     received_source: ReceivedSource = "server"
     # Raw header block if the provider already has it cheaply (lets the engine reject early).
     headers: bytes | None = field(default=None, repr=False, compare=False)
+    # The folder as the user sees it (None: a single-file source, or resolved later by the
+    # provider's ``describe_folder``), and whether it is a trash or junk folder.
+    folder: str | None = None
+    folder_role: FolderRole | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "received", require_aware(self.received, "Candidate.received"))
@@ -48,6 +54,12 @@ class Finding:
     template: str
     trust: str
     received_source: ReceivedSource = "server"
+    folder: str | None = None
+    folder_role: FolderRole | None = None
+    # Other folders holding a copy of the same mail (same Message-ID and token).
+    also_in: tuple[str, ...] = ()
+    # The provider's reference of the message (as in Candidate.ref); not part of the JSON.
+    ref: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "received", require_aware(self.received, "Finding.received"))
@@ -66,6 +78,9 @@ class Finding:
             "template": self.template,
             "trust": self.trust,
             "received_source": self.received_source,
+            "folder": self.folder,
+            "folder_role": self.folder_role,
+            "also_in": list(self.also_in),
         }
 
     def to_json(self) -> str:

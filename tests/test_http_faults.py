@@ -235,6 +235,7 @@ class GraphRig(Rig):
             "authority": self.idp.authority(),
             "graph_endpoint": self.graph.endpoint,
             "client_secret_env": "TEST_APP_SECRET",
+            "folder": "inbox",  # a list path of its own, so faults can target lists only
         }
 
     def provider(self, *, timeout: float = 5.0, budget: float | None = None) -> Provider:
@@ -269,6 +270,7 @@ class GraphRig(Rig):
         return [
             Wire("fetch" if r.path.endswith("/$value") else "list", r.status, r.fault)
             for r in self.graph.requests
+            if not r.path.endswith("/$batch")  # naming the finding's folder, after the fetch
         ]
 
 

@@ -627,9 +627,10 @@ def test_xoauth2_login(
 @pytest.mark.parametrize(
     ("url", "user", "host", "port", "folder", "tls"),
     [
-        ("imaps://dana@imap.example.com", "dana", "imap.example.com", 993, "INBOX", True),
-        ("imap://dana@imap.example.com", "dana", "imap.example.com", 143, "INBOX", False),
-        ("IMAPS://dana@Mail.Example:1993/", "dana", "mail.example", 1993, "INBOX", True),
+        # No folder in the URL: the whole mailbox.
+        ("imaps://dana@imap.example.com", "dana", "imap.example.com", 993, None, True),
+        ("imap://dana@imap.example.com", "dana", "imap.example.com", 143, None, False),
+        ("IMAPS://dana@Mail.Example:1993/", "dana", "mail.example", 1993, None, True),
         (
             "imaps://dana%40example.com@h/Archiv%20%C3%9C%2FSales",
             "dana@example.com",
@@ -642,7 +643,9 @@ def test_xoauth2_login(
         ("imaps://d@[::1]:10993/a/b/", "d", "::1", 10993, "a/b", True),
     ],
 )
-def test_url_parsing(url: str, user: str, host: str, port: int, folder: str, tls: bool) -> None:
+def test_url_parsing(
+    url: str, user: str, host: str, port: int, folder: str | None, tls: bool
+) -> None:
     parsed = parse_imap_url(url)
     assert (parsed.user, parsed.host, parsed.port, parsed.folder, parsed.implicit_tls) == (
         user,

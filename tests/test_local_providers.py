@@ -155,8 +155,9 @@ def test_mbox_body_line_starting_with_from_does_not_split(tmp_path: Path) -> Non
     assert [f.token for f in found] == [entry.token]
 
 
-def test_mbox_path_that_is_a_folder(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="must be a file"):
+def test_mbox_path_that_is_a_folder_without_mbox_files(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not mail\n")
+    with pytest.raises(ConfigError, match="no mbox files"):
         open_provider(f"mbox:{tmp_path}")
 
 

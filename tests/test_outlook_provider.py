@@ -160,7 +160,7 @@ def test_device_code_login_end_to_end(
         assert provider.source == "outlook://me"
         assert len(list(provider.search(Query()))) == 1
     assert grants(idp) == []  # served from the cache: no device flow, not even a refresh
-    assert graph.requests[0].path == "/v1.0/me/mailFolders/inbox/messages"
+    assert graph.requests[0].path == "/v1.0/me/messages"  # the whole mailbox
     after = cache.stat()  # unchanged cache is not rewritten
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
@@ -242,7 +242,7 @@ def test_app_only_client_secret_reads_named_mailbox(
         assert provider.fetch(cand) == token_mail(1)
     assert grants(idp) == ["client_credentials"]
     assert [r.path for r in graph.requests] == [
-        f"/v1.0/users/{UPN}/mailFolders/inbox/messages",
+        f"/v1.0/users/{UPN}/messages",
         f"/v1.0/users/{UPN}/messages/{cand.ref}/$value",
     ]
 
@@ -428,9 +428,11 @@ def test_paging_follows_next_link_as_given(
 
 def test_all_folders(app_provider: Callable[..., OutlookProvider], graph: GraphEmulator) -> None:
     graph.add_message(UPN, token_mail(1), T0, folder="archive")
-    assert len(list(app_provider().search(Query()))) == 0
-    assert len(list(app_provider(folder="all").search(Query()))) == 1
-    assert graph.requests[-1].path == f"/v1.0/users/{UPN}/messages"
+    assert len(list(app_provider(folder="inbox").search(Query()))) == 0
+    assert graph.requests[-1].path == f"/v1.0/users/{UPN}/mailFolders/inbox/messages"
+    for keys in ({}, {"folder": "all"}):  # the whole mailbox is the default
+        assert len(list(app_provider(**keys).search(Query()))) == 1
+        assert graph.requests[-1].path == f"/v1.0/users/{UPN}/messages"
 
 
 def test_graph_calls_for_one_lookup(
@@ -446,7 +448,9 @@ def test_graph_calls_for_one_lookup(
     graph.add_message(UPN, token_mail(101), T0 + dt.timedelta(hours=1))
     found = find_token(app_provider())
     assert found.token == TOKEN
-    assert [r.path.rsplit("/", 1)[-1] for r in graph.requests] == ["messages", "$value"]
+    # One list, one $value, and one $batch naming the finding's folder.
+    assert [r.path.rsplit("/", 1)[-1] for r in graph.requests] == ["messages", "$value", "$batch"]
+    assert found.folder == "Inbox" and found.folder_role is None
     assert [r.method for r in idp.requests] == ["GET", "POST"]  # OIDC discovery + token
 
 
@@ -509,8 +513,8 @@ FAILURES: list[tuple[str, dict[str, Any], Callable[..., None], type[Exception], 
         {"folder": "Nope"},
         lambda *_: None,
         FolderNotFoundError,
-        "folder 'Nope' not found",
-        4,
+        "folder 'Nope' does not exist in outlook://.*'Inbox'",
+        2,
     ),
 ]
 

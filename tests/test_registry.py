@@ -90,7 +90,7 @@ def test_a_registered_class_wins_over_a_built_in() -> None:
         assert provider_class("mbox") is VaultProvider
     finally:
         unregister_provider("mbox")
-    assert provider_class("mbox").__name__ == "MboxProvider"
+    assert provider_class("mbox").__name__ == "MboxTreeProvider"
 
 
 @pytest.mark.parametrize("scheme", ["", "no scheme", "a:b", "x/y"])

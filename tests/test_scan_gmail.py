@@ -184,23 +184,25 @@ def test_history_404_falls_back_to_a_full_search(
     assert scan.api_calls() == ["profile"]
 
 
-def test_spam_label_changes_and_deleted_mail(emu: GmailEmulator, scan: Scanner) -> None:
+def test_spam_and_trash_are_searched_and_label_changes_cost_nothing(
+    emu: GmailEmulator, scan: Scanner
+) -> None:
     scan()
     token = new_token()
-    spam = emu.add_message(
-        token_mail(token, "dana@example.com"), datetime.now(UTC), labels=("SPAM",)
-    )
-    assert scan() == (0, [])  # the full search does not see SPAM either
-    assert "get:raw" not in scan.api_calls()
+    emu.add_message(token_mail(token, "dana@example.com"), datetime.now(UTC), labels=("SPAM",))
+    code, found = scan()  # the whole mailbox, Spam included (includeSpamTrash)
+    assert code == 0 and [(d["token"], d["folder"]) for d in found] == [(token, "SPAM")]
 
     some_id = next(iter(emu.mailboxes["dana@example.com"]))
     emu.modify_labels(some_id, add=("STARRED",))
     assert scan() == (0, [])  # historyId moved, nothing was added
     assert scan.api_calls() == ["profile", "history"]
 
-    emu.modify_labels(spam, remove=("SPAM",), add=("INBOX",))
+    trashed = new_token()
+    moved = emu.add_message(token_mail(trashed, "ops@example.com"), datetime.now(UTC))
+    emu.modify_labels(moved, remove=("INBOX",), add=("TRASH",))
     code, found = scan()
-    assert code == 0 and [d["token"] for d in found] == [token]
+    assert code == 0 and [(d["token"], d["folder_role"]) for d in found] == [(trashed, "trash")]
 
     gone = emu.add_message(token_mail(new_token()), datetime.now(UTC))
     emu.delete_message(gone)  # listed by history, 404 on metadata: skipped, not an error
@@ -244,20 +246,22 @@ def test_after_cursor_yields_only_added_mail_newest_first(
         times = [t0 + timedelta(minutes=m) for m in (5, 1, 9, 3)]
         ids = [emu.add_message(token_mail(new_token(), when=t), t) for t in times]
         emu.add_message(other_mail(1), t0 + timedelta(minutes=20))
-        emu.add_message(token_mail(new_token()), t0 + timedelta(minutes=30), labels=("TRASH",))
+        trash = t0 + timedelta(minutes=30)
+        ids.append(emu.add_message(token_mail(new_token()), trash, labels=("TRASH",)))
         assert gmail.sync_cursor() != cursor
         emu.requests.clear()
         got = list(gmail.search(Query(after_cursor=cursor)))
-        assert [c.ref for c in got] == [ids[2], ids[0], ids[3], ids[1]]
+        assert [c.ref for c in got] == [ids[4], ids[2], ids[0], ids[3], ids[1]]  # Trash too
         assert [c.received for c in got] == sorted((c.received for c in got), reverse=True)
         since = t0 + timedelta(minutes=3)
         assert [c.ref for c in gmail.search(Query(since=since, after_cursor=cursor))] == [
+            ids[4],
             ids[2],
             ids[0],
             ids[3],
         ]
     history = [r for r in emu.requests if r.path == HISTORY]
-    assert history[0].query["historyTypes"] == ["messageAdded", "labelRemoved"]
+    assert history[0].query["historyTypes"] == ["messageAdded"]
     assert "labelId" not in history[0].query  # like the full search: not INBOX-only
 
 

@@ -30,7 +30,7 @@ from inbox_finder.testing.mail import new_token, other_mail, token_mail, verific
 UPN = "dana@example.com"
 APP_ID = "11111111-2222-3333-4444-555555555555"
 SECRET = "s3cr3t~Value.That-Must_Never.Leak"
-INBOX = f"/v1.0/users/{UPN}/mailFolders/inbox/messages"
+MAILBOX = f"/v1.0/users/{UPN}/messages"  # every folder: the default scope
 
 
 def now() -> dt.datetime:
@@ -93,11 +93,12 @@ class Scanner:
         return code, [json.loads(line) for line in out.splitlines()]
 
     def kinds(self) -> list[str]:
-        """The last scan's Graph calls: ``cursor`` ($top=10), ``list`` or ``$value``."""
+        """The last scan's Graph calls: ``cursor`` ($top=10), ``list``, ``$value`` or
+        ``$batch`` (naming a finding's folder)."""
         out = []
         for r in self.calls:
-            if r.path.endswith("/$value"):
-                out.append("$value")
+            if r.path.endswith(("/$value", "/$batch")):
+                out.append(r.path.rsplit("/", 1)[-1])
             else:
                 out.append("cursor" if parse_qs(r.query).get("$top") == ["10"] else "list")
         return out
@@ -130,7 +131,7 @@ def test_first_reports_then_idle_costs_one_call_then_only_new(
     assert scan() == (0, [])
     assert scan.kinds() == ["cursor"]
     [cursor_call] = scan.calls
-    assert cursor_call.path == INBOX
+    assert cursor_call.path == MAILBOX
     query = parse_qs(cursor_call.query)
     assert query["$select"] == ["id,receivedDateTime"]
     assert query["$orderby"] == ["receivedDateTime desc"]
@@ -152,7 +153,7 @@ def test_first_reports_then_idle_costs_one_call_then_only_new(
     assert code == 0 and [(d["username"], d["token"]) for d in third] == [
         ("dana@example.com", token)
     ]
-    assert scan.kinds() == ["cursor", "list", "$value"]
+    assert scan.kinds() == ["cursor", "list", "$value", "$batch"]  # $batch: the folder's name
     [flt] = scan.filters()[1:]
     bound = dt.datetime.fromisoformat(flt.split()[2].replace("Z", "+00:00"))
     assert newest_before < bound < now() and flt.startswith("receivedDateTime ge ")
@@ -171,8 +172,8 @@ def test_all_folders_mode(graph: GraphEmulator, tmp_path: Path, scan: Scanner) -
     token = new_token()
     graph.add_message(UPN, token_mail(token, "ops@example.com"), now(), folder="archive")
     code, found = scan()
-    assert code == 0 and [d["token"] for d in found] == [token]
-    assert scan.kinds() == ["cursor", "list", "$value"]
+    assert code == 0 and [(d["token"], d["folder"]) for d in found] == [(token, "Archive")]
+    assert scan.kinds() == ["cursor", "list", "$value", "$batch"]
 
 
 def test_with_senders_other_mail_keeps_the_scan_idle(

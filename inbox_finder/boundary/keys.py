@@ -167,6 +167,18 @@ COMMON_KEYS: tuple[ProfileKey, ...] = (
         help="sender domains trusted in addition to [trust] sender_domains",
     ),
     ProfileKey(
+        "folders",
+        KeyType.STR_LIST,
+        (),
+        help="search only these folders (default: the whole mailbox); --folder replaces it",
+    ),
+    ProfileKey(
+        "exclude_folders",
+        KeyType.STR_LIST,
+        (),
+        help="folders never searched; --exclude-folder adds to it",
+    ),
+    ProfileKey(
         "verify_dkim",
         KeyType.BOOL,
         False,

@@ -15,6 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from inbox_finder.boundary.folders import FolderScope
 from inbox_finder.boundary.keys import (
     COMMON_KEYS,
     ProfileKey,
@@ -23,7 +24,7 @@ from inbox_finder.boundary.keys import (
     validate_profile,
 )
 from inbox_finder.errors import ConfigError
-from inbox_finder.model import Candidate
+from inbox_finder.model import Candidate, Finding, FolderRole
 from inbox_finder.trust.policy import DEFAULT_SENDER_DOMAINS
 
 
@@ -37,6 +38,15 @@ class Query:
     # A cursor from an earlier ``sync_cursor()``: providers that understand it return only mail
     # added since (a superset is fine); others ignore it and return everything.
     after_cursor: str | None = None
+    # Narrow the provider's own folder scope further (names as the user sees them; see
+    # boundary/folders.py): only these folders (empty: no further limit), never these.
+    folders: tuple[str, ...] = ()
+    exclude_folders: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> FolderScope:
+        """The folder restriction this query adds."""
+        return FolderScope.of(self.folders, self.exclude_folders)
 
 
 @dataclass(frozen=True)
@@ -45,12 +55,21 @@ class SourceOptions:
 
     ``profile`` may be a plain mapping; providers read it through ``Provider.read_profile``,
     which validates it against their declared keys.
+    ``folders`` / ``exclude_folders`` restrict the whole-mailbox default scope (``--folder``,
+    ``--exclude-folder`` merged with the profile keys by ``api.open_source``).
     """
 
     ca_file: str | None = None
     timeout: float = 30.0
     profile: Mapping[str, Any] = field(default_factory=dict)
     profile_name: str | None = None
+    folders: tuple[str, ...] = ()
+    exclude_folders: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> FolderScope:
+        """The folder scope these options ask for."""
+        return FolderScope.of(self.folders, self.exclude_folders)
 
 
 class Provider(ABC):
@@ -97,6 +116,15 @@ class Provider(ABC):
         """Return the raw header block if cheaper than a full fetch; None when not supported."""
         return candidate.headers
 
+    def describe_folder(self, finding: Finding) -> tuple[str | None, FolderRole | None]:
+        """Where a finding's mail lives as the user names it: (folder, trash/junk role).
+
+        Called only for findings that are returned (``engine.name_folders``), so a provider
+        may resolve names lazily: Graph folder ids, Gmail user label ids. The default keeps
+        what the candidate carried.
+        """
+        return finding.folder, finding.folder_role
+
     def sync_cursor(self) -> str | None:
         """A cheap opaque cursor that changes whenever new mail may have arrived (None: unknown).
 
@@ -117,6 +145,11 @@ class Provider(ABC):
     @abstractmethod
     def source(self) -> str:
         """The source as shown to users (no secrets)."""
+
+    def source_aliases(self) -> tuple[str, ...]:
+        """Earlier spellings of ``source`` for the same mailbox (scan state files written by
+        older versions name the source that way and are taken over, not refused)."""
+        return ()
 
     def __enter__(self) -> Self:
         return self

@@ -23,7 +23,7 @@ ENTRY_POINT_GROUP = "inbox_finder.providers"
 # metadata (~10 ms of start-up); other schemes come from the entry-point group.
 BUILTIN_SCHEMES = {
     "maildir": "inbox_finder.providers.local.maildir:MaildirProvider",
-    "mbox": "inbox_finder.providers.local.mbox:MboxProvider",
+    "mbox": "inbox_finder.providers.local.mboxtree:MboxTreeProvider",
     "eml": "inbox_finder.providers.local.eml:EmlDirProvider",
     "imap": "inbox_finder.providers.imap.provider:ImapProvider",
     "imaps": "inbox_finder.providers.imap.provider:ImapProvider",

@@ -12,6 +12,7 @@ import click
 from inbox_finder.api import find_tokens, wait_for_token
 from inbox_finder.cli.options import (
     VerifySpec,
+    folder_options,
     selection_options,
     source_options,
     trust_options,
@@ -69,6 +70,7 @@ def _output_options(func: F) -> F:
 @click.command("find")
 @click.argument("source")
 @selection_options
+@folder_options
 @_output_options
 @source_options
 @trust_options
@@ -79,6 +81,8 @@ def find_cmd(
     source: str,
     username: str | None,
     since: str | None,
+    folders: tuple[str, ...],
+    exclude_folders: tuple[str, ...],
     all_: bool,
     per_username: bool,
     json_out: bool,
@@ -97,6 +101,7 @@ def find_cmd(
     pause = parse_interval(interval)
     config = load_config(ctx.obj["config_path"])
     lookup = _Lookup(source, config, username, ca_file, timeout, verify_dkim)
+    lookup.folders, lookup.exclude_folders = folders, exclude_folders
     many = all_ or per_username
     found: list[Finding] = []
     if wait_for is not None:
@@ -149,6 +154,8 @@ class _Lookup:
     ) -> None:
         self.source, self.config, self.username = source, config, username
         self.ca_file, self.timeout, self.verify_dkim = ca_file, timeout, verify_dkim
+        self.folders: tuple[str, ...] = ()
+        self.exclude_folders: tuple[str, ...] = ()
 
     def run(
         self, since: datetime | None, *, limit: int | None, per_username: bool
@@ -165,6 +172,8 @@ class _Lookup:
             limit=limit,
             per_username=per_username,
             required=True,
+            folders=self.folders,
+            exclude_folders=self.exclude_folders,
         )
 
     def wait(self, since: datetime, seconds: float, interval: float) -> Finding:
@@ -180,6 +189,8 @@ class _Lookup:
                 ca_file=self.ca_file,
                 network_timeout=self.timeout,
                 verify_dkim=self.verify_dkim,
+                folders=self.folders,
+                exclude_folders=self.exclude_folders,
                 on_wait=_progress,
             )
         finally:

@@ -119,6 +119,25 @@ def source_options(func: F) -> F:
     )(func)
 
 
+def folder_options(func: F) -> F:
+    """--folder / --exclude-folder: restrict the whole-mailbox default scope."""
+    func = click.option(
+        "--exclude-folder",
+        "exclude_folders",
+        multiple=True,
+        metavar="NAME",
+        help="Skip this folder (repeatable; adds to the profile's exclude_folders).",
+    )(func)
+    return click.option(
+        "--folder",
+        "folders",
+        multiple=True,
+        metavar="NAME",
+        help="Search only this folder (repeatable; replaces the URL's folder and the "
+        "profile's folders). Default: the whole mailbox, trash and junk included.",
+    )(func)
+
+
 def trust_options(func: F) -> F:
     """Options that tighten the trust policy."""
     return click.option(

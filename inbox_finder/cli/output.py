@@ -21,8 +21,17 @@ def age(then: datetime, now: datetime | None = None) -> str:
     return "just now"
 
 
+# Said when the newest token mail sits in a trash or junk folder: the token is not stale.
+FOLDER_NOTES = {
+    "trash": "this mail was deleted (it is in the trash); the token is still the newest one issued",
+    "junk": "this mail was filtered as junk/spam; it passed the sender checks, and the token "
+    "is still the newest one issued",
+}
+
+
 def human(finding: Finding, now: datetime | None = None) -> str:
-    """A labelled block: token, username, received (local time and age), sender, subject, source."""
+    """A labelled block: token, username, received (local time and age), sender, subject,
+    source, folder (plus a note when that is a trash or junk folder)."""
     local = finding.received.astimezone()
     rows = [
         ("Token", finding.token),
@@ -32,6 +41,12 @@ def human(finding: Finding, now: datetime | None = None) -> str:
         ("Subject", finding.subject),
         ("Source", finding.source),
     ]
+    if finding.folder is not None:
+        rows.append(("Folder", finding.folder))
+    if finding.also_in:
+        rows.append(("Also in", ", ".join(finding.also_in)))
+    if finding.folder_role is not None:
+        rows.append(("Note", FOLDER_NOTES[finding.folder_role]))
     return "\n".join(f"{label + ':':<10} {value}" for label, value in rows)
 
 

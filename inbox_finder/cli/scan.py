@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from inbox_finder.api import open_source
-from inbox_finder.cli.options import VerifySpec, source_options, trust_options, verify_options
+from inbox_finder.cli.options import (
+    VerifySpec,
+    folder_options,
+    source_options,
+    trust_options,
+    verify_options,
+)
 from inbox_finder.cli.output import age, human
 from inbox_finder.config import Config, load_config, profile_for
 from inbox_finder.dates import parse_duration, parse_interval
@@ -49,6 +55,8 @@ class ScanOptions:
     timeout: float | None
     verify_dkim: bool
     verify: VerifySpec | None
+    folders: tuple[str, ...] = ()
+    exclude_folders: tuple[str, ...] = ()
 
 
 def _verifier(source: str, config: Config, opts: ScanOptions) -> ScanVerifier | None:
@@ -142,7 +150,7 @@ def scan_options(func: F) -> F:
         ]
     ):
         func = option(func)
-    return verify_options(trust_options(source_options(func)))
+    return verify_options(trust_options(source_options(folder_options(func))))
 
 
 def _actions(
@@ -236,7 +244,13 @@ def _scan_once(
     verifier: ScanVerifier | None = None,
 ) -> ScanResult:
     opened = open_source(
-        source, config, ca_file=opts.ca_file, timeout=opts.timeout, verify_dkim=opts.verify_dkim
+        source,
+        config,
+        ca_file=opts.ca_file,
+        timeout=opts.timeout,
+        verify_dkim=opts.verify_dkim,
+        folders=opts.folders,
+        exclude_folders=opts.exclude_folders,
     )
     usernames = opts.usernames or ((opened.default_username,) if opened.default_username else ())
     with opened.provider as provider:
@@ -307,7 +321,16 @@ def watch_cmd(ctx: click.Context, /, source: str, interval: str, **options: Any)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     waiter = Waiter(
-        lambda: open_source(source, config, ca_file=opts.ca_file, timeout=opts.timeout).provider
+        lambda: (
+            open_source(
+                source,
+                config,
+                ca_file=opts.ca_file,
+                timeout=opts.timeout,
+                folders=opts.folders,
+                exclude_folders=opts.exclude_folders,
+            ).provider
+        )
     )
     watch_loop(
         lambda: _scan_once(source, config, opts, actions, verifier), waiter, pause, stop.event

@@ -15,6 +15,7 @@ from inbox_finder.api import find_token
 from inbox_finder.cli.options import (
     VerifySpec,
     endpoint_options,
+    folder_options,
     selection_options,
     source_options,
     trust_options,
@@ -132,6 +133,7 @@ def verify_found(
 @click.command("verify", epilog=ONE_LOGIN)
 @click.argument("source", required=False)
 @selection_options
+@folder_options
 @endpoint_options
 @click.option("--json", "json_out", is_flag=True, help="Print the verdict as JSON (any outcome).")
 @source_options
@@ -142,6 +144,8 @@ def verify_cmd(
     source: str | None,
     username: str | None,
     since: str | None,
+    folders: tuple[str, ...],
+    exclude_folders: tuple[str, ...],
     login_url: str | None,
     sandbox: bool,
     my_domain: str | None,
@@ -168,10 +172,13 @@ def verify_cmd(
     spec = VerifySpec(login_url, sandbox, my_domain)
     spec.endpoint()  # a bad --login-url is exit 2 before the mailbox is searched
     if source is None or source == "-":
-        target = _stdin_target(username, since)
+        target = _stdin_target(username, since or folders or exclude_folders)
     else:
         config = load_config(ctx.obj["config_path"])
-        target = _mailbox_target(source, config, username, since, ca_file, timeout, verify_dkim)
+        scope = (folders, exclude_folders)
+        target = _mailbox_target(
+            source, config, username, since, scope, ca_file, timeout, verify_dkim
+        )
     endpoint, note = spec.for_finding(target.finding)
     notices = announce(note)
     check = check_token(
@@ -197,11 +204,11 @@ class _Target:
     finding: Finding | None = None
 
 
-def _stdin_target(username: str | None, since: str | None) -> _Target:
+def _stdin_target(username: str | None, narrowed: object) -> _Target:
     if not username:
         raise click.UsageError("--username is required when the token comes from stdin")
-    if since:
-        raise click.UsageError("--since needs a SOURCE")
+    if narrowed:
+        raise click.UsageError("--since, --folder and --exclude-folder need a SOURCE")
     return _Target(username, _read_token())
 
 
@@ -210,6 +217,7 @@ def _mailbox_target(
     config: Config,
     username: str | None,
     since: str | None,
+    scope: tuple[tuple[str, ...], tuple[str, ...]],
     ca_file: str | None,
     timeout: float | None,
     verify_dkim: bool,
@@ -228,6 +236,8 @@ def _mailbox_target(
         ca_file=ca_file,
         timeout=timeout,
         verify_dkim=verify_dkim,
+        folders=scope[0],
+        exclude_folders=scope[1],
     )
     username = username or finding.username
     if not username:

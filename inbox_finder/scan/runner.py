@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inbox_finder.boundary.provider import Provider
-from inbox_finder.engine import Selection, iter_findings, newest_per_username
+from inbox_finder.engine import Selection, iter_findings, name_folders, newest_per_username
 from inbox_finder.errors import ActionError, ConfigError
 from inbox_finder.model import Finding
 from inbox_finder.scan.state import LOCK_TIMEOUT, load_state, locked
@@ -48,7 +48,7 @@ def scan(
     with locked(state_path, lock_timeout):
         state = load_state(state_path)
         source_key = state.source_key(provider.source)
-        if not state.belongs_to(provider.source):
+        if not any(state.belongs_to(s) for s in (provider.source, *provider.source_aliases())):
             raise ConfigError(
                 f"state file {state_path} belongs to another source; use one state file per source"
             )
@@ -57,11 +57,13 @@ def scan(
             log.info("mailbox unchanged since the last scan")
             return ScanResult(unchanged=True)
         after = None if state.is_new else state.cursor
-        findings = newest_per_username(iter_findings(provider, Selection(), policy, after))
+        found = iter_findings(provider, Selection(), policy, after, named=False)
+        findings = newest_per_username(found)
         if wanted:
             findings = [f for f in findings if (f.username or "").casefold() in wanted]
+        fresh = name_folders(provider, [f for f in findings if state.is_new_finding(f)])
         result = ScanResult()
-        for finding in reversed([f for f in findings if state.is_new_finding(f)]):
+        for finding in reversed(fresh):
             # Oldest first, so the newest token is the last one written to shared targets.
             try:
                 for action in actions:

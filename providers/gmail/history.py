@@ -4,13 +4,14 @@
 every mailbox change, so an unchanged id proves no mail arrived). A later search given that
 cursor reads ``users.history.list(startHistoryId=…)`` instead of searching the mailbox:
 
-* ``historyTypes`` is ``messageAdded`` plus ``labelRemoved``: the full search is not
-  label-restricted but skips SPAM and TRASH (``includeSpamTrash`` is false), so a message that
-  leaves SPAM/TRASH is as new to it as a delivered one. No ``labelId``, for the same reason (a
-  filter that skips the inbox must not hide a token mail from the scan).
+* ``historyTypes`` is ``messageAdded``, plus ``labelAdded`` when the search is restricted to
+  labels (a message that gets one of them enters the scope) and ``labelRemoved`` when labels
+  are excluded (a message that loses one may leave the excluded set). Since the full search
+  includes SPAM and TRASH (``includeSpamTrash``), moving a message to or from them changes
+  nothing it can see, and marking mail read (UNREAD removed) costs no metadata gets.
 * The added ids get one ``messages.get(format=metadata)`` batch per 50 (as the full search does),
-  then the full search's rules apply on the client: not in SPAM/TRASH now, From names one of
-  the sender domains (a substring test, a superset of ``from:`` like the server's), not older
+  then the full search's rules apply on the client: in the label scope, From names one of the
+  sender domains (a substring test, a superset of ``from:`` like the server's), not older
   than ``since``. Candidates are yielded newest first by internalDate.
 * A 404 (history older than Gmail keeps, about a week) or a 400 (a start id Gmail rejects) is
   logged at INFO and the caller runs the full search; so does a cursor that is not ours.
@@ -34,12 +35,13 @@ from inbox_finder.errors import MailboxError
 from inbox_finder.mail.headers import from_header_mentions
 from inbox_finder.model import Candidate
 
+from .labels import ROLES, LabelScope
+
 log = logging.getLogger(__name__)
 
 CURSOR_PREFIX = "gmail:"
 HISTORY_PAGE_SIZE = 500  # the documented maximum; records are small
-HISTORY_TYPES = ("messageAdded", "labelRemoved")
-HIDDEN_LABELS = frozenset({"SPAM", "TRASH"})  # what messages.list leaves out by default
+HISTORY_TYPES = ("messageAdded",)
 # 404: startHistoryId is older than the history Gmail keeps. 400: an id Gmail will not take.
 UNUSABLE_STATUSES = frozenset({400, 404})
 _MAX_HISTORY_ID = 2**64 - 1  # historyId is a uint64 in the API reference
@@ -74,14 +76,25 @@ def parse_meta(msg: Any) -> Meta:
 
 
 def drain(
-    pending: list[tuple[int, str]], known: Mapping[str, Meta], floor_ms: int | None
+    pending: list[tuple[int, str]],
+    known: Mapping[str, Meta],
+    floor_ms: int | None,
+    scope: LabelScope,
 ) -> Iterator[Candidate]:
-    """Pop ``(-internalDate, id)`` entries newest first down to ``floor_ms`` as Candidates."""
+    """Pop ``(-internalDate, id)`` entries newest first down to ``floor_ms`` as Candidates
+    (folder: the label id the finding is reported in, see labels.py)."""
     while pending and (floor_ms is None or -pending[0][0] >= floor_ms):
         neg_ms, msg_id = heapq.heappop(pending)
         received = datetime.fromtimestamp(-neg_ms / 1000, UTC)
+        meta = known[msg_id]
+        label = scope.folder(meta.labels)
         yield Candidate(
-            ref=msg_id, received=received, received_source="server", headers=known[msg_id].headers
+            ref=msg_id,
+            received=received,
+            received_source="server",
+            headers=meta.headers,
+            folder=label,
+            folder_role=ROLES.get(label) if label else None,
         )
 
 
@@ -101,7 +114,7 @@ def parse_cursor(cursor: str | None) -> int | None:
     return int(digits)
 
 
-def added_ids(call: Call, user_id: str, start: int) -> list[str]:
+def added_ids(call: Call, user_id: str, start: int, scope: LabelScope) -> list[str]:
     """Ids of messages the full search may see now and may not have seen at ``start``.
 
     Raises HistoryUnavailable when Gmail no longer has (or will not give) that history.
@@ -112,7 +125,7 @@ def added_ids(call: Call, user_id: str, start: int) -> list[str]:
         args: dict[str, Any] = {
             "userId": user_id,
             "startHistoryId": str(start),
-            "historyTypes": list(HISTORY_TYPES),
+            "historyTypes": _history_types(scope),
             "maxResults": HISTORY_PAGE_SIZE,
         }
         if page_token:
@@ -120,7 +133,7 @@ def added_ids(call: Call, user_id: str, start: int) -> list[str]:
         resp = call("list history", functools.partial(_list_history, args, start))
         for record in resp.get("history") or []:
             if isinstance(record, dict):
-                ids.update(dict.fromkeys(_record_ids(record)))
+                ids.update(dict.fromkeys(_record_ids(record, scope)))
         page_token = resp.get("nextPageToken") or None
         if page_token is None:
             log.debug("Gmail history since %d: %d messages to look at", start, len(ids))
@@ -142,12 +155,22 @@ def _list_history(args: dict[str, Any], start: int, api: Any) -> Any:
         raise
 
 
-def _record_ids(record: Mapping[str, Any]) -> Iterator[str]:
+def _history_types(scope: LabelScope) -> list[str]:
+    types = list(HISTORY_TYPES)
+    if scope.include:
+        types.append("labelAdded")
+    if scope.exclude:
+        types.append("labelRemoved")
+    return types
+
+
+def _record_ids(record: Mapping[str, Any], scope: LabelScope) -> Iterator[str]:
     for added in record.get("messagesAdded") or []:
         yield from _message_id(added)
-    for removed in record.get("labelsRemoved") or []:
-        if isinstance(removed, dict) and HIDDEN_LABELS & set(removed.get("labelIds") or []):
-            yield from _message_id(removed)
+    for change, labels in (("labelsAdded", scope.include), ("labelsRemoved", scope.exclude)):
+        for entry in record.get(change) or []:
+            if isinstance(entry, dict) and set(labels) & set(entry.get("labelIds") or []):
+                yield from _message_id(entry)
 
 
 def _message_id(entry: object) -> Iterator[str]:
@@ -158,16 +181,16 @@ def _message_id(entry: object) -> Iterator[str]:
 
 
 def candidates(
-    metas: Mapping[str, Meta], since_ms: int | None, domains: Iterable[str]
+    metas: Mapping[str, Meta], since_ms: int | None, domains: Iterable[str], scope: LabelScope
 ) -> Iterator[Candidate]:
     """The full search's rules applied to ``metas``, newest first by internalDate."""
     domains = tuple(domains)
     pending: list[tuple[int, str]] = []
     for msg_id, meta in metas.items():
-        if meta.labels & HIDDEN_LABELS:
-            log.debug("skip %s: in %s", msg_id, "/".join(sorted(meta.labels & HIDDEN_LABELS)))
+        if not scope.admits(meta.labels):
+            log.debug("skip %s: not in the searched labels", msg_id)
         elif not from_header_mentions(meta.headers, domains):
             log.debug("skip %s: another sender", msg_id)
         elif since_ms is None or meta.ms >= since_ms:
             heapq.heappush(pending, (-meta.ms, msg_id))
-    return drain(pending, metas, None)
+    return drain(pending, metas, None, scope)

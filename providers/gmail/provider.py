@@ -26,19 +26,19 @@ lazily.
 from __future__ import annotations
 
 import base64
-import heapq
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import unquote
 
+from inbox_finder.boundary.folders import FolderScope, IteratorStream, merge_newest
 from inbox_finder.boundary.keys import RETRY_KEYS, KeyType, ProfileKey, ProfileValues, Secret
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
-from inbox_finder.errors import ConfigError, MailboxError
-from inbox_finder.model import Candidate, require_aware
+from inbox_finder.errors import AuthError, ConfigError, MailboxError
+from inbox_finder.model import Candidate, Finding, FolderRole, require_aware
 from inbox_finder.net import tls
 from inbox_finder.net.http import RATE_LIMIT_REASONS, Malformed
 from inbox_finder.net.retry import Failure, RetryPolicy
@@ -47,7 +47,9 @@ from . import auth as google_auth
 from . import history as gmail_history
 from .api import DEFAULT_RETRY, GmailApi
 from .auth import AuthSettings
-from .history import Meta, drain, parse_meta
+from .history import Meta, parse_meta
+from .labels import ROLES, Labels
+from .slices import SliceSearch, from_clause
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -84,11 +86,15 @@ class GmailProvider(Provider):
         ProfileKey("page_size", KeyType.INT, PAGE_SIZE, help="messages per list call (1-500)"),
     )
 
-    def __init__(self, api: GmailApi, *, page_size: int = PAGE_SIZE) -> None:
+    def __init__(
+        self, api: GmailApi, *, page_size: int = PAGE_SIZE, scope: FolderScope | None = None
+    ) -> None:
         self._api = api
         self._user_id = api.user_id
         self._endpoint = api.endpoint
         self.page_size = page_size
+        self.scope = scope or FolderScope()
+        self._labels = Labels(self._api.call, self._user_id, self.source)
 
     @property
     def retry(self) -> RetryPolicy:
@@ -134,7 +140,7 @@ class GmailProvider(Provider):
             ca_file=tls.resolve_ca_file(options.ca_file, profile),
             retry=retry or policy,
         )
-        return cls(api, page_size=page_size)
+        return cls(api, page_size=page_size, scope=options.scope)
 
     @classmethod
     def describe_credentials(cls, url: str, profile: ProfileValues) -> dict[str, str]:
@@ -166,52 +172,52 @@ class GmailProvider(Provider):
         """Yield candidates strictly newest first by internalDate (see the module docstring).
 
         With ``after_cursor`` from ``sync_cursor`` only mail added since is read (history.list);
-        an expired or foreign cursor falls back to the full search.
+        an expired or foreign cursor falls back to the full search. Trash and Spam are
+        searched too; labels restrict the search as labels.py describes.
         """
         since = require_aware(query.since, "since") if query.since is not None else None
         since_ms = int(since.timestamp() * 1000) if since is not None else None
+        scope = self._labels.scope([self.scope, query.scope])
+        if scope.nothing:
+            return
         start = gmail_history.parse_cursor(query.after_cursor)
         if start is not None:
             try:
-                ids = gmail_history.added_ids(self._api.call, self._user_id, start)
+                ids = gmail_history.added_ids(self._api.call, self._user_id, start, scope)
             except gmail_history.HistoryUnavailable as exc:
                 log.info("%s; searching the whole mailbox", exc)
             else:
-                metas = self._metadata(ids)
-                yield from gmail_history.candidates(metas, since_ms, query.sender_domains)
+                metas = self.metadata(ids)
+                yield from gmail_history.candidates(metas, since_ms, query.sender_domains, scope)
                 return
-        base = [_from_clause(query.sender_domains)] if query.sender_domains else []
-        # after: has whole-second (and unclear inclusive) semantics: ask one second early and
-        # filter on internalDate exactly.
-        floor_s = since_ms // 1000 - 1 if since_ms is not None else None
-        known: dict[str, Meta] = {}
-        pending: list[tuple[int, str]] = []  # heap of (-internalDate, id) not yet yielded
-        upper: int | None = None  # the remaining slice is before:upper (seconds)
-        while True:
-            ids, next_token = self._list_page(_q(base, floor_s, upper))
-            self._learn(ids, known, pending, since_ms)
-            dates = sorted((known[i].ms for i in ids if i in known), reverse=True)
-            if next_token is None or not dates:
-                if next_token is not None:  # every id on the page vanished: read the slice
-                    for more in self._list_all(_q(base, floor_s, upper), next_token):
-                        self._learn(more, known, pending, since_ms)
-                yield from drain(pending, known, None)
-                return
-            # A cutoff at the 3/4 point keeps one far-off straggler from widening the proof.
-            cutoff = dates[(len(dates) * 3) // 4] // 1000
-            if upper is not None and cutoff >= upper:
-                cutoff = upper - 1
-            after = cutoff - 1 if floor_s is None else max(cutoff - 1, floor_s)
-            for more in self._list_all(_q(base, after, upper)):
-                self._learn(more, known, pending, since_ms)
-            if after == floor_s:  # the proof covered everything down to since
-                yield from drain(pending, known, None)
-                return
-            yield from drain(pending, known, cutoff * 1000)
-            upper = cutoff
+        base = [from_clause(query.sender_domains)] if query.sender_domains else []
+        labels: list[str | None] = list(scope.include) or [None]
 
-    def _list_page(self, q: str, page_token: str | None = None) -> tuple[list[str], str | None]:
-        args: dict[str, Any] = {"userId": self._user_id, "q": q, "maxResults": self.page_size}
+        def one(label: str | None) -> Iterator[Candidate]:
+            return SliceSearch(self, base, since_ms, label, scope).run()
+
+        if len(labels) == 1:
+            yield from one(labels[0])
+            return
+        streams = [IteratorStream(one(x)) for x in labels]
+        seen: set[str] = set()
+        for candidate in merge_newest(streams):
+            if candidate.ref not in seen:  # a message carrying two of the labels
+                seen.add(candidate.ref)
+                yield candidate
+
+    def list_page(
+        self, q: str, page_token: str | None = None, label: str | None = None
+    ) -> tuple[list[str], str | None]:
+        # includeSpamTrash: messages.list leaves Trash and Spam out by default.
+        args: dict[str, Any] = {
+            "userId": self._user_id,
+            "q": q,
+            "maxResults": self.page_size,
+            "includeSpamTrash": True,
+        }
+        if label is not None:
+            args["labelIds"] = [label]
         if page_token:
             args["pageToken"] = page_token
         resp = self._api.call(
@@ -222,27 +228,17 @@ class GmailProvider(Provider):
         log.debug("Gmail list q=%r: %d ids%s", q, len(ids), " (more)" if token else "")
         return ids, token
 
-    def _list_all(self, q: str, page_token: str | None = None) -> Iterator[list[str]]:
+    def list_all(
+        self, q: str, page_token: str | None = None, label: str | None = None
+    ) -> Iterator[list[str]]:
+        """Every page of one list query."""
         while True:
-            ids, page_token = self._list_page(q, page_token)
+            ids, page_token = self.list_page(q, page_token, label)
             yield ids
             if page_token is None:
                 return
 
-    def _learn(
-        self,
-        ids: Iterable[str],
-        known: dict[str, Meta],
-        pending: list[tuple[int, str]],
-        since_ms: int | None,
-    ) -> None:
-        new = [i for i in dict.fromkeys(ids) if i not in known]
-        for msg_id, meta in self._metadata(new).items():
-            known[msg_id] = meta
-            if since_ms is None or meta.ms >= since_ms:
-                heapq.heappush(pending, (-meta.ms, msg_id))
-
-    def _metadata(self, ids: list[str]) -> dict[str, Meta]:
+    def metadata(self, ids: list[str]) -> dict[str, Meta]:
         """internalDate and screening headers for ``ids``, one batch round trip per page."""
         found: dict[str, Meta] = {}
         todo, attempts = ids, self.retry.start()
@@ -324,6 +320,17 @@ class GmailProvider(Provider):
 
         self._api.call(f"{what} (batch)", run)
 
+    def describe_folder(self, finding: Finding) -> tuple[str | None, FolderRole | None]:
+        """The label of a finding by name (one labels.list call, only for a user label)."""
+        label = finding.folder
+        if label is None:
+            return None, None
+        try:
+            return self._labels.name(label), ROLES.get(label)
+        except (AuthError, MailboxError) as exc:  # the token was read; only the name is unknown
+            log.warning("cannot name the label of a finding: %s", exc)
+            return label, ROLES.get(label)
+
     # --- fetch ----------------------------------------------------------------------------
 
     def fetch(self, candidate: Candidate) -> bytes:
@@ -351,17 +358,3 @@ class GmailProvider(Provider):
     def close(self) -> None:
         """Save a token refreshed during the session and drop the connections."""
         self._api.close()
-
-
-def _q(base: list[str], after: int | None, before: int | None) -> str:
-    terms = list(base)
-    if after is not None:
-        terms.append(f"after:{after}")
-    if before is not None:
-        terms.append(f"before:{before}")
-    return " ".join(terms)
-
-
-def _from_clause(domains: Iterable[str]) -> str:
-    clean = [d for d in (re.sub(r"[^A-Za-z0-9.-]", "", d).strip(".") for d in domains) if d]
-    return f"from:({' OR '.join(clean)})" if clean else ""

@@ -1,18 +1,22 @@
 """IMAP mailboxes: ``imaps://USER@HOST[:PORT][/FOLDER]`` (TLS) and ``imap://…`` (STARTTLS).
 
-Strictly read-only: the folder is opened with EXAMINE and messages are read with
-``BODY.PEEK[…]``, so not even ``\\Seen`` changes. Candidates come from a server-side SEARCH
-(FROM each sender domain, SINCE the day before ``query.since``), are ordered by INTERNALDATE
-(newest first, then UID), and carry their header block, fetched lazily 25 at a time; a whole
-message is only downloaded by ``fetch``. Every imapclient/ssl/socket error is translated at
-this boundary into the inbox_finder error tree; connecting, logging in and retrying
-transient faults live in ``session.py`` (profile keys ``retries``, ``retry_backoff``), the
-response-code table in ``codes.py``.
+Scope: the whole mailbox — every selectable folder from one LIST (nested, non-ASCII, Archive,
+Trash, Junk; on Gmail ``\\All`` + ``\\Trash`` + ``\\Junk``: see folders.py) — unless the URL
+names a folder or ``--folder`` / ``--exclude-folder`` restrict it. Messages flagged
+``\\Deleted`` but not expunged are still in their folder and count. Folders that LIST-STATUS
+reports empty are never opened.
+
+Strictly read-only: each folder is opened with EXAMINE and messages are read with
+``BODY.PEEK[…]``, so not even ``\\Seen`` changes. Per folder the server narrows and orders the
+candidates (see search.py); across folders they are merged newest first by INTERNALDATE
+(``merge_newest``), reading header blocks only of the folders the merge consumes, 25 at a time;
+a whole message is only downloaded by ``fetch``. Every imapclient/ssl/socket error is
+translated at this boundary into the inbox_finder error tree; connecting, logging in and
+retrying transient faults live in ``session.py`` (profile keys ``retries``, ``retry_backoff``),
+the response-code table in ``codes.py``.
 
 Server quirks recorded here:
 
-- SEARCH SINCE compares dates in the *server's* time zone, so we ask from the day before and
-  filter exactly on INTERNALDATE.
 - imapclient raises imaplib's debug level to 5, which dumps untagged FETCH data — message
   bodies — into the ``imapclient.imaplib`` logger. We lower it to 4 (commands and response
   lines, literals only by size) and route it through our own redacting logger.
@@ -27,12 +31,19 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient, SocketTimeout
 
+from inbox_finder.boundary.folders import (
+    FolderInfo,
+    FolderScope,
+    find_folder,
+    merge_newest,
+    missing_folder,
+    role_from_name,
+)
 from inbox_finder.boundary.keys import (
     OAUTH_TOKEN_KEYS,
     PASSWORD_KEYS,
@@ -42,12 +53,15 @@ from inbox_finder.boundary.keys import (
     ProfileValues,
 )
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
-from inbox_finder.errors import ConfigError, MailboxError, MessageVanishedError
+from inbox_finder.errors import ConfigError, FolderNotFoundError, MailboxError, MessageVanishedError
 from inbox_finder.model import Candidate
 from inbox_finder.net import tls
 from inbox_finder.net.retry import RetryPolicy
 from inbox_finder.secret_sources import describe_secret, imap_password_sources, oauth_token_sources
 
+from .cursor import Pair, make_cursor, parse_cursor
+from .folders import Listing, list_folders, searched_folders
+from .search import FolderSearch, FolderStream, gmail_raw_query, search_criteria, ties_by_uid
 from .session import DEFAULT_RETRY, ImapSession, ImapUrl
 
 __all__ = ["ImapProvider", "ImapUrl", "gmail_raw_query", "parse_imap_url", "search_criteria"]
@@ -56,8 +70,6 @@ log = logging.getLogger("inbox_finder.providers.imap")
 
 AUTH_CHOICES = ("password", "xoauth2")  # LOGIN with a password, or AUTHENTICATE XOAUTH2
 IDLE_RENEW = 9 * 60  # seconds; RFC 2177 lets servers end an IDLE after 30 minutes
-HEADER_BATCH = 25  # header blocks per FETCH while the consumer iterates
-DATE_BATCH = 500  # UIDs per FETCH INTERNALDATE (keeps command lines far below server limits)
 
 
 def parse_imap_url(url: str) -> ImapUrl:
@@ -94,7 +106,7 @@ def parse_imap_url(url: str) -> ImapUrl:
         user=user,
         host=parts.hostname,
         port=port if port is not None else (993 if implicit else 143),
-        folder=folder or "INBOX",
+        folder=folder or None,
     )
 
 
@@ -104,11 +116,8 @@ def _positive(value: float, key: str) -> float:
     return float(value)
 
 
-def _utc(value: Any) -> datetime:
-    if not isinstance(value, datetime):
-        raise MailboxError(f"server sent an unreadable INTERNALDATE: {value!r:.60}")
-    # normalise_times=False gives aware datetimes; a naive one would be the server's UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def _nothing(client: IMAPClient) -> None:
+    """An operation that only needs the folder EXAMINEd."""
 
 
 def _idle(client: IMAPClient, timeout: float, stop: threading.Event) -> bool | None:
@@ -135,44 +144,6 @@ def _idle(client: IMAPClient, timeout: float, stop: threading.Event) -> bool | N
     return False
 
 
-def _ties_by_uid(candidates: Iterator[Candidate]) -> Iterator[Candidate]:
-    """Within one INTERNALDATE second, highest UID (added last) first, as with SEARCH.
-
-    SORT breaks ARRIVAL ties by ascending sequence number (RFC 5256); the one-candidate
-    look-ahead this needs never fetches more than the next header batch.
-    """
-    group: list[Candidate] = []
-    for candidate in candidates:
-        if group and candidate.received != group[0].received:
-            yield from sorted(group, key=lambda c: int(c.ref), reverse=True)
-            group = []
-        group.append(candidate)
-    yield from sorted(group, key=lambda c: int(c.ref), reverse=True)
-
-
-def search_criteria(query: Query) -> list[Any]:
-    """Standard SEARCH keys: OR'ed FROM per sender domain, plus SINCE the day before."""
-    criteria: list[Any] = []
-    domains = list(query.sender_domains)
-    for domain in domains[:-1]:
-        criteria += ["OR", "FROM", domain]
-    if domains:
-        criteria += ["FROM", domains[-1]]
-    if query.since is not None:
-        criteria += ["SINCE", (query.since.astimezone(UTC) - timedelta(days=1)).date()]
-    return criteria or ["ALL"]
-
-
-def gmail_raw_query(query: Query) -> str:
-    """The same narrowing in Gmail search syntax for X-GM-RAW ({a b} means a OR b)."""
-    froms = [f"from:{d}" for d in query.sender_domains]
-    terms = [froms[0] if len(froms) == 1 else "{" + " ".join(froms) + "}"] if froms else []
-    if query.since is not None:  # Gmail dates are Pacific time: one day early, filter exactly
-        day = (query.since.astimezone(UTC) - timedelta(days=1)).date()
-        terms.append(f"after:{day:%Y/%m/%d}")
-    return " ".join(terms) or "in:anywhere"
-
-
 class ImapProvider(Provider):
     """A read-only IMAP folder; one lazily opened connection per provider."""
 
@@ -193,10 +164,16 @@ class ImapProvider(Provider):
         connect_timeout: float = 30.0,
         read_timeout: float = 30.0,
         profile: Mapping[str, Any] | None = None,
+        scope: FolderScope | None = None,
     ) -> None:
         self.url = url
         profile = self.read_profile(SourceOptions(profile=profile or {}))
         auth = profile["auth"]
+        # The URL's folder is the scope unless --folder / the profile's folders replace it.
+        self.scope = scope or FolderScope((url.folder,) if url.folder else ())
+        self._listing: Listing | None = None
+        self._status: dict[str, Pair] | None = None  # STATUS answers of sync_cursor()
+        self._keep_listing = False  # the next search uses the listing sync_cursor() just made
         self._conn = ImapSession(
             url,
             ca_file=ca_file,
@@ -213,8 +190,12 @@ class ImapProvider(Provider):
         read_timeout = _positive(options.timeout, "timeout")
         connect = profile["connect_timeout"]
         connect_timeout = read_timeout if connect is None else _positive(connect, "connect_timeout")
+        scope = options.scope
+        if not scope.include and parsed.folder:
+            scope = FolderScope((parsed.folder,), scope.exclude)
         return cls(
             parsed,
+            scope=scope,
             ca_file=tls.resolve_ca_file(options.ca_file, profile),
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
@@ -234,6 +215,10 @@ class ImapProvider(Provider):
     def source(self) -> str:
         return self.url.display()
 
+    def source_aliases(self) -> tuple[str, ...]:
+        """A URL without a folder meant INBOX before the whole mailbox was the default."""
+        return (self.url.display("INBOX"),) if self.url.folder is None else ()
+
     @property
     def _timeout(self) -> SocketTimeout:
         return self._conn.timeout
@@ -245,115 +230,154 @@ class ImapProvider(Provider):
     def close(self) -> None:
         self._conn.close()
 
+    # ------------------------------------------------------------------ folders
+
+    def _in(self, folder: str | None, doing: str, op: Any, fresh: bool = False) -> Any:
+        """``op(client)`` with ``folder`` EXAMINEd (None: none needed), retried (session.py)."""
+        self._conn.folder = folder
+        return self._conn.run(doing, op, fresh=fresh)
+
+    def listing(self) -> Listing:
+        """Every selectable folder (one LIST per provider; LIST-STATUS where offered)."""
+        if self._listing is None:
+            self._listing = self._in(None, "listing folders", list_folders)
+        return self._listing
+
+    def _chosen(self, query: Query) -> list[FolderInfo]:
+        """The folders in scope, in merge order (INBOX first, trash and junk last)."""
+        named = self.scope.include
+        if len(named) == 1 and not self.scope.exclude and query.scope.whole:
+            # One named folder is opened by name without a LIST; if it does not open it is
+            # looked up in a LIST (spelling, case) and reported with the folders that exist.
+            name = named[0]
+            return [FolderInfo(name, name, role_from_name(name) or role_from_name(name, "."))]
+        return searched_folders(self.listing(), [self.scope, query.scope], self.source)
+
+    def _folders(self, query: Query) -> list[FolderInfo]:
+        """The folders a search opens: those in scope that are not known to be unchanged or
+        empty (LIST-STATUS, or the STATUS answers of this provider's ``sync_cursor``)."""
+        chosen = self._chosen(query)
+        old = parse_cursor(query.after_cursor, self.url.folder or "INBOX")
+        known = self._status if self._status is not None else self._listed_pairs()
+        skip = {
+            f.name
+            for f in chosen
+            if old is not None and f.key in known and old.get(f.name) == known[f.key]
+        }
+        if self._listing is not None:
+            skip |= {
+                f.name
+                for f in chosen
+                if (st := self._listing.status.get(f.key)) and st.messages == 0
+            }
+        if skip:
+            log.debug("not opening %d unchanged or empty folders", len(skip))
+        return [f for f in chosen if f.name not in skip]
+
+    def _listed_pairs(self) -> dict[str, Pair]:
+        if self._listing is None:
+            return {}
+        return {
+            name: (st.uidvalidity, st.uidnext)
+            for name, st in self._listing.status.items()
+            if st.uidvalidity is not None and st.uidnext is not None
+        }
+
+    def _open_named(self, folder: FolderInfo, op: Any) -> Any:
+        """Run ``op`` for a folder named by the user; a missing one is resolved or reported."""
+        try:
+            return op(folder)
+        except FolderNotFoundError:
+            listing = self.listing()
+            found = find_folder(folder.name, listing.folders)
+            if found is None or found.key == folder.key:
+                raise missing_folder(folder.name, listing.folders, self.source) from None
+            return op(found)
+
     # ------------------------------------------------------------------ search and fetch
 
     def sync_cursor(self) -> str | None:
-        """``imap:UIDVALIDITY:UIDNEXT`` from the EXAMINE response: new mail moves UIDNEXT."""
-        self._conn.run("opening the folder", lambda client: None)
-        validity, uidnext = self._conn.uidvalidity, self._conn.uidnext
-        if validity is None or uidnext is None:
-            return None
-        return f"imap:{validity}:{uidnext}"
+        """UIDVALIDITY and UIDNEXT of every folder in scope (see cursor.py): one LIST-STATUS,
+        else one STATUS per folder (one EXAMINE for a single named folder)."""
+        self._listing = None  # a fresh LIST (LIST-STATUS) for every cursor
+        folders = self._chosen(Query())
+        if self._listing is None:  # one named folder, no LIST: its EXAMINE answer
+            folder = folders[0]
+            self._open_named(folder, lambda f: self._in(f.key, "opening the folder", _nothing))
+            validity, uidnext = self._conn.uidvalidity, self._conn.uidnext
+            self._status = {}
+            if validity is not None and uidnext is not None:
+                self._status[folder.key] = (validity, uidnext)
+            self._keep_listing = True
+            return make_cursor({folder.name: self._status.get(folder.key)})
+        pairs = self._listed_pairs()
+        if any(f.key not in pairs for f in folders):  # no LIST-STATUS: STATUS per folder
+            pairs = {f.key: p for f in folders if (p := self._folder_status(f)) is not None}
+        self._status, self._keep_listing = pairs, True
+        return make_cursor({f.name: pairs.get(f.key) for f in folders})
+
+    def _folder_status(self, folder: FolderInfo) -> Pair | None:
+        what = ["UIDVALIDITY", "UIDNEXT"]
+        got = self._in(
+            None, "asking a folder's status", lambda c: c.folder_status(folder.key, what)
+        )
+        validity, uidnext = got.get(b"UIDVALIDITY"), got.get(b"UIDNEXT")
+        return (
+            (validity, uidnext) if isinstance(validity, int) and isinstance(uidnext, int) else None
+        )
 
     def wait_for_change(self, timeout: float, stop: threading.Event) -> bool | None:
-        """IMAP IDLE (RFC 2177) on this connection: True when the server reports new mail."""
-        return self._conn.run("waiting in IDLE", lambda c: _idle(c, timeout, stop))
+        """IMAP IDLE (RFC 2177) on INBOX (or the first named folder): True on new mail."""
+        folder = self.url.folder or "INBOX"
+        changed: bool | None = self._in(
+            folder, "waiting in IDLE", lambda c: _idle(c, timeout, stop)
+        )
+        return changed
 
-    def _first_new_uid(self, cursor: str | None) -> int | None:
-        """The UID new mail starts at, if ``cursor`` is from this folder's UIDVALIDITY epoch."""
-        parts = (cursor or "").split(":")
-        if len(parts) != 3 or parts[0] != "imap" or not parts[1].isdigit():
+    def _first_new_uid(self, folder: FolderInfo, cursor: str | None) -> int | None:
+        """The UID new mail starts at in ``folder`` (EXAMINEd), if the cursor knows its epoch."""
+        old = parse_cursor(cursor, self.url.folder or "INBOX")
+        pair = old.get(folder.name) if old is not None else None
+        if pair is None:
             return None
-        if int(parts[1]) != self._conn.uidvalidity:
-            log.info("UIDVALIDITY changed since the last scan; searching the whole folder")
+        if pair[0] != self._conn.uidvalidity:
+            log.info(
+                "UIDVALIDITY of %r changed since the last scan; searching it whole", folder.name
+            )
             return None
-        return int(parts[2]) if parts[2].isdigit() else None
+        return pair[1]
 
     def search(self, query: Query) -> Iterator[Candidate]:
-        # One retried unit: a reconnect repeats the SEARCH/SORT (no bodies), and may meet a new
-        # UIDVALIDITY (fresh) because no UID has been handed out yet.
-        uids = self._conn.run("searching", lambda client: self._search(client, query), fresh=True)
-        return _ties_by_uid(self._candidates(uids, query.since))
+        """Candidates of every searched folder, newest first by INTERNALDATE across them."""
+        if not self._keep_listing:  # a folder created since an earlier search must be seen
+            self._listing, self._status = None, None
+        self._keep_listing = False
+        folders = self._folders(query)
+        if len(folders) == 1:
+            folder = folders[0]
+            found = self._open_named(folder, lambda f: self._folder_search(f, query).run())
+            return ties_by_uid(found.candidates())
+        return merge_newest([FolderStream(self._folder_search(f, query)) for f in folders])
 
-    def _search(self, client: IMAPClient, query: Query) -> list[int]:
-        """Matching UIDs, newest INTERNALDATE first."""
-        first_uid = self._first_new_uid(query.after_cursor)
-        if client.has_capability("X-GM-EXT-1"):
-            raw_query = gmail_raw_query(query)
-            log.debug("UID SEARCH X-GM-RAW %r", raw_query)
-            return self._by_date(client, self._after(client.gmail_search(raw_query), first_uid))
-        criteria = search_criteria(query)
-        if first_uid is not None:
-            criteria = ["UID", f"{first_uid}:*", *criteria]
-        if client.has_capability("SORT"):
-            # RFC 5256: the server orders by ARRIVAL (= INTERNALDATE), so nothing is fetched
-            # per match up front and the cost does not grow with the number of matches.
-            log.debug("UID SORT (REVERSE ARRIVAL) %s", " ".join(map(str, criteria)))
-            return self._after(client.sort(["REVERSE ARRIVAL"], criteria), first_uid)
-        log.debug("UID SEARCH %s", " ".join(map(str, criteria)))
-        return self._by_date(client, self._after(client.search(criteria), first_uid))
+    def _folder_search(self, folder: FolderInfo, query: Query) -> FolderSearch:
+        def first_uid() -> int | None:
+            return self._first_new_uid(folder, query.after_cursor)
 
-    @staticmethod
-    def _after(uids: list[Any], first_uid: int | None) -> list[int]:
-        found = [int(u) for u in uids]
-        log.debug("%d messages match on the server", len(found))
-        if first_uid is None:
-            return found
-        # "N:*" always includes the highest UID, even one below N: filter exactly.
-        return [u for u in found if u >= first_uid]
-
-    def _by_date(self, client: IMAPClient, uids: list[int]) -> list[int]:
-        """Without SORT: fetch every match's INTERNALDATE and order them here."""
-        dated: list[tuple[datetime, int]] = []
-        for start in range(0, len(uids), DATE_BATCH):
-            batch = uids[start : start + DATE_BATCH]
-            log.debug("UID FETCH %d messages (INTERNALDATE)", len(batch))
-            with self._errors("fetching INTERNALDATE"):
-                response = client.fetch(batch, ["INTERNALDATE"])
-            for uid, data in response.items():
-                dated.append((_utc(data.get(b"INTERNALDATE")), int(uid)))
-        dated.sort(reverse=True)  # newest INTERNALDATE first, then highest UID
-        return [uid for _, uid in dated]
-
-    def _candidates(self, uids: list[int], since: datetime | None) -> Iterator[Candidate]:
-        """Yield in order, fetching date and header block one small batch ahead of the consumer."""
-        for start in range(0, len(uids), HEADER_BATCH):
-            batch = uids[start : start + HEADER_BATCH]
-            log.debug("UID FETCH %d messages (INTERNALDATE BODY.PEEK[HEADER])", len(batch))
-            # A retry refetches this batch only, on a session with the same UIDVALIDITY.
-            response = self._fetch("fetching headers", batch, ["INTERNALDATE", "BODY.PEEK[HEADER]"])
-            for uid in batch:
-                data = response.get(uid)
-                if data is None:  # expunged by another client meanwhile
-                    continue
-                when = _utc(data.get(b"INTERNALDATE"))
-                if since is not None and when < since:
-                    return  # newest first: everything after is older still
-                headers = data.get(b"BODY[HEADER]")
-                yield Candidate(
-                    ref=str(uid),
-                    received=when,
-                    received_source="server",
-                    headers=headers if isinstance(headers, bytes) else None,
-                )
-
-    def _fetch(self, doing: str, uids: list[int], items: list[str]) -> dict[int, dict[bytes, Any]]:
-        """UID FETCH as one retried unit (a reconnect keeps UIDVALIDITY or fails)."""
-        result: dict[int, dict[bytes, Any]] = self._conn.run(
-            doing, lambda client: client.fetch(uids, items)
-        )
-        return result
+        return FolderSearch(self._in, folder, query, first_uid, lambda: self._conn.uidnext)
 
     def fetch(self, candidate: Candidate) -> bytes:
         try:
             uid = int(candidate.ref)
         except ValueError:
             raise MailboxError(f"not an IMAP message reference: {candidate.ref!r}") from None
-        log.debug("UID FETCH %d (BODY.PEEK[])", uid)
+        folder = candidate.folder or self.url.folder or "INBOX"
+        log.debug("UID FETCH %d (BODY.PEEK[]) in %r", uid, folder)
         # A literal cut short raises in imaplib (EOF/reset), so a partial message is never
         # returned: the whole message is fetched again on a fresh connection.
-        response = self._fetch("fetching a message", [uid], ["BODY.PEEK[]"])
+        response = self._in(
+            folder, "fetching a message", lambda client: client.fetch([uid], ["BODY.PEEK[]"])
+        )
         body = response.get(uid, {}).get(b"BODY[]")
         if not isinstance(body, bytes):
-            raise MessageVanishedError(f"message UID {uid} is gone from {self.url.folder!r}")
+            raise MessageVanishedError(f"message UID {uid} is gone from {folder!r}")
         return body

@@ -65,17 +65,20 @@ class ImapUrl:
     user: str
     host: str
     port: int
-    folder: str
+    folder: str | None  # None: the whole mailbox
 
     @property
     def where(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
-    def display(self) -> str:
+    def display(self, folder: str | None = None) -> str:
+        """The URL without secrets; ``folder`` (default: the URL's own) as its path."""
         scheme = "imaps" if self.implicit_tls else "imap"
-        user, folder = quote(self.user, safe=""), quote(self.folder, safe="/")
-        return f"{scheme}://{user}@{self.where}/{folder}"
+        user = quote(self.user, safe="")
+        folder = self.folder if folder is None else folder
+        tail = "/" + quote(folder, safe="/") if folder else ""
+        return f"{scheme}://{user}@{self.where}{tail}"
 
 
 def _quoted(value: str) -> str:
@@ -117,9 +120,14 @@ class ImapSession:
         self.url = url
         self.timeout = timeout
         self.retry = retry
-        self.uidvalidity: int | None = None
+        # The folder operations run in (None: none selected, e.g. for LIST); switching it makes
+        # the next operation EXAMINE the new one. UIDVALIDITY is remembered per folder.
+        self.folder: str | None = url.folder
+        self.uidvalidity: int | None = None  # of the folder EXAMINEd last
         self.uidnext: int | None = None
         self._context = tls.client_context(ca_file)  # system store plus --ca-file, deadlines
+        self._validity: dict[str, int] = {}
+        self._selected: str | None = None
         self._profile = profile
         self._auth = auth
         self._secret: str | None = None
@@ -135,8 +143,8 @@ class ImapSession:
         """
 
         def attempt() -> T:
-            if fresh and self._client is None:
-                self.uidvalidity = None
+            if fresh and self.folder is not None and self._selected != self.folder:
+                self._validity.pop(self.folder, None)
             client = self.client()
             with self.errors(doing):
                 return op(client)
@@ -251,45 +259,56 @@ class ImapSession:
                 )
 
     def client(self) -> IMAPClient:
-        """The connected client with the folder EXAMINEd; reconnects check UIDVALIDITY."""
-        if self._client is not None:
-            return self._client
-        client = self._connect()
-        folder = self.url.folder
+        """The connected client with ``folder`` EXAMINEd; re-opening a folder checks UIDVALIDITY."""
+        fresh = self._client is None
+        client = self._client if self._client is not None else self._connect()
+        self._client = client
+        if self.folder is None or self._selected == self.folder:
+            return client
         try:
-            log.debug("EXAMINE %s", folder)
-            try:
-                with self.errors(f"opening folder {folder!r}"):
-                    info = client.select_folder(folder, readonly=True)
-            except MailboxError as exc:
-                if is_transient(exc.__cause__):
-                    raise
-                with self.errors("listing folders"):
-                    exists = client.folder_exists(folder)
-                if not exists:
-                    raise FolderNotFoundError(
-                        f"folder {folder!r} does not exist on {self.url.where}"
-                    ) from None
-                raise
-            validity = info.get(b"UIDVALIDITY")
-            if not isinstance(validity, int):
-                raise MailboxError(f"{self.url.where} sent no UIDVALIDITY for {folder!r}")
-            if self.uidvalidity is not None and validity != self.uidvalidity:
-                raise MailboxError(
-                    f"UIDVALIDITY of {folder!r} on {self.url.where} changed "
-                    f"({self.uidvalidity} -> {validity}); search again"
-                )
+            self._examine(client, self.folder)
         except MailboxError as exc:
-            self._drop(client, graceful=not is_transient(exc.__cause__))
+            if fresh:
+                self._client = None
+                self._drop(client, graceful=not is_transient(exc.__cause__))
             raise
         except BaseException:
-            self._drop(client, graceful=True)
+            if fresh:
+                self._client = None
+                self._drop(client, graceful=True)
             raise
-        self.uidvalidity = validity
+        return client
+
+    def _examine(self, client: IMAPClient, folder: str) -> None:
+        """EXAMINE ``folder`` (read-only SELECT) and check its UIDVALIDITY against earlier ones."""
+        self._selected = None
+        log.debug("EXAMINE %s", folder)
+        try:
+            with self.errors(f"opening folder {folder!r}"):
+                info = client.select_folder(folder, readonly=True)
+        except MailboxError as exc:
+            if is_transient(exc.__cause__):
+                raise
+            with self.errors("listing folders"):
+                exists = client.folder_exists(folder)
+            if not exists:
+                raise FolderNotFoundError(
+                    f"folder {folder!r} does not exist on {self.url.where}"
+                ) from None
+            raise
+        validity = info.get(b"UIDVALIDITY")
+        if not isinstance(validity, int):
+            raise MailboxError(f"{self.url.where} sent no UIDVALIDITY for {folder!r}")
+        known = self._validity.get(folder)
+        if known is not None and validity != known:
+            raise MailboxError(
+                f"UIDVALIDITY of {folder!r} on {self.url.where} changed "
+                f"({known} -> {validity}); search again"
+            )
+        self._validity[folder] = self.uidvalidity = validity
         uidnext = info.get(b"UIDNEXT")
         self.uidnext = uidnext if isinstance(uidnext, int) else None
-        self._client = client
-        return client
+        self._selected = folder
 
     @staticmethod
     def _drop(client: IMAPClient, *, graceful: bool) -> None:
@@ -302,12 +321,12 @@ class ImapSession:
 
     def abandon(self) -> None:
         """Forget a broken connection without LOGOUT (it may be stalled)."""
-        client, self._client = self._client, None
+        client, self._client, self._selected = self._client, None, None
         if client is not None:
             self._drop(client, graceful=False)
 
     def close(self) -> None:
-        client, self._client = self._client, None
+        client, self._client, self._selected = self._client, None, None
         if client is not None:
             log.debug("LOGOUT")
             self._drop(client, graceful=True)

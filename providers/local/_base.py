@@ -40,7 +40,7 @@ from inbox_finder.mail.headers import (
     header_block,
 )
 from inbox_finder.mail.parse import parse_date
-from inbox_finder.model import Candidate, ReceivedSource
+from inbox_finder.model import Candidate, FolderRole, ReceivedSource
 
 # How far a sender's Date may differ from the delivery evidence and still be used. Clocks
 # without NTP drift by minutes; a wrong time zone or a missed DST switch is off by whole hours
@@ -112,7 +112,7 @@ def _date_and_top_received(block: bytes) -> tuple[datetime | None, datetime | No
 def receive_time(
     block: bytes, delivered: datetime, evidence: Evidence = FILE_TIME
 ) -> tuple[datetime, ReceivedSource]:
-    """Date while it agrees with the delivery evidence within CLOCK_SKEW, else that evidence.
+    """Date unless it is more than CLOCK_SKEW after the delivery evidence, else that evidence.
 
     The delivery evidence is ``delivered`` when it is an instant; else the topmost Received
     time when it fits ``delivered``; else a wall-clock ``delivered`` itself. A copy time has
@@ -136,7 +136,11 @@ def receive_time(
         best = (delivered, evidence.source)
     if best is None:
         return (date, "date-header") if date is not None else (delivered, evidence.source)
-    if date is not None and abs(date - best[0]) <= CLOCK_SKEW:
+    # A Date later than the delivery is a broken or lying sender clock (a spoof dated ahead to
+    # outrank a newer token mail). An earlier one is believed: mail synced or downloaded into
+    # a local store (mbsync, offlineimap, a desktop client's mbox) carries the copy's time as
+    # its "delivery", which would make every such mail equally new.
+    if date is not None and date <= _shift(best[0], CLOCK_SKEW):
         return date, "date-header"
     return best
 
@@ -176,6 +180,8 @@ class Entry:
     head: Callable[[], bytes]
     evidence: Evidence = FILE_TIME
     received: tuple[datetime, ReceivedSource] | None = None
+    folder: str | None = None
+    folder_role: FolderRole | None = None
 
 
 class LocalProvider(Provider):
@@ -222,9 +228,12 @@ class LocalProvider(Provider):
         return f"{self.scheme}:" + ":".join(stamps)
 
     def search(self, query: Query) -> Iterator[Candidate]:
+        yield from self._merged_search(query, self._query_entries(query))
+
+    def _merged_search(self, query: Query, entries: Iterator[Entry]) -> Iterator[Candidate]:
         heap: list[tuple[float, int, Candidate]] = []
         last: Candidate | None = None  # the candidate yielded last
-        for seq, entry in enumerate(self._query_entries(query)):
+        for seq, entry in enumerate(entries):
             # No unread message can have a receive time above this bound.
             bound = entry.received[0] if entry.received else _shift(entry.delivered, CLOCK_SKEW)
             while heap and -heap[0][0] >= bound.timestamp():
@@ -238,7 +247,9 @@ class LocalProvider(Provider):
             received, how = entry.received or receive_time(block, entry.delivered, entry.evidence)
             if query.since is not None and received < query.since:
                 continue
-            candidate = Candidate(entry.ref, received, how, block)
+            candidate = Candidate(
+                entry.ref, received, how, block, folder=entry.folder, folder_role=entry.folder_role
+            )
             heapq.heappush(heap, (-received.timestamp(), seq, candidate))
         while heap:
             last = self._check_order(heapq.heappop(heap)[2], last)

@@ -1,15 +1,18 @@
 """Scan cursors of the Outlook provider: what a search after an earlier scan may skip.
 
-``sync_cursor`` is ONE list call (same folder and senders, ``$top=10``, newest first):
+``sync_cursor`` is ONE list call (same scope and senders, ``$top=10``, newest first; one per
+named folder when ``--folder`` restricts the search):
 ``graph:<scope hash>:<newest receivedDateTime>:<hashes of the ids of that second>``. A search
 after it adds ``receivedDateTime ge <that time - DELIVERY_SLACK>`` and skips the named ids (the
 scan that took the cursor searched them). Idle scan: 1 Graph call; a new token mail: 3 (cursor,
 list, $value). Not the ``messages/delta`` link: ``sync_cursor()`` gets no stored state, so it
 could not replay a stored deltaLink (the one cheap delta call) and a fresh round's link would
 not compare equal; a first round pages the whole folder (delta's ``$filter`` takes only
-``receivedDateTime ge|gt``, no sender); there is no delta for ``folder = "all"``; and delta also
-reports read/unread changes. Gap: mail moved in later (rescued from Junk) keeps its older
-receivedDateTime, so scan misses it unless it is the newest; ``folder = "all"`` includes Junk.
+``receivedDateTime ge|gt``, no sender); there is no delta for the whole mailbox (``/messages``,
+the default scope); and delta also reports read/unread changes. The whole mailbox includes
+Deleted Items and Junk Email, so moving mail between folders brings nothing new into it. Gap,
+only when ``--folder`` restricts the scan: mail moved into a named folder later keeps its older
+receivedDateTime, so the scan misses it unless it is the newest.
 """
 
 from __future__ import annotations

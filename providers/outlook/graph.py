@@ -171,19 +171,27 @@ class GraphClient:
         *,
         what: str,
         decode: Callable[[requests.Response], _T],
+        json_body: Any = None,
     ) -> _T:
-        """GET with a bearer token and ``decode`` the 200 answer, retrying transient failures
-        (see the module docstring) within the policy's bounds."""
+        """GET (POST ``json_body``: JSON batching of GETs) with a bearer token and ``decode``
+        the 200 answer, retrying transient failures within the policy's bounds (module doc)."""
         host = urlsplit(url).netloc
 
         def attempt() -> _T:
             headers = {"Authorization": f"Bearer {self.tokens.access_token()}"}
             if what == "list":
                 headers["Accept"] = "application/json"
-            resp = self._session.get(
-                url, params=params, headers=headers, timeout=self.timeout, allow_redirects=False
+            resp = self._session.request(
+                "GET" if json_body is None else "POST",  # POST: a $batch of GETs
+                url,
+                params=params,
+                json=json_body,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
             )
-            log.debug("Graph GET %s -> %s", resp.url.split("?")[0], resp.status_code)
+            method = resp.request.method if resp.request is not None else "GET"
+            log.debug("Graph %s %s -> %s", method, resp.url.split("?")[0], resp.status_code)
             if resp.status_code != 200:
                 self._raise_for(resp, what)
             return decode(resp)

@@ -29,7 +29,7 @@ PROFILE_KEYS = (
     ProfileKey("client_certificate", KeyType.PATH, secret=Secret.FILE, help="PEM key + cert"),
     ProfileKey("client_certificate_thumbprint", help="SHA-1 thumbprint of the certificate"),
     ProfileKey("graph_endpoint", help=f"Graph root (default {DEFAULT_GRAPH_ENDPOINT})"),
-    ProfileKey("folder", default="inbox", help="folder to search (inbox; all = every folder)"),
+    ProfileKey("folder", default="all", help="folder to search (default all: every folder)"),
     ProfileKey("senders", KeyType.STR_LIST, (), help="exact sender addresses (server filter)"),
     ProfileKey("page_size", KeyType.INT, DEFAULT_PAGE_SIZE, help="messages per page (1-1000)"),
     *RETRY_KEYS,

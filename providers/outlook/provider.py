@@ -23,22 +23,20 @@ the identity endpoint too), all others mapped to the inbox_finder errors at once
 
 from __future__ import annotations
 
-import email.policy
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import formataddr
+from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 from urllib.parse import quote, urlsplit
 
+from inbox_finder.boundary.folders import FolderInfo, FolderScope, IteratorStream, merge_newest
 from inbox_finder.boundary.keys import ProfileValues
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions, split_scheme
-from inbox_finder.errors import ConfigError, MailboxError
-from inbox_finder.model import Candidate
+from inbox_finder.errors import ConfigError
+from inbox_finder.model import Candidate, Finding, FolderRole
 from inbox_finder.net import tls
 from inbox_finder.net.retry import RetryPolicy
 
@@ -56,11 +54,13 @@ from .cursor import (
     CURSOR_PROBE,
     CURSOR_TIME,
     DELIVERY_SLACK,
+    After,
     id_hash,
     make_cursor,
     parse_cursor,
     scope_hash,
 )
+from .folders import GraphFolders
 from .graph import (
     DEFAULT_RETRY,
     UNKNOWN_MAILBOX_CODES,
@@ -70,6 +70,7 @@ from .graph import (
     make_session,
     raw_body,
 )
+from .items import from_address, header_block, odata_quote, parse_received
 from .profile import (
     ADDRESS,
     DEFAULT_GRAPH_ENDPOINT,
@@ -102,56 +103,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 GRAPH_ENDPOINT_ENV = "INBOX_FINDER_GRAPH_ENDPOINT"
-SELECT = "id,receivedDateTime,from,subject,internetMessageId"
+SELECT = "id,receivedDateTime,from,subject,internetMessageId,parentFolderId"
+WHOLE = "all"  # the profile key folder's value for the whole mailbox (also the default)
 NO_LOWER_BOUND = "1900-01-01T00:00:00Z"
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-
-
-def _odata_quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def parse_received(value: object) -> datetime:
-    """Graph's receivedDateTime (ISO 8601, UTC ``Z``) as an aware UTC datetime."""
-    if not isinstance(value, str) or not value:
-        raise MailboxError(f"Graph returned a message without receivedDateTime: {value!r}")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise MailboxError(f"Graph returned an unparseable receivedDateTime {value!r}") from exc
-    if parsed.tzinfo is None:  # Graph documents UTC; never compare naive wall clocks
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def header_block(item: Mapping[str, Any]) -> bytes | None:
-    """A small RFC 822 header block (From, Subject, Message-ID) rebuilt from Graph fields.
-
-    It only lets the engine skip obvious non-candidates without a $value call; the verdict is
-    always made on the real MIME. None (fetch everything) when the fields do not fit a header.
-    """
-    msg = EmailMessage(policy=email.policy.SMTP)
-    addr = (item.get("from") or {}).get("emailAddress") or {}
-
-    def clean(value: object) -> str:  # header injection guard: Graph values are user data
-        return " ".join(str(value or "").split())
-
-    try:
-        if addr.get("address"):
-            msg["From"] = formataddr((clean(addr.get("name")), clean(addr.get("address"))))
-        if item.get("subject"):
-            msg["Subject"] = clean(item["subject"])
-        if item.get("internetMessageId"):
-            msg["Message-ID"] = clean(item["internetMessageId"])
-        return bytes(msg)
-    except (ValueError, TypeError, IndexError, UnicodeError):
-        return None
-
-
-def _from_address(item: Mapping[str, Any]) -> str:
-    addr = (item.get("from") or {}).get("emailAddress") or {}
-    return str(addr.get("address") or "").lower()
 
 
 class OutlookProvider(Provider):
@@ -168,15 +124,20 @@ class OutlookProvider(Provider):
         tokens: TokenSource,
         session: requests.Session,
         graph_endpoint: str = DEFAULT_GRAPH_ENDPOINT,
-        folder: str = "inbox",
+        folder: str = WHOLE,
         senders: tuple[str, ...] = (),
         page_size: int = DEFAULT_PAGE_SIZE,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
+        scope: FolderScope | None = None,
     ) -> None:
         self.mailbox = mailbox  # None: the signed-in user (/me)
         self.graph_endpoint = graph_endpoint.rstrip("/")
-        self.folder = folder
+        # The profile key folder ("all": the whole mailbox) unless --folder replaced it.
+        self.scope = scope or FolderScope(() if folder.lower() == WHOLE else (folder,))
+        self.folder = "+".join(self.scope.include) or WHOLE
+        if self.scope.exclude:
+            self.folder += "-" + "-".join(self.scope.exclude)
         self.senders = senders
         self.page_size = page_size
         self._root = "/me" if mailbox is None else f"/users/{quote(mailbox, safe='@')}"
@@ -186,8 +147,10 @@ class OutlookProvider(Provider):
             timeout=timeout,
             retry=retry or DEFAULT_RETRY,
             source=self.source,
-            folder=folder,
+            folder=self.folder,
         )
+        self._folders = GraphFolders(self._graph, self.graph_endpoint, self._root, self.source)
+        self._parents: dict[str, str] = {}  # message id -> parentFolderId, for findings
 
     @property
     def tokens(self) -> TokenSource:
@@ -248,6 +211,7 @@ class OutlookProvider(Provider):
             page_size=page_size,
             timeout=options.timeout,
             retry=retry,
+            scope=FolderScope(options.folders or _included(folder), options.exclude_folders),
         )
 
     @classmethod
@@ -260,23 +224,33 @@ class OutlookProvider(Provider):
         """The source URL; it never contains credentials."""
         return f"outlook://{self.mailbox or 'me'}"
 
-    def _messages_url(self) -> str:
-        if self.folder.lower() == "all":
+    def _messages_url(self, folder: FolderInfo | None = None) -> str:
+        """``/messages`` (every folder) or ``/mailFolders/{id}/messages`` (that one)."""
+        if folder is None:
             return f"{self.graph_endpoint}{self._root}/messages"
-        folder = quote(self.folder, safe="")
-        return f"{self.graph_endpoint}{self._root}/mailFolders/{folder}/messages"
+        key = quote(folder.key, safe="=")
+        return f"{self.graph_endpoint}{self._root}/mailFolders/{key}/messages"
 
     def _scope(self) -> str:
-        """Tags a cursor with what the search covers: the folder and the sender filter."""
+        """Tags a cursor with what the search covers: the folders and the sender filter."""
         return scope_hash(self.folder, self.senders)
 
+    def _listed_folders(self, query: Query) -> list[FolderInfo | None]:
+        """One list per named folder, or [None]: the whole mailbox in one /messages list."""
+        return list(self._folders.included([self.scope, query.scope])) or [None]
+
     def sync_cursor(self) -> str | None:
-        """The newest receivedDateTime of the searched folder and the ids received then."""
+        """The newest receivedDateTime of the searched folders and the ids received then."""
         probe = {"$select": "id,receivedDateTime", "$top": str(CURSOR_PROBE)}
         params = {**self.list_params(Query()), **probe}
-        page = self._graph.get(self._messages_url(), params, what="list", decode=json_object)
-        items = page.get("value") or []
-        dated = [(parse_received(i.get("receivedDateTime")), str(i.get("id", ""))) for i in items]
+        dated = []
+        for folder in self._listed_folders(Query()):
+            url = self._messages_url(folder)
+            page = self._graph.get(url, params, what="list", decode=json_object)
+            items = page.get("value") or []
+            dated += [
+                (parse_received(i.get("receivedDateTime")), str(i.get("id", ""))) for i in items
+            ]
         return make_cursor(self._scope(), dated)
 
     def list_params(self, query: Query) -> dict[str, str]:
@@ -289,7 +263,7 @@ class OutlookProvider(Provider):
         flt = f"receivedDateTime ge {since}"
         if self.senders:
             ors = " or ".join(
-                f"from/emailAddress/address eq {_odata_quote(s)}" for s in self.senders
+                f"from/emailAddress/address eq {odata_quote(s)}" for s in self.senders
             )
             flt += f" and ({ors})"
         return {
@@ -300,14 +274,26 @@ class OutlookProvider(Provider):
         }
 
     def search(self, query: Query) -> Iterator[Candidate]:
-        """Yield candidates newest first, following @odata.nextLink as given."""
-        domains = tuple(d.lower() for d in query.sender_domains)
+        """Yield candidates newest first (merged across named folders), following
+        @odata.nextLink as given."""
         after = parse_cursor(query.after_cursor, self._scope())
         if query.after_cursor and after is None:
             log.info("the stored sync cursor is for another folder or sender filter; full search")
+        folders = self._listed_folders(query)
+        skipped = self._folders.excluded_ids([self.scope, query.scope])
+        if len(folders) == 1:
+            yield from self._list(folders[0], query, after, skipped)
+            return
+        streams = [IteratorStream(self._list(f, query, after, skipped)) for f in folders]
+        yield from merge_newest(streams)
+
+    def _list(
+        self, folder: FolderInfo | None, query: Query, after: After | None, skipped: frozenset[str]
+    ) -> Iterator[Candidate]:
+        domains = tuple(d.lower() for d in query.sender_domains)
         # Mails the cursor names were searched by the scan that took it: skip, not re-download.
         seen = after.seen if after is not None else frozenset()
-        url: str | None = self._messages_url()
+        url: str | None = self._messages_url(folder)
         params: dict[str, str] | None = self.list_params(query)
         listed: set[str] = set()
         while url:
@@ -318,18 +304,25 @@ class OutlookProvider(Provider):
                 if not ref or ref in listed:  # $skip paging repeats items when new mail lands
                     continue
                 listed.add(ref)
-                if seen and id_hash(ref) in seen:
+                parent = str(item.get("parentFolderId") or "")
+                if (seen and id_hash(ref) in seen) or parent in skipped:
                     continue
-                if domains and not any(d in _from_address(item) for d in domains):
+                if domains and not any(d in from_address(item) for d in domains):
                     continue
+                self._parents[ref] = parent
                 yield Candidate(
                     ref=ref,
                     received=parse_received(item.get("receivedDateTime")),
                     received_source="server",
                     headers=header_block(item),
+                    folder_role=folder.role if folder is not None else None,
                 )
             next_link = page.get("@odata.nextLink")
             url = str(next_link) if next_link else None
+
+    def describe_folder(self, finding: Finding) -> tuple[str | None, FolderRole | None]:
+        """The finding's folder by displayName (one $batch call per folder, cached)."""
+        return self._folders.describe(self._parents.get(finding.ref or ""))
 
     def fetch(self, candidate: Candidate) -> bytes:
         """The raw MIME of one message (``GET .../messages/{id}/$value``); never modifies it."""
@@ -394,3 +387,7 @@ def _graph_endpoint(profile: ProfileValues) -> str:
     if not parts.hostname:
         raise ConfigError(f"graph_endpoint has no host: {url!r}")
     return url
+
+
+def _included(folder: str) -> tuple[str, ...]:
+    return () if folder.lower() == WHOLE else (folder,)

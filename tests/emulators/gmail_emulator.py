@@ -298,6 +298,8 @@ class GmailEmulator:
     ) -> None:
         self.users = [u.lower() for u in users]
         self.mailboxes: dict[str, dict[str, Message]] = {u: {} for u in self.users}
+        # User labels (users.labels): id -> name; system labels are their own ids and names.
+        self.user_labels: dict[str, dict[str, str]] = {u: {} for u in self.users}
         self.history: dict[str, list[HistoryRecord]] = {u: [] for u in self.users}
         self.history_floor = 0  # startHistoryId below this is "too old" (404)
         self._base_history_id = 999  # an empty mailbox's historyId
@@ -371,6 +373,14 @@ class GmailEmulator:
             hid = self._record(user, "messageAdded", msg_id)
             self.mailboxes[user][msg_id] = Message(msg_id, raw, ms, list(labels), hid)
         return msg_id
+
+    def add_label(self, name: str, *, user: str | None = None) -> str:
+        """Create a user label (as labels.create would); return its id (``Label_N``)."""
+        with self._lock:
+            labels = self.user_labels[(user or self.users[0]).lower()]
+            label_id = f"Label_{len(labels) + 1}"
+            labels[label_id] = name
+        return label_id
 
     def modify_labels(
         self,
@@ -564,7 +574,9 @@ class GmailEmulator:
             return self._authorize(query)
         if method == "POST" and path in ("/batch/gmail/v1", "/batch"):
             return self._batch(headers, body)
-        m = re.fullmatch(r"/gmail/v1/users/([^/]+)/(messages|history|profile)(?:/([^/]+))?", path)
+        m = re.fullmatch(
+            r"/gmail/v1/users/([^/]+)/(messages|history|profile|labels)(?:/([^/]+))?", path
+        )
         if method != "GET" or m is None:
             return google_error(404, f"Method not found: {method} {path}", "notFound")
         user, denied = self._authenticate(headers, unquote(m.group(1)))
@@ -578,6 +590,8 @@ class GmailEmulator:
                 return self._get(user, msg_id, query)
             if kind == "history" and msg_id is None:
                 return self._history(user, query)
+            if kind == "labels" and msg_id is None:
+                return self._labels(user)
             if kind == "profile" and msg_id is None:
                 box = self.mailboxes[user]
                 return _json(
@@ -650,6 +664,17 @@ class GmailEmulator:
         if next_token:
             out["nextPageToken"] = next_token
         return _json(200, out)
+
+    def _labels(self, user: str) -> Reply:
+        """users.labels.list: system labels (id = name, type system) and the user's labels."""
+        system = ["INBOX", "SPAM", "TRASH", "UNREAD", "STARRED", "IMPORTANT", "SENT", "DRAFT"]
+        system += ["CATEGORY_PERSONAL", "CATEGORY_SOCIAL", "CATEGORY_PROMOTIONS", "CHAT"]
+        labels = [{"id": x, "name": x, "type": "system"} for x in system]
+        labels += [
+            {"id": i, "name": n, "type": "user", "messageListVisibility": "show"}
+            for i, n in self.user_labels[user].items()
+        ]
+        return _json(200, {"labels": labels})
 
     def _get(self, user: str, msg_id: str, query: dict[str, list[str]]) -> Reply:
         if not re.fullmatch(r"[0-9a-f]{1,32}", msg_id):

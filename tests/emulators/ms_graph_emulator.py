@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from .ms_emulators import IdentityEmulator, Json, LoopbackCA, Reply, _Emulator
+from .ms_graph_folders import FolderTree
 
 PROPERTIES = (
     "id",
@@ -35,6 +36,16 @@ PROPERTIES = (
     "bodyPreview",
 )
 WELL_KNOWN = ("inbox", "archive", "junkemail", "deleteditems", "sentitems", "drafts")
+FOLDER_PROPERTIES = (
+    "id",
+    "displayName",
+    "parentFolderId",
+    "childFolderCount",
+    "unreadItemCount",
+    "totalItemCount",
+    "isHidden",
+)
+NOT_FOUND = ("ErrorItemNotFound", "The specified object was not found in the store.")
 INVALID_NODES = (
     "ErrorInvalidUrlQueryFilter",
     "The query filter contains one or more invalid nodes.",
@@ -190,6 +201,7 @@ class GraphEmulator(_Emulator):
         super().__init__(tls)
         self.identity = identity
         self.mailboxes: dict[str, list[StoredMessage]] = {}
+        self.folders: dict[str, FolderTree] = {}
         self.faults: list[Fault] = []
         self._pages: dict[str, tuple[str, int]] = {}
         self.next_links: list[str] = []  # every @odata.nextLink handed out, in order
@@ -200,17 +212,33 @@ class GraphEmulator(_Emulator):
 
     def add_mailbox(self, upn: str) -> None:
         self.mailboxes.setdefault(upn.lower(), [])
+        self.folders.setdefault(upn.lower(), FolderTree())
+
+    def folder(self, upn: str, path: str) -> str:
+        """The id of the folder at a well-known name or displayName path (created if needed)."""
+        with self.lock:
+            self.add_mailbox(upn)
+            return self.folders[upn.lower()].ensure(path).id
+
+    def move_message(self, upn: str, message_id: str, folder: str) -> None:
+        """Move a message to another folder (it keeps its id here and its receivedDateTime)."""
+        target = self.folder(upn, folder)
+        with self.lock:
+            for msg in self.mailboxes[upn.lower()]:
+                if msg.id == message_id:
+                    msg.folder = target
 
     def add_message(
         self, upn: str, raw: bytes, received: dt.datetime, folder: str = "inbox"
     ) -> str:
-        """Deliver ``raw`` into ``folder``; returns the Graph message id."""
+        """Deliver ``raw`` into ``folder`` (well-known name or displayName path, created if
+        needed); returns the Graph message id."""
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         msg = StoredMessage(
             "AAMkAD" + secrets.token_urlsafe(24) + "AAA=",
             raw,
             received.astimezone(dt.UTC),
-            folder.lower(),
+            self.folder(upn, folder),
         )
         try:
             addresses = parsed["From"].addresses if parsed["From"] else ()
@@ -256,6 +284,8 @@ class GraphEmulator(_Emulator):
         self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
     ) -> Reply:
         try:
+            if method == "POST" and path == "/v1.0/$batch":
+                return self._batch(headers, body)
             return self._route(method, path, query, headers)
         except GraphError as err:
             inner = {"request-id": str(uuid.uuid4()), "date": _iso(dt.datetime.now(dt.UTC))}
@@ -276,6 +306,12 @@ class GraphEmulator(_Emulator):
                     else "Too many requests or service busy."
                 )
                 raise GraphError(fault.status, fault.code, message, extra)
+        folders = re.fullmatch(
+            r"/v1\.0/(me|users/([^/]+))/mailFolders(?:/([^/]+)(/childFolders)?)?", path
+        )
+        if method == "GET" and folders:
+            upn = self._authorize(headers, unquote(folders.group(2)) if folders.group(2) else None)
+            return self._folders(upn, path, query, folders.group(3), bool(folders.group(4)))
         m = re.fullmatch(
             r"/v1\.0/(me|users/([^/]+))/(messages|mailFolders/([^/]+)/messages)"
             r"(?:/([^/]+)/\$value)?",
@@ -289,21 +325,80 @@ class GraphEmulator(_Emulator):
             ref = unquote(m.group(5))
             found = next((x for x in messages if x.id == ref), None)
             if found is None:
-                raise GraphError(
-                    404, "ErrorItemNotFound", "The specified object was not found in the store."
-                )
+                raise GraphError(404, *NOT_FOUND)
             return Reply(200, found.raw)
-        folder = unquote(m.group(4)).lower() if m.group(4) else None
-        if (
-            folder is not None
-            and folder not in WELL_KNOWN
-            and not any(x.folder == folder for x in messages)
-        ):
-            raise GraphError(
-                404, "ErrorItemNotFound", "The specified object was not found in the store."
-            )
-        scope = [x for x in messages if folder is None or x.folder == folder]
+        if m.group(4) is None:  # /messages: every folder, Deleted Items and Junk Email too
+            return self._list(path, query, messages, upn)
+        folder = self.folders[upn].get(unquote(m.group(4)))
+        if folder is None:
+            raise GraphError(404, *NOT_FOUND)
+        scope = [x for x in messages if x.folder == folder.id]  # that folder only, no children
         return self._list(path, query, scope, upn)
+
+    def _folders(self, upn: str, path: str, query: str, key: str | None, children: bool) -> Reply:
+        tree = self.folders[upn]
+        if key is None:  # /mailFolders: the top-level folders
+            items = tree.children(tree.root.id)
+        else:
+            folder = tree.get(unquote(key))
+            if folder is None:
+                raise GraphError(404, *NOT_FOUND)
+            if not children:
+                return Reply(200, self._select(folder.resource(tree), query))
+            items = tree.children(folder.id)
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        if params.get("includeHiddenFolders", "false") != "true":
+            items = [f for f in items if not f.hidden]
+        top, skip = int(params.get("$top", "10")), int(params.get("$skip", "0"))
+        page = items[skip : skip + top]
+        out: Json = {"value": [self._select(f.resource(tree), query) for f in page]}
+        if skip + top < len(items):
+            rest = {**params, "$skip": str(skip + top)}
+            out["@odata.nextLink"] = f"{self.base_url}{path}?{urlencode(rest)}"
+        return Reply(200, out)
+
+    @staticmethod
+    def _select(resource: Json, query: str) -> Json:
+        select = dict(parse_qsl(query)).get("$select")
+        if not select:
+            return resource
+        wanted = [s.strip() for s in select.split(",")]
+        unknown = [s for s in wanted if s not in FOLDER_PROPERTIES]
+        if unknown:
+            raise GraphError(
+                400,
+                "RequestBroker--ParseUri",
+                f"Could not find a property named '{unknown[0]}' on type "
+                "'microsoft.graph.mailFolder'.",
+            )
+        return {k: v for k, v in resource.items() if k in wanted or k == "id"}
+
+    def _batch(self, headers: dict[str, str], body: bytes) -> Reply:
+        """JSON batching: up to 20 GET requests, each answered as it would be on its own."""
+        try:
+            requests = json.loads(body)["requests"]
+        except (ValueError, KeyError, TypeError):
+            raise GraphError(400, "BadRequest", "Invalid batch payload.") from None
+        if not isinstance(requests, list) or not 1 <= len(requests) <= 20:
+            raise GraphError(400, "BadRequest", "Batch must hold 1 to 20 requests.")
+        responses = []
+        for item in requests:
+            url = str(item.get("url", ""))
+            path, _, query = url.partition("?")
+            try:
+                reply = self._route(str(item.get("method", "GET")), "/v1.0" + path, query, headers)
+                status, answer = reply.status, reply.body
+            except GraphError as err:
+                status, answer = err.status, {"error": {"code": err.code, "message": err.message}}
+            responses.append(
+                {
+                    "id": item.get("id"),
+                    "status": status,
+                    "headers": {"Content-Type": "application/json"},
+                    "body": answer if isinstance(answer, dict) else None,
+                }
+            )
+        return Reply(200, {"responses": responses})
 
     def _authorize(self, headers: dict[str, str], user: str | None) -> str:
         auth = headers.get("Authorization", "")
