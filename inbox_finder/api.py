@@ -47,6 +47,7 @@ class OpenedSource:
     provider: Provider
     policy: TrustPolicy
     default_username: str | None
+    profile: Mapping[str, Any] = field(default_factory=dict)  # validated keys, for verify
 
 
 def _network_timeout(value: object, where: str) -> float | None:
@@ -106,7 +107,7 @@ def open_source(
     merged = _profile_policy(merged, profile, name)
     if verify_dkim:
         merged = replace(merged, verify_dkim=True)
-    return OpenedSource(open_provider(url, options), merged, profile["username"])
+    return OpenedSource(open_provider(url, options), merged, profile["username"], profile)
 
 
 def _ca_file(ca_file: str | None, profile: Mapping[str, Any]) -> str | None:

@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
 from inbox_finder.api import open_source
-from inbox_finder.cli.options import selection_options, source_options, trust_options
+from inbox_finder.cli.options import (
+    VerifySpec,
+    folder_options,
+    selection_options,
+    source_options,
+    trust_options,
+    verify_options,
+)
 from inbox_finder.config import load_config
 from inbox_finder.dates import parse_since
 from inbox_finder.engine import Selection, iter_findings
 from inbox_finder.errors import NotFoundError
 from inbox_finder.model import Finding
-from inbox_finder.report import build_inventory, render_csv, render_json, render_table
+from inbox_finder.report import (
+    InventoryRow,
+    build_inventory,
+    render_csv,
+    render_json,
+    render_table,
+    with_verdicts,
+)
 from inbox_finder.salesforce.retirement import inventory_notices
 
 
 @click.command("report")
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @selection_options
+@folder_options
 @click.option("--json", "json_out", is_flag=True, help="Print a JSON array of rows.")
 @click.option("--csv", "csv_out", is_flag=True, help="Print CSV with a header row.")
 @click.option(
@@ -27,42 +44,57 @@ from inbox_finder.salesforce.retirement import inventory_notices
 )
 @source_options
 @trust_options
+@verify_options
 @click.pass_context
 def report_cmd(
     ctx: click.Context,
     sources: tuple[str, ...],
     username: str | None,
     since: str | None,
+    folders: tuple[str, ...],
+    exclude_folders: tuple[str, ...],
     json_out: bool,
     csv_out: bool,
     show_tokens: bool,
     ca_file: str | None,
     timeout: float | None,
     verify_dkim: bool,
+    verify: VerifySpec | None,
 ) -> None:
     """Inventory of security tokens per Salesforce username, for planning the move to OAuth.
 
     One row per username: sandbox or production (as the mail tells), the newest token's
     receive time and age, how many token mails (resets) were seen and the first one's date,
     and where the newest was found. The token itself is printed only with --show-tokens.
+    With --verify, ONE login per username checks its newest token (never retried).
     """
     if json_out and csv_out:
         raise click.UsageError("--json and --csv exclude each other")
     config = load_config(ctx.obj["config_path"])
     since_at = parse_since(since) if since else None
     findings: list[Finding] = []
+    profiles: dict[str, Mapping[str, Any]] = {}  # provider.source -> the profile it came from
     for source in sources:
         opened = open_source(
-            source, config, ca_file=ca_file, timeout=timeout, verify_dkim=verify_dkim
+            source,
+            config,
+            ca_file=ca_file,
+            timeout=timeout,
+            verify_dkim=verify_dkim,
+            folders=folders,
+            exclude_folders=exclude_folders,
         )
         selection = Selection(username or opened.default_username, since_at)
         with opened.provider as provider:
+            profiles[provider.source] = opened.profile
             findings.extend(iter_findings(provider, selection, opened.policy))
     rows = build_inventory(findings)
     for line in inventory_notices():
         click.echo(f"inbox-finder: notice: {line}", err=True)
     if not rows:
         raise NotFoundError(f"no security token email found in {', '.join(sources)}")
+    if verify is not None:
+        rows = _verified(rows, verify, profiles, ca_file, timeout)
     now = datetime.now(UTC)
     if json_out:
         click.echo(render_json(rows, now, show_tokens=show_tokens))
@@ -70,3 +102,28 @@ def report_cmd(
         click.echo(render_csv(rows, now, show_tokens=show_tokens), nl=False)
     else:
         click.echo(render_table(rows, now, show_tokens=show_tokens))
+
+
+def _verified(
+    rows: Sequence[InventoryRow],
+    spec: VerifySpec,
+    profiles: Mapping[str, Mapping[str, Any]],
+    ca_file: str | None,
+    timeout: float | None,
+) -> list[InventoryRow]:
+    """One login per username with its newest token (the same rules as ``verify``)."""
+    from inbox_finder.cli.verify import announce
+    from inbox_finder.salesforce.retirement import require_login_available
+    from inbox_finder.salesforce.verifier import ScanVerifier  # lazy: SOAP client, XML, TLS
+
+    require_login_available()  # after the retirement: exit 12, no login
+    announce()
+    verdicts: dict[str | None, str] = {}
+    for row in rows:
+        if not row.username:
+            continue  # a legacy mail that names no username cannot be checked
+        profile = profiles.get(row.newest.source, {})
+        checker = ScanVerifier(spec.for_finding, profile, ca_file, timeout)
+        checker(row.newest)  # one login; a failure to check is a verdict too
+        verdicts[row.username] = checker.fields(row.newest)["verify"]["result"]
+    return with_verdicts(rows, verdicts)
