@@ -355,7 +355,7 @@ def fake_gmail(conn: socket.socket, received: list[bytes]) -> None:
 
 
 def test_require_dovecot_fails_in_ci_and_skips_locally(monkeypatch: pytest.MonkeyPatch) -> None:
-    import inbox_finder.testing.dovecot as dovecot_lib
+    import inbox_finder.testing.dovecot_conf as dovecot_lib  # where require_dovecot looks
 
     monkeypatch.setattr(dovecot_lib, "dovecot_available", lambda: None)
     monkeypatch.setenv("CI", "true")

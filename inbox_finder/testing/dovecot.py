@@ -51,6 +51,7 @@ from inbox_finder.testing.dovecot_conf import (
     free_port,
     missing_package,
     port_open,
+    require_dovecot,
 )
 
 __all__ = [
@@ -64,24 +65,6 @@ __all__ = [
     "missing_package",
     "require_dovecot",
 ]
-
-
-def require_dovecot() -> str:
-    """The installed Dovecot version; pytest.skip locally, pytest.fail under CI=true.
-
-    CI must never pass by skipping the real server. Imports pytest (only this function does).
-    """
-    import pytest
-
-    version = dovecot_available()
-    if version is None:
-        hint = missing_package() or (
-            "Dovecot is not installed or does not run (dovecot --version failed)"
-        )
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(f"{hint}; CI must run the IMAP tests", pytrace=False)
-        pytest.skip(hint)
-    return version
 
 
 _LOGOUT = re.compile(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -123,3 +124,21 @@ def appenduid(response: bytes) -> int | None:
     """The UID from an APPEND response's APPENDUID code (RFC 4315), if the server sent one."""
     m = re.search(rb"\[APPENDUID \d+ (\d+)\]", response or b"")
     return int(m.group(1)) if m else None
+
+
+def require_dovecot() -> str:
+    """The installed Dovecot version; pytest.skip locally, pytest.fail under CI=true.
+
+    CI must never pass by skipping the real server. Imports pytest (only this function does).
+    """
+    import pytest
+
+    version = dovecot_available()
+    if version is None:
+        hint = missing_package() or (
+            "Dovecot is not installed or does not run (dovecot --version failed)"
+        )
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(f"{hint}; CI must run the IMAP tests", pytrace=False)
+        pytest.skip(hint)
+    return version
