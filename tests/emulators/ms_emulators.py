@@ -111,7 +111,14 @@ def make_test_ca(directory: Path) -> LoopbackCA:
         ca.subject,
         ca_key,
         ca=False,
-        sans=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
+        # Salesforce's login hosts too: tests that pick an endpoint by name reach the emulator
+        # through an injected resolver, and TLS still checks the name.
+        sans=[
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.DNSName("localhost"),
+            x509.DNSName("login.salesforce.com"),
+            x509.DNSName("test.salesforce.com"),
+        ],
     )
     paths = LoopbackCA(directory / "ca.pem", directory / "server.pem", directory / "server.key")
     paths.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
