@@ -7,19 +7,27 @@ from datetime import UTC, datetime
 import click
 
 from inbox_finder.api import open_source
-from inbox_finder.cli.options import selection_options, source_options, trust_options
+from inbox_finder.cli.options import (
+    selection_options,
+    shard_option,
+    source_options,
+    trust_options,
+)
 from inbox_finder.config import load_config
 from inbox_finder.dates import parse_since
 from inbox_finder.engine import Selection, iter_findings
 from inbox_finder.errors import NotFoundError
+from inbox_finder.many import expand_sources, in_shard
 from inbox_finder.model import Finding
 from inbox_finder.report import build_inventory, render_csv, render_json, render_table
 from inbox_finder.salesforce.retirement import inventory_notices
 
 
 @click.command("report")
-@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.argument("sources", nargs=-1, metavar="SOURCE...")
 @selection_options
+@click.option("--all-profiles", is_flag=True, help="Every [mailbox.NAME] profile in the config.")
+@shard_option
 @click.option("--json", "json_out", is_flag=True, help="Print a JSON array of rows.")
 @click.option("--csv", "csv_out", is_flag=True, help="Print CSV with a header row.")
 @click.option(
@@ -33,6 +41,8 @@ def report_cmd(
     sources: tuple[str, ...],
     username: str | None,
     since: str | None,
+    all_profiles: bool,
+    shard: tuple[int, int] | None,
     json_out: bool,
     csv_out: bool,
     show_tokens: bool,
@@ -48,7 +58,10 @@ def report_cmd(
     """
     if json_out and csv_out:
         raise click.UsageError("--json and --csv exclude each other")
+    if not sources and not all_profiles:
+        raise click.UsageError("missing SOURCE (a URL, a profile or a group) or --all-profiles")
     config = load_config(ctx.obj["config_path"])
+    sources = tuple(in_shard(expand_sources(sources, config, all_profiles=all_profiles), shard))
     since_at = parse_since(since) if since else None
     findings: list[Finding] = []
     for source in sources:
@@ -62,7 +75,9 @@ def report_cmd(
     for line in inventory_notices():
         click.echo(f"inbox-finder: notice: {line}", err=True)
     if not rows:
-        raise NotFoundError(f"no security token email found in {', '.join(sources)}")
+        empty = f"shard {shard[0]}/{shard[1]} (none of the sources)" if shard else "no source"
+        where = ", ".join(sources) or empty
+        raise NotFoundError(f"no security token email found in {where}")
     now = datetime.now(UTC)
     if json_out:
         click.echo(render_json(rows, now, show_tokens=show_tokens))
