@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the names below are imported on first use (PEP 562): fast C
         LoginRejectedError,
         MailboxError,
         NotFoundError,
+        PartialSearchError,
         SalesforceUnreachableError,
     )
     from inbox_finder.model import Candidate, Finding
@@ -56,6 +57,7 @@ _LAZY = {
             "LoginRejectedError",
             "MailboxError",
             "NotFoundError",
+            "PartialSearchError",
             "SalesforceUnreachableError",
         ],
         "errors",
@@ -88,6 +90,7 @@ __all__ = [
     "LoginRejectedError",
     "MailboxError",
     "NotFoundError",
+    "PartialSearchError",
     "Provider",
     "Query",
     "SalesforceUnreachableError",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +38,7 @@ from inbox_finder.trust.policy import TrustPolicy
 DEFAULT_TIMEOUT = 30.0
 MAX_TIMEOUT = 86400.0  # a network timeout beyond a day is a typo (and overflows some sockets)
 DEFAULT_INTERVAL = 15.0
+Sources = Sequence[str | Provider]
 
 
 @dataclass(frozen=True)
@@ -204,18 +205,20 @@ def _collect(
 
 
 def _config(
-    config: Config | str | os.PathLike[str] | None, source: str | Provider
+    config: Config | str | os.PathLike[str] | None, source: str | Provider | Sources
 ) -> Config | None:
     """The Config to use: a given one, the file named, or (for a source string) the default."""
     if isinstance(config, Config):
         return config
-    if config is None and isinstance(source, Provider):
+    if isinstance(source, str | Provider):
+        source = [source]
+    if config is None and all(isinstance(s, Provider) for s in source):
         return None  # a Provider instance does not read the user's config file unless asked
     return load_config(config)
 
 
 def find_tokens(
-    source: str | Provider,
+    source: str | Provider | Sources,
     *,
     username: str | None = None,
     since: datetime | str | None = None,
@@ -229,6 +232,7 @@ def find_tokens(
     required: bool = False,
     folders: Iterable[str] = (),
     exclude_folders: Iterable[str] = (),
+    jobs: int | None = None,
 ) -> list[Finding]:
     """All findings newest first (at most ``limit``), optionally for one username.
 
@@ -242,25 +246,39 @@ def find_tokens(
     never remove one of them (see the module docstring); ``verify_dkim`` requires a
     verifying DKIM signature aligned with the From domain. A Provider instance reads the
     config's ``[trust]`` only when ``config`` is given.
+
+    ``source`` may be a list of sources: they are searched ``jobs`` at a time (default: the
+    config's ``[run] jobs``, else 4) and their findings merged newest first, as if searched
+    one by one. When any of them fails, PartialSearchError carries the findings of the others
+    (``.findings``) and each failure (``.failures``); a list of one is that one source.
     """
-    result = _lookup(
-        source,
-        Selection(username, _since(since), tuple(folders), tuple(exclude_folders)),
-        _config(config, source),
-        ca_file=ca_file,
-        timeout=timeout,
-        policy=policy,
-        verify_dkim=verify_dkim,
-        limit=limit,
-        per_username=per_username,
-    )
+    selection = Selection(username, _since(since), tuple(folders), tuple(exclude_folders))
+    options: dict[str, Any] = {
+        "ca_file": ca_file,
+        "timeout": timeout,
+        "policy": policy,
+        "verify_dkim": verify_dkim,
+        "limit": limit,
+        "per_username": per_username,
+    }
+    cfg = _config(config, source)
+    if not isinstance(source, str | Provider) and len(source) != 1:
+        from inbox_finder.many import find_many
+
+        def lookup(one: str | Provider) -> tuple[list[Finding], RejectionCounts]:
+            answer = _lookup(one, selection, cfg, **options)
+            return answer.findings, answer.rejected
+
+        return find_many(source, lookup, selection, cfg, jobs=jobs, required=required, **options)
+    source = source if isinstance(source, str | Provider) else source[0]
+    result = _lookup(source, selection, cfg, **options)
     if required and not result.findings:
         raise result.not_found()
     return result.findings
 
 
 def find_token(
-    source: str | Provider,
+    source: str | Provider | Sources,
     *,
     username: str | None = None,
     since: datetime | str | None = None,
@@ -271,12 +289,14 @@ def find_token(
     verify_dkim: bool = False,
     folders: Iterable[str] = (),
     exclude_folders: Iterable[str] = (),
+    jobs: int | None = None,
 ) -> Finding:
     """The newest finding (for ``username`` if given) in the whole mailbox, or in ``folders``
     minus ``exclude_folders``; NotFoundError when there is none.
 
     The NotFoundError says how many candidate token mails were rejected and why (also in its
     ``rejected`` dict). ``policy`` and ``verify_dkim`` only ever add checks: see find_tokens.
+    A list of sources gives the newest of all of them (PartialSearchError if any failed).
     """
     found = find_tokens(
         source,
@@ -291,6 +311,7 @@ def find_token(
         required=True,
         folders=folders,
         exclude_folders=exclude_folders,
+        jobs=jobs,
     )
     return found[0]
 

@@ -9,6 +9,12 @@
     username = "dana@example.com"                   # default --username for this profile
     password_env = "WORK_IMAP_PASSWORD"
 
+    [group.prod]
+    members = ["work", "ops"]                       # usable as a SOURCE: every member
+
+    [run]
+    jobs = 4                                        # sources searched at once (--jobs)
+
 Keys of a ``[mailbox.NAME]`` table are declared by its provider (``Provider.profile_keys``
 plus ``boundary.keys.COMMON_KEYS``) and validated when the profile is used: an unknown key or
 a wrong type is a ConfigError. ``inbox-finder config check`` validates every profile at once.
@@ -33,7 +39,8 @@ from inbox_finder.errors import ConfigError
 from inbox_finder.trust.policy import TrustPolicy
 
 ENV_CONFIG = "INBOX_FINDER_CONFIG"
-_TOP_LEVEL = {"mailbox", "trust"}
+_TOP_LEVEL = {"mailbox", "trust", "group", "run"}
+MAX_JOBS = 64  # more threads than this only queue on the servers' connection limits
 _TRUST_KEYS = {"sender_domains", "authserv_ids", "verify_dkim"}
 
 
@@ -44,6 +51,8 @@ class Config:
     path: Path | None = None
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     trust: TrustPolicy = field(default_factory=TrustPolicy)
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    jobs: int | None = None
 
 
 def default_config_path() -> Path:
@@ -95,6 +104,43 @@ def _parse_profiles(table: Any, path: Path) -> dict[str, dict[str, Any]]:
     return profiles
 
 
+def _parse_groups(
+    table: Any, profiles: Mapping[str, Any], path: Path
+) -> dict[str, tuple[str, ...]]:
+    """``[group.NAME] members = [...]``: profile names only, each one declared."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [group] must hold tables such as [group.prod]")
+    groups = {}
+    for name, group in table.items():
+        where = f"{path}: [group.{name}]"
+        if not isinstance(group, dict) or set(group) != {"members"}:
+            raise ConfigError(f'{where} must be a table with one key, members = ["work", ...]')
+        if name in profiles:
+            raise ConfigError(f"{where} has the name of a [mailbox.{name}] profile")
+        members = group["members"]
+        if not isinstance(members, list) or not members:
+            raise ConfigError(f"{where}: members must be a non-empty list of profile names")
+        for member in members:
+            if not isinstance(member, str) or member not in profiles:
+                known = ", ".join(sorted(profiles)) or "none"
+                raise ConfigError(f"{where}: unknown member {member!r}; profiles: {known}")
+        groups[name] = tuple(dict.fromkeys(members))
+    return groups
+
+
+def parse_jobs(value: Any, where: str) -> int:
+    """A number of sources searched at once: an integer from 1 to MAX_JOBS."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_JOBS:
+        raise ConfigError(f"{where} must be a whole number from 1 to {MAX_JOBS}")
+    return value
+
+
+def _parse_run(table: Any, path: Path) -> int | None:
+    if not isinstance(table, dict) or set(table) - {"jobs"}:
+        raise ConfigError(f"{path}: [run] must be a table with the key jobs")
+    return parse_jobs(table["jobs"], f"{path}: run.jobs") if "jobs" in table else None
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Load the config file (see module doc for where it is looked up)."""
     explicit = path or os.environ.get(ENV_CONFIG) or None
@@ -116,11 +162,17 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     unknown = set(data) - _TOP_LEVEL
     if unknown:
         names = ", ".join(sorted(unknown))
-        raise ConfigError(f"{file}: unknown section(s) {names}; expected [mailbox.NAME] or [trust]")
+        raise ConfigError(
+            f"{file}: unknown section(s) {names}; expected [mailbox.NAME], [group.NAME], "
+            "[trust] or [run]"
+        )
+    profiles = _parse_profiles(data.get("mailbox", {}), file)
     return Config(
         path=file,
-        profiles=_parse_profiles(data.get("mailbox", {}), file),
+        profiles=profiles,
         trust=_parse_trust(data.get("trust", {}), file),
+        groups=_parse_groups(data.get("group", {}), profiles, file),
+        jobs=_parse_run(data.get("run", {}), file),
     )
 
 

@@ -7,6 +7,7 @@
     ├── AuthError                    the mailbox rejected the credentials           -> 3
     ├── MailboxError                 unreachable, TLS, timeout, server error        -> 4
     │   └── MessageVanishedError     a listed message is gone (skipped by the engine) -> 4
+    ├── PartialSearchError           some of several sources failed      -> their highest code
     ├── ActionError                  a scan action (--exec, a file write) failed    -> 5
     ├── SalesforceUnreachableError   verify: Salesforce unreachable, TLS, no SOAP   -> 4
     ├── LoginRejectedError           verify: Salesforce refused the login        -> 6..11
@@ -23,8 +24,13 @@ Providers translate SDK errors into these at their boundary with ``raise ... fro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from inbox_finder.many import SourceFailure
+    from inbox_finder.model import Finding
 
 
 class ExitCode(IntEnum):
@@ -90,6 +96,28 @@ class MailboxError(InboxFinderError):
 
 class MessageVanishedError(MailboxError):
     """A listed message was deleted or moved before it could be read; the engine skips it."""
+
+
+class PartialSearchError(InboxFinderError):
+    """Some of several sources could not be searched: the answer may not be the newest token.
+
+    ``findings`` are what the sources that answered found (newest first), ``failures`` the
+    ``SourceFailure`` of each other source (``.label``, ``.error``). The exit code is the
+    highest of the failures' codes; ``answered`` counts the sources that were searched.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        findings: Sequence[Finding],
+        failures: Sequence[SourceFailure],
+        answered: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.findings: list[Finding] = list(findings)
+        self.failures: list[SourceFailure] = list(failures)
+        self.answered = answered
+        self.exit_code = max((f.error.exit_code for f in failures), default=ExitCode.USAGE)
 
 
 class ActionError(InboxFinderError):

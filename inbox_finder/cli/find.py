@@ -1,4 +1,4 @@
-"""``find``: print the newest security token found in a SOURCE."""
+"""``find``: print the newest security token found in one or more SOURCEs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from inbox_finder.api import find_tokens, wait_for_token
 from inbox_finder.cli.options import (
     VerifySpec,
     folder_options,
+    many_options,
     selection_options,
     source_options,
     trust_options,
@@ -21,6 +22,8 @@ from inbox_finder.cli.options import (
 from inbox_finder.cli.output import as_json, human, human_all
 from inbox_finder.config import Config, load_config
 from inbox_finder.dates import parse_duration, parse_interval, parse_since
+from inbox_finder.errors import NotFoundError, PartialSearchError
+from inbox_finder.many import expand_sources, in_shard
 from inbox_finder.model import Finding
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,18 +70,41 @@ def _output_options(func: F) -> F:
     return func
 
 
+def _report_partial(exc: PartialSearchError, *, json_out: bool, quiet: bool, many: bool) -> int:
+    """Each failure on stderr, what the others found on stdout, then a warning and a summary."""
+    for failure in exc.failures:
+        click.echo(f"inbox-finder: error: {failure}", err=True)
+    total = len(exc.failures) + exc.answered
+    if exc.findings:
+        _print_findings(exc.findings, json_out=json_out, quiet=quiet, many=many)
+        click.echo(
+            f"inbox-finder: warning: only {exc.answered} of {total} sources could be searched: "
+            "a newer token may be in one that failed",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"inbox-finder: no security token email found in the {exc.answered} of {total} "
+            "sources that could be searched",
+            err=True,
+        )
+    click.echo(f"inbox-finder: {len(exc.failures)} of {total} sources failed", err=True)
+    return int(exc.exit_code)
+
+
 @click.command("find")
-@click.argument("source")
+@click.argument("sources", nargs=-1, metavar="SOURCE...")
 @selection_options
 @folder_options
 @_output_options
+@many_options
 @source_options
 @trust_options
 @verify_options
 @click.pass_context
 def find_cmd(
     ctx: click.Context,
-    source: str,
+    sources: tuple[str, ...],
     username: str | None,
     since: str | None,
     folders: tuple[str, ...],
@@ -89,44 +115,75 @@ def find_cmd(
     quiet: bool,
     wait: str | None,
     interval: str,
+    all_profiles: bool,
+    jobs: int | None,
+    shard: tuple[int, int] | None,
     ca_file: str | None,
     timeout: float | None,
     verify_dkim: bool,
     verify: VerifySpec | None,
 ) -> int | None:
-    """Print the newest security token found in SOURCE."""
+    """Print the newest security token found in SOURCE (or in any of several SOURCEs).
+
+    A SOURCE may also name a [group.NAME] of profiles; --all-profiles adds every profile.
+    """
     _refuse_conflicts(json_out, quiet, all_, per_username, verify)
+    if not sources and not all_profiles:
+        raise click.UsageError("missing SOURCE (a URL, a profile or a group) or --all-profiles")
     since_at = parse_since(since) if since else None
     wait_for = parse_duration(wait).total_seconds() if wait else None
     pause = parse_interval(interval)
     config = load_config(ctx.obj["config_path"])
-    lookup = _Lookup(source, config, username, ca_file, timeout, verify_dkim)
-    lookup.folders, lookup.exclude_folders = folders, exclude_folders
+    chosen = _chosen_sources(sources, config, all_profiles, shard)
+    if len(chosen) > 1 and (wait_for is not None or verify is not None):
+        raise click.UsageError("--wait and --verify take one SOURCE")
+    lookup = _Lookup(chosen, config, username, ca_file, timeout, verify_dkim)
+    lookup.folders, lookup.exclude_folders, lookup.jobs = folders, exclude_folders, jobs
     many = all_ or per_username
     found: list[Finding] = []
     if wait_for is not None:
         since_at = since_at or datetime.now(UTC).replace(microsecond=0)  # like INTERNALDATE
         found = [lookup.wait(since_at, wait_for, pause)]
     if not found or many:  # after a wait, --all/--per-username list every mail since then
-        found = lookup.run(since_at, limit=None if many else 1, per_username=per_username)
+        try:
+            found = lookup.run(since_at, limit=None if many else 1, per_username=per_username)
+        except PartialSearchError as exc:
+            return _report_partial(exc, json_out=json_out, quiet=quiet, many=many)
     if verify is not None:
-        from inbox_finder.cli.verify import (
-            verify_found,  # lazy: only --verify needs the SOAP client
-        )
-
-        return verify_found(
-            found[0],
-            verify,
-            source=source,
-            config=config,
-            username=username,
-            ca_file=ca_file,
-            timeout=timeout,
-            json_out=json_out,
-            quiet=quiet,
-        )
+        return _verify(found[0], verify, lookup, json_out=json_out, quiet=quiet)
     _print_findings(found, json_out=json_out, quiet=quiet, many=many)
     return None
+
+
+def _verify(
+    finding: Finding, spec: VerifySpec, lookup: _Lookup, *, json_out: bool, quiet: bool
+) -> int:
+    """``--verify``: one login with the token found (one SOURCE only)."""
+    from inbox_finder.cli.verify import verify_found  # lazy: only --verify needs SOAP
+
+    return verify_found(
+        finding,
+        spec,
+        source=lookup.sources[0],
+        config=lookup.config,
+        username=lookup.username,
+        ca_file=lookup.ca_file,
+        timeout=lookup.timeout,
+        json_out=json_out,
+        quiet=quiet,
+    )
+
+
+def _chosen_sources(
+    sources: Sequence[str], config: Config, all_profiles: bool, shard: tuple[int, int] | None
+) -> list[str]:
+    """Groups expanded, --all-profiles added, then this shard's part of the list."""
+    expanded = expand_sources(sources, config, all_profiles=all_profiles)
+    chosen = in_shard(expanded, shard)
+    if not chosen:
+        where = f"shard {shard[0]}/{shard[1]} holds none of the" if shard else "there are no"
+        raise NotFoundError(f"no security token email found: {where} {len(expanded)} source(s)")
+    return chosen
 
 
 def _refuse_conflicts(
@@ -145,24 +202,25 @@ class _Lookup:
 
     def __init__(
         self,
-        source: str,
+        sources: list[str],
         config: Config,
         username: str | None,
         ca_file: str | None,
         timeout: float | None,
         verify_dkim: bool,
     ) -> None:
-        self.source, self.config, self.username = source, config, username
+        self.sources, self.config, self.username = sources, config, username
         self.ca_file, self.timeout, self.verify_dkim = ca_file, timeout, verify_dkim
         self.folders: tuple[str, ...] = ()
         self.exclude_folders: tuple[str, ...] = ()
+        self.jobs: int | None = None
 
     def run(
         self, since: datetime | None, *, limit: int | None, per_username: bool
     ) -> list[Finding]:
         """One lookup; NotFoundError (exit 1, with the rejected-mail counts) when empty."""
         return find_tokens(
-            self.source,
+            self.sources,
             username=self.username,
             since=since,
             config=self.config,
@@ -174,13 +232,14 @@ class _Lookup:
             required=True,
             folders=self.folders,
             exclude_folders=self.exclude_folders,
+            jobs=self.jobs,
         )
 
     def wait(self, since: datetime, seconds: float, interval: float) -> Finding:
         """Poll until a token mail received since ``since`` arrives (a countdown on a tty)."""
         try:
             return wait_for_token(
-                self.source,
+                self.sources[0],
                 timeout=seconds,
                 interval=interval,
                 username=self.username,

@@ -242,3 +242,42 @@ def verify_options(func: F) -> F:
         "count toward the lockout); password from $INBOX_FINDER_SF_PASSWORD, the profile's "
         "sf_password_env/sf_password_cmd, the keyring or a prompt.",
     )(wrapped)
+
+
+def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """--shard K/N -> (K, N); a bad one is a usage error (exit 2)."""
+    if value is None:
+        return None
+    from inbox_finder.errors import ConfigError
+    from inbox_finder.many import parse_shard
+
+    try:
+        return parse_shard(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def shard_option(func: F) -> F:
+    """--shard K/N: only the sources whose stable hash mod N is K."""
+    return click.option(
+        "--shard",
+        metavar="K/N",
+        callback=_shard,
+        help="Only this worker's part of the sources: those whose sha256 (of the profile "
+        "name or URL) mod N is K, so N workers (K = 0..N-1) split them with no overlap.",
+    )(func)
+
+
+def many_options(func: F) -> F:
+    """--all-profiles / --jobs / --shard: which of many sources, and how many at once."""
+    func = shard_option(func)
+    func = click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(1, 64),
+        metavar="N",
+        help="Search at most N sources at once (default: [run] jobs in the config, else 4).",
+    )(func)
+    return click.option(
+        "--all-profiles", is_flag=True, help="Search every [mailbox.NAME] profile in the config."
+    )(func)

@@ -13,14 +13,16 @@ from inbox_finder.cli.options import (
     VerifySpec,
     folder_options,
     selection_options,
+    shard_option,
     source_options,
     trust_options,
     verify_options,
 )
-from inbox_finder.config import load_config
+from inbox_finder.config import Config, load_config
 from inbox_finder.dates import parse_since
 from inbox_finder.engine import Selection, iter_findings
 from inbox_finder.errors import NotFoundError
+from inbox_finder.many import expand_sources, in_shard
 from inbox_finder.model import Finding
 from inbox_finder.report import (
     InventoryRow,
@@ -34,9 +36,11 @@ from inbox_finder.salesforce.retirement import inventory_notices
 
 
 @click.command("report")
-@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.argument("sources", nargs=-1, metavar="SOURCE...")
 @selection_options
 @folder_options
+@click.option("--all-profiles", is_flag=True, help="Every [mailbox.NAME] profile in the config.")
+@shard_option
 @click.option("--json", "json_out", is_flag=True, help="Print a JSON array of rows.")
 @click.option("--csv", "csv_out", is_flag=True, help="Print CSV with a header row.")
 @click.option(
@@ -53,6 +57,8 @@ def report_cmd(
     since: str | None,
     folders: tuple[str, ...],
     exclude_folders: tuple[str, ...],
+    all_profiles: bool,
+    shard: tuple[int, int] | None,
     json_out: bool,
     csv_out: bool,
     show_tokens: bool,
@@ -70,29 +76,21 @@ def report_cmd(
     """
     if json_out and csv_out:
         raise click.UsageError("--json and --csv exclude each other")
+    if not sources and not all_profiles:
+        raise click.UsageError("missing SOURCE (a URL, a profile or a group) or --all-profiles")
     config = load_config(ctx.obj["config_path"])
+    sources = tuple(in_shard(expand_sources(sources, config, all_profiles=all_profiles), shard))
     since_at = parse_since(since) if since else None
-    findings: list[Finding] = []
-    profiles: dict[str, Mapping[str, Any]] = {}  # provider.source -> the profile it came from
-    for source in sources:
-        opened = open_source(
-            source,
-            config,
-            ca_file=ca_file,
-            timeout=timeout,
-            verify_dkim=verify_dkim,
-            folders=folders,
-            exclude_folders=exclude_folders,
-        )
-        selection = Selection(username or opened.default_username, since_at)
-        with opened.provider as provider:
-            profiles[provider.source] = opened.profile
-            findings.extend(iter_findings(provider, selection, opened.policy))
+    options = {"ca_file": ca_file, "timeout": timeout, "verify_dkim": verify_dkim}
+    scope = {"folders": folders, "exclude_folders": exclude_folders}
+    findings, profiles = _findings(sources, config, username, since_at, options | scope)
     rows = build_inventory(findings)
     for line in inventory_notices():
         click.echo(f"inbox-finder: notice: {line}", err=True)
     if not rows:
-        raise NotFoundError(f"no security token email found in {', '.join(sources)}")
+        empty = f"shard {shard[0]}/{shard[1]} (none of the sources)" if shard else "no source"
+        where = ", ".join(sources) or empty
+        raise NotFoundError(f"no security token email found in {where}")
     if verify is not None:
         rows = _verified(rows, verify, profiles, ca_file, timeout)
     now = datetime.now(UTC)
@@ -102,6 +100,25 @@ def report_cmd(
         click.echo(render_csv(rows, now, show_tokens=show_tokens), nl=False)
     else:
         click.echo(render_table(rows, now, show_tokens=show_tokens))
+
+
+def _findings(
+    sources: Sequence[str],
+    config: Config,
+    username: str | None,
+    since: datetime | None,
+    options: Mapping[str, Any],
+) -> tuple[list[Finding], dict[str, Mapping[str, Any]]]:
+    """Every finding of every source, and the profile each provider's source came from."""
+    findings: list[Finding] = []
+    profiles: dict[str, Mapping[str, Any]] = {}
+    for source in sources:
+        opened = open_source(source, config, **options)
+        selection = Selection(username or opened.default_username, since)
+        with opened.provider as provider:
+            profiles[provider.source] = opened.profile
+            findings.extend(iter_findings(provider, selection, opened.policy))
+    return findings, profiles
 
 
 def _verified(

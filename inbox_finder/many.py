@@ -1,0 +1,201 @@
+"""Many sources at once: groups, shards, and a concurrent search that isolates failures.
+
+``search_sources`` opens each source in a worker thread (at most ``jobs`` at a time) and
+merges what they found by receive time, newest first. The merge is a stable sort of the
+per-source answers taken in the order the sources were given, so the answer is the same as
+searching them one by one, whatever order the threads finish in. A source that fails (an
+``InboxFinderError``: unreachable, wrong password, bad profile) becomes a ``SourceFailure``
+and never stops the others; ``find_tokens`` turns failures into a ``PartialSearchError``
+that carries the findings of the sources that answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from inbox_finder.boundary.provider import Provider
+from inbox_finder.config import Config, parse_jobs
+from inbox_finder.engine import Selection, newest_per_username, rejection_summary
+from inbox_finder.errors import ConfigError, InboxFinderError, NotFoundError, PartialSearchError
+from inbox_finder.model import Finding
+
+DEFAULT_JOBS = 4
+
+
+def expand_sources(
+    sources: Sequence[str], config: Config, *, all_profiles: bool = False
+) -> list[str]:
+    """URLs, profile names and ``[group.NAME]`` names -> sources, each once, in given order.
+
+    ``all_profiles`` appends every ``[mailbox.*]`` profile (sorted by name).
+    """
+    expanded: dict[str, None] = {}
+    for source in (*sources, *(sorted(config.profiles) if all_profiles else ())):
+        members = config.groups.get(source) if ":" not in source else None
+        for member in members or (source,):
+            expanded.setdefault(member, None)
+    return list(expanded)
+
+
+def source_label(source: str | Provider) -> str:
+    """How messages name a source: the profile name, or the URL with any password masked."""
+    if isinstance(source, Provider):
+        return source.source
+    if ":" not in source:
+        return source
+    from inbox_finder.config_check import display_url
+
+    return display_url(source)
+
+
+def shard_of(source: str, count: int) -> int:
+    """The shard (0..count-1) a source belongs to: sha256 of its profile name or URL."""
+    digest = hashlib.sha256(source.encode("utf-8")).digest()
+    return int.from_bytes(digest, "big") % count
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` with 0 <= K < N -> (K, N); ConfigError otherwise."""
+    index, slash, count = text.strip().partition("/")
+    if not (slash and index.isdigit() and count.isdigit()) or not 0 <= int(index) < int(count):
+        raise ConfigError(f"--shard must be K/N with 0 <= K < N (e.g. 0/3), not {text!r}")
+    return int(index), int(count)
+
+
+def in_shard(sources: Sequence[str], shard: tuple[int, int] | None) -> list[str]:
+    """The sources of shard ``(K, N)``: N workers split a list with no overlap and no gap."""
+    if shard is None:
+        return list(sources)
+    index, count = shard
+    return [source for source in sources if shard_of(source, count) == index]
+
+
+def resolve_jobs(jobs: int | None, config: Config) -> int:
+    """``jobs`` (``--jobs``), else the config's ``[run] jobs``, else DEFAULT_JOBS."""
+    if jobs is not None:
+        return parse_jobs(jobs, "jobs")
+    return config.jobs or DEFAULT_JOBS
+
+
+@dataclass(frozen=True)
+class SourceFailure:
+    """A source that could not be searched, and why (a one-line, secret-free error)."""
+
+    source: str | Provider
+    label: str
+    error: InboxFinderError
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.error}"
+
+
+@dataclass
+class SearchResult:
+    """What a search of many sources found, and which sources could not be searched."""
+
+    findings: list[Finding]
+    failures: list[SourceFailure]
+    sources: list[str | Provider]
+    selection: Selection
+    rejected: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def complete(self) -> bool:
+        """True when every source was searched."""
+        return not self.failures
+
+    def not_found(self) -> NotFoundError:
+        """The NotFoundError for an empty answer from every source that answered."""
+        who = f" for {self.selection.username}" if self.selection.username else ""
+        since = self.selection.since
+        when = f" since {since.astimezone():%Y-%m-%d %H:%M %Z}" if since else ""
+        answered = len(self.sources) - len(self.failures)
+        summary = rejection_summary(self.rejected)
+        why = f"; {summary}" if summary else ""
+        return NotFoundError(
+            f"no security token email found{who}{when} in {answered} source(s)"
+            f" ({', '.join(source_label(s) for s in self.sources[:5])}"
+            f"{', …' if len(self.sources) > 5 else ''}){why}",
+            self.rejected,
+        )
+
+    def partial_error(self) -> PartialSearchError:
+        """The error for an incomplete search; it carries the findings and the failures."""
+        return PartialSearchError(
+            f"{len(self.failures)} of {len(self.sources)} sources failed",
+            self.findings,
+            self.failures,
+            len(self.sources) - len(self.failures),
+        )
+
+
+Lookup = Callable[[str | Provider], tuple[list[Finding], Counter[str]]]
+
+
+def search_sources(
+    sources: Sequence[str | Provider],
+    lookup: Lookup,
+    selection: Selection,
+    *,
+    jobs: int,
+    limit: int | None,
+    per_username: bool,
+) -> SearchResult:
+    """Run ``lookup`` on every source (``jobs`` at a time); merge newest first."""
+
+    def one(source: str | Provider) -> tuple[list[Finding], Counter[str]] | SourceFailure:
+        try:
+            return lookup(source)
+        except InboxFinderError as exc:
+            return SourceFailure(source, source_label(source), exc)
+
+    workers = max(1, min(jobs, len(sources)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="source") as pool:
+        answers = list(pool.map(one, sources))  # in the order given, however they finish
+    result = SearchResult([], [], list(sources), selection)
+    merged: list[Finding] = []
+    for answer in answers:
+        if isinstance(answer, SourceFailure):
+            result.failures.append(answer)
+            continue
+        merged.extend(answer[0])
+        result.rejected.update(answer[1])
+    merged.sort(key=lambda finding: finding.received, reverse=True)  # stable: ties keep order
+    if per_username:
+        merged = newest_per_username(iter(merged))
+    result.findings = merged[:limit] if limit is not None else merged
+    return result
+
+
+def find_many(
+    sources: Sequence[str | Provider],
+    lookup: Lookup,
+    selection: Selection,
+    config: Config | None,
+    *,
+    jobs: int | None,
+    required: bool,
+    limit: int | None,
+    per_username: bool,
+    **_: object,
+) -> list[Finding]:
+    """``find_tokens`` over several sources: PartialSearchError if any failed."""
+    if not sources:
+        raise ConfigError("no source to search")
+    result = search_sources(
+        sources,
+        lookup,
+        selection,
+        jobs=resolve_jobs(jobs, config or Config()),
+        limit=limit,
+        per_username=per_username,
+    )
+    if result.failures:
+        raise result.partial_error()
+    if required and not result.findings:
+        raise result.not_found()
+    return result.findings
