@@ -22,7 +22,7 @@ from inbox_finder.providers.gmail.provider import GmailProvider
 from inbox_finder.providers.outlook.provider import OutlookProvider
 
 from inbox_finder import find_token
-from inbox_finder.boundary.prefetch import BodyPrefetch
+from inbox_finder.boundary.prefetch import BUDGET, BodyPrefetch
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
 from inbox_finder.engine import Selection, iter_findings
 from inbox_finder.errors import MessageVanishedError
@@ -176,6 +176,21 @@ def test_gmail_vanished_message_inside_a_batch_is_skipped(gmail: Gmail) -> None:
     with gmail.provider() as provider:
         found = list(iter_findings(provider, Selection(username=UPN)))
     assert [f.token for f in found] == [dana]
+
+
+def test_gmail_large_mail_is_not_read_ahead(gmail: Gmail) -> None:
+    mail, dana = behind_mailbox()
+    raw, when = mail[4]  # a sandbox token mail in the middle, made larger than the budget
+    mail[4] = (raw + b"\r\n" + b"padding " * (BUDGET // 8 + 1) + b"\r\n", when)
+    ids = [gmail.emu.add_message(raw, when) for raw, when in mail]
+    before = len(gmail.emu.round_trips())
+    with gmail.provider() as provider:
+        assert find_token(provider, username=UPN).token == dana
+    big = ids[4]
+    assert big not in [i for i, _ in raw_parts(gmail.emu)]
+    singles = [r.path for r in gmail.emu.round_trips()[before:] if r.query.get("format") == ["raw"]]
+    assert len(singles) == 2 and singles[1].endswith(big)  # the newest body, then the large one
+    assert gmail.trips(before) == 5
 
 
 # --- Graph --------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ reads at most twice the bodies it needs beyond the first.
 
 "The next few" are the candidates the provider already holds (the rest of its list page or
 date slice, no extra request) whose From header names a searched sender domain: the engine
-would skip the others on their headers alone, so their bodies are never read ahead.
+would skip the others on their headers alone, so their bodies are never read ahead. Where the
+provider knows sizes (Gmail's sizeEstimate), a batch reads ahead at most ``BUDGET`` bytes: a
+large mail is read alone when it is asked for, so read-ahead never holds many large mails.
 """
 
 from __future__ import annotations
@@ -27,13 +29,25 @@ Body = bytes | MessageVanishedError
 #: The size of the first read-ahead batch (the second body asked for and the ones after it).
 FIRST_BATCH = 8
 
+#: Bytes a batch may read ahead beyond the body asked for (when sizes are known).
+BUDGET = 8 * 1024 * 1024
+
 
 class BodyPrefetch:
     """Which candidates' bodies to read together, and the bodies read ahead until asked for."""
 
-    def __init__(self, most: int, first: int = FIRST_BATCH) -> None:
+    def __init__(
+        self,
+        most: int,
+        first: int = FIRST_BATCH,
+        *,
+        size: Callable[[str], int] | None = None,
+        budget: int = BUDGET,
+    ) -> None:
         self._most = max(1, most)
         self._first = max(1, min(first, self._most))
+        self._size_of = size or (lambda ref: 0)  # 0: unknown
+        self._budget = budget
         self.reset(())
 
     def reset(self, domains: Iterable[str]) -> None:
@@ -76,13 +90,19 @@ class BodyPrefetch:
     def _plan(self, candidate: Candidate) -> list[Candidate]:
         group = [candidate]
         held, at = self._ahead.get(candidate.ref, ([candidate], 0))
+        spent = 0
         for later in held[at + 1 :]:
             if len(group) >= self._size:
                 break
             if later.ref in self._bodies:
                 continue
-            if later.headers is None or from_header_mentions(later.headers, self._domains):
-                group.append(later)
+            if later.headers is not None and not from_header_mentions(later.headers, self._domains):
+                continue
+            size = self._size_of(later.ref)
+            if spent + size > self._budget:
+                continue  # read alone if the engine ever asks for it
+            spent += size
+            group.append(later)
         if len(group) > 1:
             self._size = min(self._size * 2, self._most)
         return group

@@ -14,7 +14,9 @@ messages.list is only roughly newest first and carries no dates, so the newest m
 only once every candidate that could be newer has a date; the server's own date filter (not the
 list order) is what proves that. A lookup whose newest candidate is a token mail therefore costs
 3 HTTP round trips (list, metadata batch, raw get) when at most P messages match the sender
-filter, 4 when more do (one ``after:`` list); 2 + n API method calls for n metadata gets. An
+filter, 4 when more do (one ``after:`` list); 2 + n API method calls for n metadata gets. When
+the newest candidate is not the answer, later bodies come in batches of raw gets (8, 16, up to
+50; mail over 8 MB by sizeEstimate alone): see batch.py and inbox_finder.boundary.prefetch. An
 expired access token adds one POST to the token endpoint. Scans (``sync_cursor``, a search
 with ``after_cursor``) read the mailbox history instead: see history.py.
 
@@ -97,7 +99,8 @@ class GmailProvider(Provider):
         self.page_size = page_size
         self.scope = scope or FolderScope()
         self._labels = Labels(self._api.call, self._user_id, self.source)
-        self._prefetch = BodyPrefetch(MAX_BATCH)
+        self._sizes: dict[str, int] = {}  # sizeEstimate by id: large mail is never read ahead
+        self._prefetch = BodyPrefetch(MAX_BATCH, size=lambda ref: self._sizes.get(ref, 0))
 
     @property
     def retry(self) -> RetryPolicy:
@@ -259,7 +262,7 @@ class GmailProvider(Provider):
                     id=msg_id,
                     format="metadata",
                     metadataHeaders=list(METADATA_HEADERS),
-                    fields="id,internalDate,labelIds,payload/headers",
+                    fields="id,internalDate,labelIds,sizeEstimate,payload/headers",
                 )
             )
 
@@ -270,6 +273,7 @@ class GmailProvider(Provider):
                 raise MailboxError(f"Gmail returned no internalDate for {msg_id}") from exc
 
         found, _ = batch_get(self._api, ids, "get message metadata", build, parse)
+        self._sizes.update((i, m.size) for i, m in found.items())
         return found
 
     def describe_folder(self, finding: Finding) -> tuple[str | None, FolderRole | None]:
