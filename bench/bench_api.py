@@ -16,7 +16,10 @@ the answer from ``expected(count, seed)``), in these variants:
 * ``token newest``  -- the same without the Salesforce mail after the newest token mail: the
   newest candidate is the token mail (the condition for "2 calls"), ordinary mail after
   it, so it is still not the newest message;
-* ``busy inbox`` (Graph) -- ``token newest`` plus 120 newer non-Salesforce mails on top.
+* ``busy inbox`` (Graph) -- ``token newest`` plus 120 newer non-Salesforce mails on top;
+* ``behind other usernames`` -- ``token newest`` plus 6 newer token mails for sandbox
+  usernames on top, looked up with ``username`` = the older token mail's (bodies after the
+  first are read in batches: one batch here).
 
 Lookups are ``inbox_finder.find_token(provider)`` with a fresh provider each time (as each CLI
 run builds one). Scans are ``inbox_finder.scan.runner.scan(provider, state)`` with a fresh
@@ -63,6 +66,7 @@ from tests.emulators.ms_graph_emulator import GraphEmulator
 
 SF_KINDS = frozenset({"sf", "sf-token-subject", "verify"})
 BUSY = 120  # non-Salesforce mails on top of the token mail in the "busy inbox" variant
+SANDBOXES = 6  # newer token mails for other usernames in the "behind other usernames" variant
 UPN = "dana@example.com"
 APP_ID = "11111111-2222-3333-4444-555555555555"
 PUBLIC_ID = "66666666-7777-8888-9999-000000000000"
@@ -91,6 +95,11 @@ def mailbox(count: int, seed: int, variant: str) -> tuple[list[Mail], str]:
         for n in range(BUSY):
             when = last + timedelta(minutes=n + 1)
             out.append((other_mail(n, when=when), when))
+    if variant == "behind other usernames":
+        username = expected(count, seed)[1]
+        for n in range(SANDBOXES):
+            when = last + timedelta(minutes=n + 1)
+            out.append((token_mail(new_token(), f"{username}.sbx{n}", when), when))
     return out, token
 
 
@@ -146,13 +155,18 @@ def gmail_calls(requests: list[LoggedRequest]) -> Calls:
     return Calls(dict(api), trips, dict(auth), units)
 
 
-def graph_calls(requests: list[Recorded], identity: list[Recorded]) -> Calls:
+def graph_calls(
+    requests: list[Recorded], identity: list[Recorded], batches: list[list[Any]] | None = None
+) -> Calls:
+    """``batches``: the parts of each $batch in ``requests`` (bodies or folder naming)."""
     api: Counter[str] = Counter()
+    parts = iter(batches or [])
     for r in requests:
         if r.path.endswith("/$value"):
             api["$value"] += 1
-        elif r.path.endswith("/$batch"):  # naming a finding's folder
-            api["$batch"] += 1
+        elif r.path.endswith("/$batch"):
+            bodies = any(str(p).endswith("/$value") for p, _ in next(parts, []))
+            api["$batch of $value" if bodies else "$batch (folder name)"] += 1
         elif parse_qs(r.query).get("$top") == ["10"] and "$skiptoken" not in r.query:
             api["cursor"] += 1
         else:
@@ -262,9 +276,10 @@ class Graph:
         )
 
     def measure(self, run: Callable[[], str | None]) -> Calls:
-        g, i = len(self.graph.requests), len(self.idp.requests)
+        g, i, b = len(self.graph.requests), len(self.idp.requests), len(self.graph.batches)
         token = run()
-        calls = graph_calls(self.graph.requests[g:], self.idp.requests[i:])
+        batches = self.graph.batches[b:]
+        calls = graph_calls(self.graph.requests[g:], self.idp.requests[i:], batches)
         calls.token = token
         return calls
 
@@ -299,10 +314,12 @@ def msal_persisted_caches(idp: IdentityEmulator, runs: int = 3) -> list[dict[str
 # --- runs ---------------------------------------------------------------------------------------
 
 
-def lookup(make: Callable[[], Provider], since: datetime | None = None) -> Callable[[], str | None]:
+def lookup(
+    make: Callable[[], Provider], since: datetime | None = None, username: str | None = None
+) -> Callable[[], str | None]:
     def run() -> str | None:
         with make() as provider:
-            return find_token(provider, since=since).token
+            return find_token(provider, since=since, username=username).token
 
     return run
 
@@ -342,11 +359,13 @@ def roughly_newest_first(msgs: list[Any]) -> list[Any]:
 
 
 def bench_gmail(count: int, seed: int, tmp: Path) -> Iterator[Row]:
-    for variant in ("token newest", "as generated"):
+    for variant in ("token newest", "as generated", "behind other usernames"):
         mail, token = mailbox(count, seed, variant)
         gm = Gmail(mail, tmp)
         try:
-            yield Row("Gmail", count, f"lookup, {variant}", gm.measure(lookup(gm.provider)), token)
+            wanted = expected(count, seed)[1] if variant == "behind other usernames" else None
+            calls = gm.measure(lookup(gm.provider, username=wanted))
+            yield Row("Gmail", count, f"lookup, {variant}", calls, token)
             if variant == "token newest":
                 stale = gm.measure(lookup(partial(gm.provider, stale=True)))
                 yield Row(
@@ -380,11 +399,13 @@ def bench_graph(
     count: int, seed: int, tmp: Path, ca: LoopbackCA, evidence: bool = False
 ) -> Iterator[Row]:
     """Graph lookups and scans; ``evidence``: also the MSAL persisted-cache rows."""
-    for variant in ("token newest", "as generated", "busy inbox"):
+    for variant in ("token newest", "as generated", "busy inbox", "behind other usernames"):
         mail, token = mailbox(count, seed, variant)
         gr = Graph(mail, ca)
         try:
-            yield Row("Graph", count, f"lookup, {variant}", gr.measure(lookup(gr.provider)), token)
+            wanted = expected(count, seed)[1] if variant == "behind other usernames" else None
+            calls = gr.measure(lookup(gr.provider, username=wanted))
+            yield Row("Graph", count, f"lookup, {variant}", calls, token)
             if variant == "token newest":
                 gr.login(tmp)
                 calls = gr.measure(lookup(partial(gr.provider, delegated=True)))

@@ -59,6 +59,7 @@ class Meta(NamedTuple):
     ms: int
     headers: bytes
     labels: frozenset[str] = frozenset()
+    size: int = 0  # sizeEstimate: bytes of the message (0: not told)
 
 
 def parse_meta(msg: Any) -> Meta:
@@ -72,7 +73,8 @@ def parse_meta(msg: Any) -> Meta:
             lines.append(f"{name}: {value}".replace("\n", "\r\n"))
     labels = frozenset(str(x) for x in msg.get("labelIds") or [] if isinstance(x, str))
     headers = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
-    return Meta(ms, headers, labels)
+    size = msg.get("sizeEstimate")
+    return Meta(ms, headers, labels, size if isinstance(size, int) and size > 0 else 0)
 
 
 def drain(

@@ -14,7 +14,9 @@ messages.list is only roughly newest first and carries no dates, so the newest m
 only once every candidate that could be newer has a date; the server's own date filter (not the
 list order) is what proves that. A lookup whose newest candidate is a token mail therefore costs
 3 HTTP round trips (list, metadata batch, raw get) when at most P messages match the sender
-filter, 4 when more do (one ``after:`` list); 2 + n API method calls for n metadata gets. An
+filter, 4 when more do (one ``after:`` list); 2 + n API method calls for n metadata gets. When
+the newest candidate is not the answer, later bodies come in batches of raw gets (8, 16, up to
+50; mail over 8 MB by sizeEstimate alone): see batch.py and inbox_finder.boundary.prefetch. An
 expired access token adds one POST to the token endpoint. Scans (``sync_cursor``, a search
 with ``after_cursor``) read the mailbox history instead: see history.py.
 
@@ -29,24 +31,26 @@ import base64
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import unquote
 
 from inbox_finder.boundary.folders import FolderScope, IteratorStream, merge_newest
 from inbox_finder.boundary.keys import RETRY_KEYS, KeyType, ProfileKey, ProfileValues, Secret
+from inbox_finder.boundary.prefetch import Body, BodyPrefetch
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
-from inbox_finder.errors import AuthError, ConfigError, MailboxError
+from inbox_finder.errors import AuthError, ConfigError, MailboxError, MessageVanishedError
 from inbox_finder.model import Candidate, Finding, FolderRole, require_aware
 from inbox_finder.net import tls
-from inbox_finder.net.http import RATE_LIMIT_REASONS, Malformed
-from inbox_finder.net.retry import Failure, RetryPolicy
+from inbox_finder.net.http import RATE_LIMIT_REASONS
+from inbox_finder.net.retry import RetryPolicy
 
 from . import auth as google_auth
 from . import history as gmail_history
 from .api import DEFAULT_RETRY, GmailApi
 from .auth import AuthSettings
+from .batch import MAX_BATCH, batch_get
 from .history import Meta, parse_meta
 from .labels import ROLES, Labels
 from .slices import SliceSearch, from_clause
@@ -95,6 +99,8 @@ class GmailProvider(Provider):
         self.page_size = page_size
         self.scope = scope or FolderScope()
         self._labels = Labels(self._api.call, self._user_id, self.source)
+        self._sizes: dict[str, int] = {}  # sizeEstimate by id: large mail is never read ahead
+        self._prefetch = BodyPrefetch(MAX_BATCH, size=lambda ref: self._sizes.get(ref, 0))
 
     @property
     def retry(self) -> RetryPolicy:
@@ -178,6 +184,7 @@ class GmailProvider(Provider):
         since = require_aware(query.since, "since") if query.since is not None else None
         since_ms = int(since.timestamp() * 1000) if since is not None else None
         scope = self._labels.scope([self.scope, query.scope])
+        self._prefetch.reset(query.sender_domains)
         if scope.nothing:
             return
         start = gmail_history.parse_cursor(query.after_cursor)
@@ -188,7 +195,8 @@ class GmailProvider(Provider):
                 log.info("%s; searching the whole mailbox", exc)
             else:
                 metas = self.metadata(ids)
-                yield from gmail_history.candidates(metas, since_ms, query.sender_domains, scope)
+                found = gmail_history.candidates(metas, since_ms, query.sender_domains, scope)
+                yield from self._prefetch.note(found)
                 return
         base = [from_clause(query.sender_domains)] if query.sender_domains else []
         labels: list[str | None] = list(scope.include) or [None]
@@ -228,6 +236,10 @@ class GmailProvider(Provider):
         log.debug("Gmail list q=%r: %d ids%s", q, len(ids), " (more)" if token else "")
         return ids, token
 
+    def ahead(self, candidates: Iterable[Candidate]) -> Iterator[Candidate]:
+        """Yield a slice's candidates, noting their order for reading bodies ahead."""
+        return self._prefetch.note(candidates)
+
     def list_all(
         self, q: str, page_token: str | None = None, label: str | None = None
     ) -> Iterator[list[str]]:
@@ -239,86 +251,30 @@ class GmailProvider(Provider):
                 return
 
     def metadata(self, ids: list[str]) -> dict[str, Meta]:
-        """internalDate and screening headers for ``ids``, one batch round trip per page."""
-        found: dict[str, Meta] = {}
-        todo, attempts = ids, self.retry.start()
-        while todo:
-            failed: dict[str, tuple[Failure, BaseException]] = {}
-            for start in range(0, len(todo), PAGE_SIZE):
-                self._run_batch(todo[start : start + PAGE_SIZE], found, failed)
-            todo = []
-            for msg_id, (failure, exc) in failed.items():
-                if failure.status == 404:
-                    log.debug("Gmail message %s vanished before its metadata was read", msg_id)
-                elif not failure.retryable:
-                    raise failure.error(failure.message) from exc
-                else:
-                    todo.append(msg_id)
-            if todo:  # wait as long as the most demanding Retry-After asks
-                failure, exc = max((failed[i] for i in todo), key=lambda f: f[0].retry_after or 0.0)
-                attempts.retry_or_raise(failure, exc, log)
-        return found
+        """internalDate and screening headers for ``ids``, one batch round trip per 50."""
 
-    def _run_batch(
-        self,
-        ids: list[str],
-        found: dict[str, Meta],
-        failed: dict[str, tuple[Failure, BaseException]],
-    ) -> None:
-        from googleapiclient.http import BatchHttpRequest
-
-        what = "get message metadata"
-
-        def on_reply(msg_id: str, response: Any, exc: BaseException | None) -> None:
-            if exc is None and not isinstance(response, dict):
-                # googleapiclient hands back a part's body as text when it is not JSON.
-                exc = Malformed(f"Gmail API {what} failed: malformed answer for {msg_id}")
-            try:
-                if exc is not None:
-                    failure = self._api.classify(exc, what)
-                    if failure is None:
-                        raise exc  # a programming error: let it surface as it is
-                    failed[msg_id] = (failure, exc)
-                else:
-                    found[msg_id] = parse_meta(response)
-            except (KeyError, TypeError, ValueError) as bad:
-                failure = Failure(MailboxError, f"Gmail returned no internalDate for {msg_id}")
-                failed[msg_id] = (failure, bad)
-
-        def run(api: Any) -> None:
-            from googleapiclient.errors import BatchError
-
-            for msg_id in ids:  # a retried batch starts afresh
-                found.pop(msg_id, None)
-                failed.pop(msg_id, None)
-            # new_batch_http_request() would post to Google's batch URL whatever api_endpoint is.
-            batch_uri = self._endpoint + "/batch/gmail/v1"
-            batch = BatchHttpRequest(callback=on_reply, batch_uri=batch_uri)
-            for msg_id in ids:
-                batch.add(
-                    api.users()
-                    .messages()
-                    .get(
-                        userId=self._user_id,
-                        id=msg_id,
-                        format="metadata",
-                        metadataHeaders=list(METADATA_HEADERS),
-                        fields="id,internalDate,labelIds,payload/headers",
-                    ),
-                    request_id=msg_id,
+        def build(service: Any, msg_id: str) -> Any:
+            return (
+                service.users()
+                .messages()
+                .get(
+                    userId=self._user_id,
+                    id=msg_id,
+                    format="metadata",
+                    metadataHeaders=list(METADATA_HEADERS),
+                    fields="id,internalDate,labelIds,sizeEstimate,payload/headers",
                 )
-            # googleapiclient refreshes for a batch with a bare httplib2.Http (no ca_file,
-            # no timeout); refreshing here first keeps our transport in charge.
-            self._api.refresh_if_needed()
-            try:
-                batch.execute()
-            except (BatchError, KeyError, IndexError, TypeError, ValueError) as exc:
-                # googleapiclient parses the multipart answer unchecked: a cut one (a part
-                # missing or ending early) surfaces as any of these.
-                bad = f"Gmail API {what} (batch) failed: malformed answer ({type(exc).__name__})"
-                raise Malformed(bad) from exc
+            )
 
-        self._api.call(f"{what} (batch)", run)
+        def parse(msg_id: str, answer: Any) -> Meta:
+            try:
+                return parse_meta(answer)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MailboxError(f"Gmail returned no internalDate for {msg_id}") from exc
+
+        found, _ = batch_get(self._api, ids, "get message metadata", build, parse)
+        self._sizes.update((i, m.size) for i, m in found.items())
+        return found
 
     def describe_folder(self, finding: Finding) -> tuple[str | None, FolderRole | None]:
         """The label of a finding by name (one labels.list call, only for a user label)."""
@@ -334,7 +290,14 @@ class GmailProvider(Provider):
     # --- fetch ----------------------------------------------------------------------------
 
     def fetch(self, candidate: Candidate) -> bytes:
-        """Raw RFC 822 bytes via messages.get(format=raw); the mailbox is not changed."""
+        """Raw RFC 822 bytes via messages.get(format=raw); the mailbox is not changed.
+
+        The first body of a search is read alone, later ones in batches with the next
+        candidates' (inbox_finder.boundary.prefetch).
+        """
+        return self._prefetch.fetch(candidate, self._fetch_one, self._fetch_many)
+
+    def _fetch_one(self, candidate: Candidate) -> bytes:
         msg = self._api.call(
             "get message",
             lambda api: (
@@ -343,18 +306,36 @@ class GmailProvider(Provider):
                 .get(userId=self._user_id, id=candidate.ref, format="raw")
                 .execute(num_retries=0)
             ),
-            missing=f"Gmail message {candidate.ref} vanished from {self.source} before it was "
-            "read (HTTP 404)",
+            missing=self._vanished(candidate.ref),
         )
-        raw = msg.get("raw")
-        if not isinstance(raw, str):
-            raise MailboxError(f"Gmail returned no raw content for message {candidate.ref}")
-        try:
-            return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-        except ValueError as exc:
-            bad = f"Gmail returned undecodable raw content for {candidate.ref}"
-            raise MailboxError(bad) from exc
+        return _decode_raw(candidate.ref, msg)
+
+    def _fetch_many(self, candidates: list[Candidate]) -> dict[str, Body]:
+        """Raw bytes of ``candidates`` in one batch; a vanished one maps to its error."""
+
+        def build(service: Any, msg_id: str) -> Any:
+            return service.users().messages().get(userId=self._user_id, id=msg_id, format="raw")
+
+        ids = [c.ref for c in candidates]
+        found, gone = batch_get(self._api, ids, "get message", build, _decode_raw)
+        out: dict[str, Body] = dict(found)
+        out.update((i, MessageVanishedError(self._vanished(i))) for i in gone)
+        return out
+
+    def _vanished(self, msg_id: str) -> str:
+        return f"Gmail message {msg_id} vanished from {self.source} before it was read (HTTP 404)"
 
     def close(self) -> None:
         """Save a token refreshed during the session and drop the connections."""
         self._api.close()
+
+
+def _decode_raw(msg_id: str, msg: Any) -> bytes:
+    """The bytes of a messages.get(format=raw) answer."""
+    raw = msg.get("raw") if isinstance(msg, dict) else None
+    if not isinstance(raw, str):
+        raise MailboxError(f"Gmail returned no raw content for message {msg_id}")
+    try:
+        return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except ValueError as exc:
+        raise MailboxError(f"Gmail returned undecodable raw content for {msg_id}") from exc

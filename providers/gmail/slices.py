@@ -37,6 +37,8 @@ class Lister(Protocol):
 
     def metadata(self, ids: list[str]) -> dict[str, Meta]: ...
 
+    def ahead(self, candidates: Iterable[Candidate]) -> Iterator[Candidate]: ...
+
 
 class SliceSearch:
     """The newest-first search of one label (None: the whole mailbox) in ``scope``."""
@@ -72,7 +74,7 @@ class SliceSearch:
                 if next_token is not None:  # every id on the page vanished: read the slice
                     for more in self._lister.list_all(self._q(floor_s, upper), next_token, label):
                         self._learn(more)
-                yield from drain(self._pending, known, None, self._scope)
+                yield from self._lister.ahead(drain(self._pending, known, None, self._scope))
                 return
             # A cutoff at the 3/4 point keeps one far-off straggler from widening the proof.
             cutoff = dates[(len(dates) * 3) // 4] // 1000
@@ -82,9 +84,9 @@ class SliceSearch:
             for more in self._lister.list_all(self._q(after, upper), label=label):
                 self._learn(more)
             if after == floor_s:  # the proof covered everything down to since
-                yield from drain(self._pending, known, None, self._scope)
+                yield from self._lister.ahead(drain(self._pending, known, None, self._scope))
                 return
-            yield from drain(self._pending, known, cutoff * 1000, self._scope)
+            yield from self._lister.ahead(drain(self._pending, known, cutoff * 1000, self._scope))
             upper = cutoff
 
     def _learn(self, ids: Iterable[str]) -> None:

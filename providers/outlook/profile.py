@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from inbox_finder.boundary.keys import RETRY_KEYS, KeyType, ProfileKey, ProfileValues, Secret
 from inbox_finder.errors import ConfigError
@@ -62,3 +63,21 @@ def describe_credentials(url: str, profile: ProfileValues) -> dict[str, str]:
     if profile["client_certificate"]:
         return {"client certificate": f"file {profile['client_certificate']}"}
     return {"client secret": "none (set client_secret_env or client_certificate)"}
+
+
+GRAPH_ENDPOINT_ENV = "INBOX_FINDER_GRAPH_ENDPOINT"
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def graph_endpoint(profile: ProfileValues) -> str:
+    """The Graph root URL of the profile (or the environment); https except on loopback."""
+    url = str(
+        profile["graph_endpoint"] or os.environ.get(GRAPH_ENDPOINT_ENV) or DEFAULT_GRAPH_ENDPOINT
+    ).rstrip("/")
+    parts = urlsplit(url)
+    # A bearer token must never travel in clear text, except to a local emulator or proxy.
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK):
+        raise ConfigError(f"graph_endpoint must be https (http only on loopback): {url!r}")
+    if not parts.hostname:
+        raise ConfigError(f"graph_endpoint has no host: {url!r}")
+    return url

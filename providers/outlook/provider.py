@@ -12,7 +12,8 @@ Graph query rules this module stays within (list-messages reference):
 * ``$search`` cannot be combined with ``$filter``/``$orderby``, so it is not used;
 * ``@odata.nextLink`` is followed exactly as given (its ``$skip`` is not a page count).
 
-A lookup whose newest candidate is the token mail costs two Graph calls: one list, one $value.
+A lookup whose newest candidate is the token mail costs two Graph calls: one list, one $value;
+when it is not, the next candidates' bodies come in ``$batch`` calls of up to 20 (bodies.py).
 
 Scans: ``sync_cursor`` is ONE list call; a search after its cursor starts at the cursor's time
 (less a slack) and skips the mails the cursor names (see cursor.py).
@@ -24,16 +25,16 @@ the identity endpoint too), all others mapped to the inbox_finder errors at once
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from inbox_finder.boundary.folders import FolderInfo, FolderScope, IteratorStream, merge_newest
 from inbox_finder.boundary.keys import ProfileValues
+from inbox_finder.boundary.prefetch import Body, BodyPrefetch
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions, split_scheme
 from inbox_finder.errors import ConfigError
 from inbox_finder.model import Candidate, Finding, FolderRole
@@ -49,6 +50,8 @@ from .auth import (
     default_cache_path,
     resolve_authority,
 )
+from .bodies import MAX_BATCH as BODY_BATCH
+from .bodies import fetch_bodies
 from .cursor import (
     CURSOR_PREFIX,
     CURSOR_PROBE,
@@ -75,10 +78,12 @@ from .profile import (
     ADDRESS,
     DEFAULT_GRAPH_ENDPOINT,
     DEFAULT_PAGE_SIZE,
+    GRAPH_ENDPOINT_ENV,
     PROFILE_KEYS,
     check_page_size,
     check_senders,
     describe_credentials,
+    graph_endpoint,
 )
 
 if TYPE_CHECKING:
@@ -102,11 +107,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GRAPH_ENDPOINT_ENV = "INBOX_FINDER_GRAPH_ENDPOINT"
 SELECT = "id,receivedDateTime,from,subject,internetMessageId,parentFolderId"
 WHOLE = "all"  # the profile key folder's value for the whole mailbox (also the default)
 NO_LOWER_BOUND = "1900-01-01T00:00:00Z"
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
@@ -151,6 +154,7 @@ class OutlookProvider(Provider):
         )
         self._folders = GraphFolders(self._graph, self.graph_endpoint, self._root, self.source)
         self._parents: dict[str, str] = {}  # message id -> parentFolderId, for findings
+        self._prefetch = BodyPrefetch(BODY_BATCH)
 
     @property
     def tokens(self) -> TokenSource:
@@ -194,7 +198,7 @@ class OutlookProvider(Provider):
             raise ConfigError(f"outlook mailbox must be 'me', USER@DOMAIN or a user id: {target!r}")
         profile = cls.read_profile(options)
         # Validate every key before opening anything.
-        graph = _graph_endpoint(profile)
+        graph = graph_endpoint(profile)
         folder = profile["folder"]
         senders = check_senders(profile["senders"])
         page_size = check_page_size(profile["page_size"])
@@ -280,6 +284,7 @@ class OutlookProvider(Provider):
         if query.after_cursor and after is None:
             log.info("the stored sync cursor is for another folder or sender filter; full search")
         folders = self._listed_folders(query)
+        self._prefetch.reset(query.sender_domains)
         skipped = self._folders.excluded_ids([self.scope, query.scope])
         if len(folders) == 1:
             yield from self._list(folders[0], query, after, skipped)
@@ -299,6 +304,7 @@ class OutlookProvider(Provider):
         while url:
             page = self._graph.get(url, params, what="list", decode=json_object)
             params = None  # the nextLink already carries every query option
+            held: list[Candidate] = []
             for item in page.get("value", []):
                 ref = str(item.get("id", ""))
                 if not ref or ref in listed:  # $skip paging repeats items when new mail lands
@@ -310,13 +316,16 @@ class OutlookProvider(Provider):
                 if domains and not any(d in from_address(item) for d in domains):
                     continue
                 self._parents[ref] = parent
-                yield Candidate(
-                    ref=ref,
-                    received=parse_received(item.get("receivedDateTime")),
-                    received_source="server",
-                    headers=header_block(item),
-                    folder_role=folder.role if folder is not None else None,
+                held.append(
+                    Candidate(
+                        ref=ref,
+                        received=parse_received(item.get("receivedDateTime")),
+                        received_source="server",
+                        headers=header_block(item),
+                        folder_role=folder.role if folder is not None else None,
+                    )
                 )
+            yield from self._prefetch.note(held)
             next_link = page.get("@odata.nextLink")
             url = str(next_link) if next_link else None
 
@@ -325,9 +334,18 @@ class OutlookProvider(Provider):
         return self._folders.describe(self._parents.get(finding.ref or ""))
 
     def fetch(self, candidate: Candidate) -> bytes:
-        """The raw MIME of one message (``GET .../messages/{id}/$value``); never modifies it."""
+        """The raw MIME of one message (``GET .../messages/{id}/$value``); never modifies it.
+        The first body of a search is read alone, later ones in ``$batch`` requests with the
+        next candidates' (inbox_finder.boundary.prefetch, bodies.py)."""
+        return self._prefetch.fetch(candidate, self._fetch_one, self._fetch_many)
+
+    def _fetch_one(self, candidate: Candidate) -> bytes:
         url = f"{self.graph_endpoint}{self._root}/messages/{quote(candidate.ref, safe='=')}/$value"
         return self._graph.get(url, None, what="fetch", decode=raw_body)
+
+    def _fetch_many(self, candidates: list[Candidate]) -> dict[str, Body]:
+        refs = [c.ref for c in candidates]
+        return fetch_bodies(self._graph, self.graph_endpoint, self._root, refs, self.source)
 
     def close(self) -> None:
         """Drop pooled connections."""
@@ -374,19 +392,6 @@ def _token_source(profile: ProfileValues, delegated: bool, http: MsalHttp) -> To
 
 def _str_or_none(path: Path | None) -> str | None:
     return None if path is None else str(path)
-
-
-def _graph_endpoint(profile: ProfileValues) -> str:
-    url = str(
-        profile["graph_endpoint"] or os.environ.get(GRAPH_ENDPOINT_ENV) or DEFAULT_GRAPH_ENDPOINT
-    ).rstrip("/")
-    parts = urlsplit(url)
-    # A bearer token must never travel in clear text, except to a local emulator or proxy.
-    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK):
-        raise ConfigError(f"graph_endpoint must be https (http only on loopback): {url!r}")
-    if not parts.hostname:
-        raise ConfigError(f"graph_endpoint has no host: {url!r}")
-    return url
 
 
 def _included(folder: str) -> tuple[str, ...]:

@@ -572,8 +572,10 @@ class GmailEmulator:
             return self._token(body)
         if method == "GET" and path == "/auth":
             return self._authorize(query)
-        if method == "POST" and path in ("/batch/gmail/v1", "/batch"):
+        if method == "POST" and path == "/batch/gmail/v1":
             return self._batch(headers, body)
+        if path == "/batch":  # the global batch endpoint is discontinued: per-API URLs only
+            return google_error(404, "Not Found", "notFound")
         m = re.fullmatch(
             r"/gmail/v1/users/([^/]+)/(messages|history|profile|labels)(?:/([^/]+))?", path
         )

@@ -6,6 +6,7 @@ RFC 822 bytes plus a receivedDateTime, so the golden corpus (tests/corpus) loads
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email
 import email.policy
@@ -205,6 +206,8 @@ class GraphEmulator(_Emulator):
         self.faults: list[Fault] = []
         self._pages: dict[str, tuple[str, int]] = {}
         self.next_links: list[str] = []  # every @odata.nextLink handed out, in order
+        # Each $batch call's parts as (path, status), in order: what a JSON batch asked for.
+        self.batches: list[list[tuple[str, int]]] = []
 
     @property
     def endpoint(self) -> str:
@@ -381,23 +384,37 @@ class GraphEmulator(_Emulator):
             raise GraphError(400, "BadRequest", "Invalid batch payload.") from None
         if not isinstance(requests, list) or not 1 <= len(requests) <= 20:
             raise GraphError(400, "BadRequest", "Batch must hold 1 to 20 requests.")
+        if len({str(item.get("id")) for item in requests}) != len(requests):
+            raise GraphError(400, "BadRequest", "Batch request ids must be unique.")
         responses = []
+        parts: list[tuple[str, int]] = []
+        self.batches.append(parts)
         for item in requests:
             url = str(item.get("url", ""))
+            if not url.startswith("/"):
+                raise GraphError(400, "BadRequest", "Batch request urls must be relative.")
             path, _, query = url.partition("?")
             try:
                 reply = self._route(str(item.get("method", "GET")), "/v1.0" + path, query, headers)
-                status, answer = reply.status, reply.body
+                status, answer, extra = reply.status, reply.body, reply.headers
             except GraphError as err:
-                status, answer = err.status, {"error": {"code": err.code, "message": err.message}}
+                status, extra = err.status, err.headers
+                answer = {"error": {"code": err.code, "message": err.message}}
+            if isinstance(answer, bytes):
+                # A body that is not JSON (a $value download) comes base64-encoded, its part's
+                # Content-Type naming the original type.
+                ctype, body = "text/plain", base64.b64encode(answer).decode("ascii")
+            else:
+                ctype, body = "application/json", answer
             responses.append(
                 {
                     "id": item.get("id"),
                     "status": status,
-                    "headers": {"Content-Type": "application/json"},
-                    "body": answer if isinstance(answer, dict) else None,
+                    "headers": {"Content-Type": ctype, **extra},
+                    "body": body,
                 }
             )
+            parts.append((path, status))
         return Reply(200, {"responses": responses})
 
     def _authorize(self, headers: dict[str, str], user: str | None) -> str:
