@@ -66,9 +66,7 @@ def new_box(kind: str, root: Path, content: list[Message]) -> LocalMailbox:
     return LocalMailbox(kind, root, content)
 
 
-def test_deleted_newest_token_mail_never_revives_the_older_token(
-    kind: str, tmp_path: Path
-) -> None:
+def test_deleted_newest_token_mail_never_revives_the_older_token(kind: str, tmp_path: Path) -> None:
     box = new_box(kind, tmp_path / "box", list(messages().values()))
     state = tmp_path / "state.json"
     with box.open() as provider:
