@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint system-deps clean
+.PHONY: demo test lint mutation system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,5 +37,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Mutation testing of the modules where a silent bug costs most (see TESTING.md): minutes on
+# 2 cores, never part of `make test` or CI. mutmut comes from the optional `mutation` extra.
+MUTATION_STAMP := $(VENV)/.mutation-installed
+
+$(MUTATION_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,mutation]'
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP)  ## mutate extract, templates, policy, engine, state; print the score
+	rm -rf mutants
+	$(BIN)/mutmut run > mutants.log 2>&1 || { tail -c 2000 mutants.log; exit 1; }
+	$(BIN)/python tools/mutation_score.py --mutmut $(BIN)/mutmut
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants mutants.log

@@ -117,58 +117,7 @@ def test_random_bytes_never_crash_and_never_yield(raw: bytes) -> None:
     assert isinstance(result, Rejection)
 
 
-MIME_PIECES = st.sampled_from(
-    [
-        b"From: support@salesforce.com\n",
-        b"From: support@salesforce.com.evil.net\n",
-        b"Subject: Your new Salesforce security token\n",
-        b'Content-Type: multipart/mixed; boundary="b"\n',
-        b"Content-Type: text/html; charset=x-unknown\n",
-        b"Content-Type: text/plain; charset=iso-2022-jp\n",
-        b"Content-Transfer-Encoding: base64\n",
-        b"Content-Transfer-Encoding: quoted-printable\n",
-        b"MIME-Version: 1.0\n",
-        b"\n",
-        b"--b\n",
-        b"--b--\n",
-        b"Username: dana@example.com\n",
-        f"Security token (case-sensitive): {TOKEN}\n".encode(),
-        b"=\n",
-        b"<div><span>",
-        b"\x00\xff\xfe",
-        b"Date: Mon, 99 Foo 20000 99:99:99 +9999\n",
-        b"Authentication-Results: mx.google.com; dmarc=fail\n",
-    ]
-)
-
-
-@settings(max_examples=400, deadline=None)
-@given(st.lists(MIME_PIECES, max_size=40), st.booleans())
-def test_mangled_mime_never_crashes_and_trust_holds(pieces: list[bytes], evil: bool) -> None:
-    raw = b"".join(pieces)
-    if evil:
-        raw = raw.replace(b"support@salesforce.com\n", b"support@salesforce.com.evil.net\n")
-    result = evaluate(raw, Candidate("x", WHEN), "t:", TrustPolicy())
-    if isinstance(result, Finding):
-        # Only a mail whose single From is salesforce.com, with no DMARC fail in its headers
-        # (a line after the header block is body text, not a header), may yield.
-        headers = parse_message(raw).headers
-        assert result.sender == "support@salesforce.com"
-        assert not any("dmarc=fail" in h for h in headers.auth_results)
-        assert result.token == TOKEN
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.emails(),
-    st.text(alphabet=st.characters(codec="utf-8"), max_size=300),
-)
-def test_any_non_salesforce_sender_never_yields(sender: str, noise: str) -> None:
-    if sender.lower().rstrip(".").endswith("salesforce.com"):
-        return
-    body = f"{noise}\nUsername: dana@example.com\nSecurity token (case-sensitive): {TOKEN}\n"
-    result = evaluate(_mail(sender, body), Candidate("x", WHEN), "t:", TrustPolicy())
-    assert isinstance(result, Rejection)
+# Mangled MIME and sender look-alikes through the whole pipeline: test_trust_properties.py.
 
 
 def test_genuine_mail_through_html_and_plain() -> None:

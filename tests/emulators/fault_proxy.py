@@ -13,7 +13,9 @@ It listens on 127.0.0.1 (port 0) in front of a server and works in one of two mo
   N server bytes after it, or halfway through the first literal the server sends back.
 
 A TLS-terminating proxy speaks implicit TLS to the client only (imaps://); STARTTLS clients go
-through a passthrough proxy in front of the plain port.
+through a passthrough proxy in front of the plain port. It can also hide capabilities
+(``hide_capabilities=["SORT"]``: the server then looks like one without SORT, see
+capability_filter.py).
 
 Actions: ``reset`` (RST: SO_LINGER 0, then close, both sides), ``close`` (FIN without TLS
 close_notify: a cut, not a goodbye), ``stall`` (keep both sockets open, forward nothing more),
@@ -43,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
+
+from .capability_filter import CapabilityFilter
 
 Action = Literal["reset", "close", "stall", "trickle", "pass", "plaintext", "garbage"]
 POLL = 0.05  # seconds: how quickly threads notice close() and idle sockets
@@ -139,8 +143,13 @@ class FaultProxy:
         *,
         tls: TlsTermination | None = None,
         faults: list[Fault] | None = None,
+        hide_capabilities: tuple[str, ...] = (),
     ) -> None:
+        if hide_capabilities and tls is None:
+            raise ValueError("hiding capabilities needs a TLS-terminating proxy")
         self.upstream = upstream
+        self.hide_capabilities = hide_capabilities
+        self.filters: list[CapabilityFilter] = []  # one per connection, in accept order
         self.faults: list[Fault] = list(faults or [])
         self.connections: list[ConnStats] = []
         self.events: list[str] = []
@@ -333,6 +342,11 @@ class _Pump:
         self.trickle: float | None = None  # seconds between bytes once a trickle began
         self.backlog = bytearray()  # server bytes not trickled to the client yet
         self.next_drip = 0.0
+        self.filter: CapabilityFilter | None = None
+        if proxy.hide_capabilities and self.inspect:
+            self.filter = CapabilityFilter(proxy.hide_capabilities)
+            with proxy._lock:
+                proxy.filters.append(self.filter)
         if armed is not None:
             self._arm(armed)
 
@@ -450,6 +464,10 @@ class _Pump:
         self.budget, self.cut = fault.after_server_bytes, None
 
     def _from_server(self, data: bytes) -> None:
+        if self.filter is not None:
+            data = self.filter.feed(data)
+            if not data:
+                return
         if self.trickle is not None:
             self.backlog += data
             return

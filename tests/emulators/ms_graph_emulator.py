@@ -2,6 +2,7 @@
 
 Tokens are checked against the IdentityEmulator that issued them. Messages are loaded from raw
 RFC 822 bytes plus a receivedDateTime, so the golden corpus (tests/corpus) loads as-is.
+A list without ``$orderby`` comes in delivery order, not newest first: Graph promises no order.
 """
 
 from __future__ import annotations
@@ -487,8 +488,10 @@ class GraphEmulator(_Emulator):
             )
         if order and order != ["receiveddatetime"]:
             raise GraphError(400, "BadRequest", "This emulator only sorts by receivedDateTime.")
-        reverse = not orderby or orderby.strip().lower().endswith("desc")
-        hits = sorted((x for x in messages if keep(x)), key=lambda x: x.received, reverse=reverse)
+        hits = [x for x in messages if keep(x)]  # Graph promises no order without $orderby:
+        if order:  # the emulator keeps insertion order then, so a lost $orderby shows
+            descending = orderby is not None and orderby.strip().lower().endswith("desc")
+            hits.sort(key=lambda x: x.received, reverse=descending)
         if search is not None:
             needle = search.strip('"').lower()
             hits = [x for x in hits if needle in f"{x.subject} {x.from_address}".lower()]
