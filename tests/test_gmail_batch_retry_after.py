@@ -65,7 +65,7 @@ def provider(emu: GmailEmulator, tmp_path: Path, clock: FakeClock) -> GmailProvi
         max_delay=4.0,
         sleep=clock.sleep,
         clock=clock.clock,
-        jitter=lambda: 0.5,
+        random=lambda: 0.5,
     )
     return GmailProvider.from_url(
         "gmail://me", SourceOptions(timeout=5.0, profile=profile), retry=retry

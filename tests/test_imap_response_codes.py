@@ -220,12 +220,21 @@ def test_a_connection_limit_that_clears_is_retried_through(
     name, token = user
     options = SourceOptions(ca_file=dovecot.ca_file, timeout=5)  # default retries
     with sessions_held(dovecot, name) as held:
-        # The held sessions end 0.1 s into the lookup: its first LOGIN meets the limit.
-        timer = threading.Timer(0.1, lambda: [c.logout() for c in held])
-        timer.start()
+
+        def release_after_the_first_refusal() -> None:
+            # Only once Dovecot has refused the lookup's LOGIN for the limit (however the
+            # machine's load delays that LOGIN) do the held sessions end; the retry gets in.
+            deadline = time.monotonic() + 5
+            while limit_rejections(dovecot, name, settle=0) == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            for client in held:
+                client.logout()
+
+        releaser = threading.Thread(target=release_after_the_first_refusal)
+        releaser.start()
         with open_provider(dovecot.url(name), options) as provider:
             assert find_token(provider).token == token
-        timer.join()
+        releaser.join()
     assert limit_rejections(dovecot, name) >= 1
 
 

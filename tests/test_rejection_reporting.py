@@ -171,7 +171,7 @@ def test_the_walk_screens_headers_before_fetching_and_passes_the_query_on(
         (logging.INFO, f"skip {gone}: message {gone} is gone from memory:{name}"),
         (
             logging.INFO,
-            f"token mail {dana} for dana@example.com received {T0.isoformat()} (2 fetched so far)",
+            f"token mail {dana} for dana@example.com received {T0.isoformat()} in the source (2 fetched so far)",
         ),
     ]
     for line in expected:
