@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from inbox_finder.mail.extract import MAX_GAP, extract, why_no_token
+from inbox_finder.mail.extract import MAX_GAP, extract, is_sandbox_subject, why_no_token
 from inbox_finder.mail.parse import Headers, ParsedMessage, TextPart
 
 TOKEN = "4jEAKuW3a4g33x2zsX11BkrsB"
@@ -71,3 +71,30 @@ def test_a_mail_with_a_token_has_no_reason_to_refuse() -> None:
     good = f"Username: {DANA}\nSecurity token: {TOKEN}\n"
     assert extract(_parsed(good, EN_SUBJECT)) is not None
     assert why_no_token(_parsed(good, EN_SUBJECT)) == "no token in the body"
+
+
+@pytest.mark.parametrize(
+    ("subject", "sandbox"),
+    [
+        ("Sandbox: Your new Salesforce security token", True),
+        ("sandbox:Your new Salesforce security token", True),
+        ("[EXTERNAL] Sandbox: Your new Salesforce security token", True),
+        ("(External Email) Sandbox: Your new Salesforce security token", True),
+        ("Your new Salesforce security token", False),
+        ("FW: Sandbox: Your new Salesforce security token", False),
+        ("RE: Sandbox: Your new Salesforce security token", False),
+        ("Sandboxes: Your new Salesforce security token", False),
+    ],
+)
+def test_sandbox_subjects(subject: str, sandbox: bool) -> None:
+    assert is_sandbox_subject(subject) is sandbox
+
+
+def test_template_names() -> None:
+    legacy = "salesforce.com security token confirmation"
+    with_user = f"Username: {DANA}\nSecurity token (case-sensitive): {TOKEN}\n"
+    no_user = f"Security token (case-sensitive): {TOKEN}\n"
+    assert extract(_parsed(with_user, EN_SUBJECT)).template == "current"  # type: ignore[union-attr]
+    assert extract(_parsed(no_user, EN_SUBJECT)).template == "current"  # type: ignore[union-attr]
+    assert extract(_parsed(no_user, legacy)).template == "legacy"  # type: ignore[union-attr]
+    assert extract(_parsed(with_user, legacy)).template == "current"  # type: ignore[union-attr]

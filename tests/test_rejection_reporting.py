@@ -17,7 +17,13 @@ from inbox_finder.boundary.provider import Query
 from inbox_finder.boundary.registry import open_provider
 from inbox_finder.engine import Selection, iter_findings, rejection_summary
 from inbox_finder.model import Candidate
-from inbox_finder.testing.mail import legacy_token_mail, new_token, token_mail, verification_mail
+from inbox_finder.testing.mail import (
+    legacy_token_mail,
+    new_token,
+    other_mail,
+    token_mail,
+    verification_mail,
+)
 from inbox_finder.trust.policy import TrustPolicy
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
@@ -188,3 +194,37 @@ def test_a_huge_message_is_read_only_so_far(caplog: pytest.LogCaptureFixture) ->
     result = evaluate(raw, Candidate("big", T0), "t:", TrustPolicy())
     assert isinstance(result, Finding) and result.token == "4jEAKuW3a4g33x2zsX11BkrsB"
     assert f"big is {len(raw)} bytes; reading the first {MAX_MESSAGE_BYTES}" in caplog.messages
+
+
+class Unnarrowed(MemoryProvider):
+    """A provider that ignores the sender narrowing (as a server search may): all mail comes."""
+
+    def search(self, query: Query) -> Iterator[Candidate]:
+        return super().search(Query(query.since, (), query.after_cursor))
+
+
+def test_unrelated_newer_mail_is_skipped_not_the_end_of_the_walk(
+    box: tuple[str, MemoryStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    name, store = box
+    caplog.set_level(logging.DEBUG, logger="inbox_finder.engine")
+    news = store.add(other_mail(1, when=T0), T0 + timedelta(hours=3))
+    store.add(token_mail(new_token(), "ops@example.com"), T0 + timedelta(hours=2))
+    store.add(token_mail(new_token(), "ops@example.com"), T0 + timedelta(hours=1))
+    token = new_token()
+    store.add(token_mail(token), T0)
+    counts: Counter[str] = Counter()
+    selection = Selection("dana@example.com")
+    found = list(iter_findings(Unnarrowed(store, name), selection, TrustPolicy(), None, counts))
+    assert [f.token for f in found] == [token]
+    assert counts == Counter({"for another username": 2})
+    assert f"skip {news} (headers): From names no trusted domain" in caplog.messages
+
+
+def test_the_receive_time_source_is_passed_on() -> None:
+    from inbox_finder.engine import evaluate
+    from inbox_finder.model import Finding
+
+    raw = token_mail(new_token())
+    result = evaluate(raw, Candidate("x", T0, "date-header"), "t:", TrustPolicy())
+    assert isinstance(result, Finding) and result.received_source == "date-header"
