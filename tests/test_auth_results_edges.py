@@ -105,3 +105,8 @@ def test_verdicts_say_why() -> None:
         "",
     )
     assert verdict(FROM) == (True, "sender domain salesforce.com", "support@salesforce.com", "")
+
+
+def test_a_comment_before_the_authserv_id_or_a_result_is_dropped() -> None:
+    assert not trusted("(received by) mx.google.com; dmarc=fail")
+    assert not trusted("mx.google.com; (policy) dmarc=fail")
