@@ -57,3 +57,56 @@ def test_verify_dkim_rejection_names_the_reason() -> None:
     assert isinstance(result, Rejection)
     assert result.reason.startswith("--verify-dkim: ") and len(result.reason) > 15
     assert result.label == "no valid DKIM signature (--verify-dkim)"
+
+
+def test_a_header_from_an_untrusted_server_is_skipped_not_the_end() -> None:
+    assert not trusted("relay.evil.example; dmarc=pass", "mx.google.com; dmarc=fail")
+    assert trusted("relay.evil.example; dmarc=fail", "mx.google.com; dmarc=pass")
+
+
+def test_failures_without_the_property_that_names_the_domain() -> None:
+    assert trusted("mx.google.com; dkim=fail")  # no signer named: not aligned, not spoofed
+    assert trusted("mx.google.com; spf=fail")
+
+
+def test_verdicts_say_why() -> None:
+    def verdict(from_raw: str, *auth: str) -> tuple[bool, str, str, str]:
+        v = judge(Headers(from_raw=from_raw, auth_results=auth))
+        return v.trusted, v.reason, v.sender, v.label
+
+    assert verdict("a@x.example, b@y.example") == (
+        False,
+        "no single From address",
+        "",
+        "no single From address",
+    )
+    assert verdict("Eve <eve@evil.example>") == (
+        False,
+        "untrusted sender domain evil.example",
+        "eve@evil.example",
+        "untrusted sender domain",
+    )
+    assert verdict(FROM, "mx.google.com; dkim=fail header.d=salesforce.com") == (
+        False,
+        "spoofed: dkim=fail for salesforce.com per mx.google.com",
+        "support@salesforce.com",
+        "spoofed sender (DKIM fail)",
+    )
+    assert verdict(FROM, "mx.google.com; spf=pass; dmarc=pass; dmarc=bestguesspass") == (
+        True,
+        "authentication-results mx.google.com: dmarc=pass,dmarc=bestguesspass",
+        "support@salesforce.com",
+        "",
+    )
+    assert verdict(FROM, "mx.google.com; spf=pass") == (
+        True,
+        "authentication-results mx.google.com: no fail",
+        "support@salesforce.com",
+        "",
+    )
+    assert verdict(FROM) == (True, "sender domain salesforce.com", "support@salesforce.com", "")
+
+
+def test_a_comment_before_the_authserv_id_or_a_result_is_dropped() -> None:
+    assert not trusted("(received by) mx.google.com; dmarc=fail")
+    assert not trusted("mx.google.com; (policy) dmarc=fail")

@@ -43,8 +43,8 @@ def test_security_token_subject_lets_any_label_carry_the_value() -> None:
 
 
 def test_without_a_security_token_subject_the_label_must_name_a_token() -> None:
-    body = f"Brukernavn: {DANA}\nKode: {TOKEN}\n"
-    assert _token(body, "Ditt token") is None
+    assert _token(f"Brukernavn: {DANA}\nKode: {TOKEN}\n", "Ditt token") is None
+    assert _token(f"Brukernavn: {DANA}\nVerdi: {TOKEN}\n", "Ditt token") is None
     assert _token(f"Brukernavn: {DANA}\nDitt token: {TOKEN}\n", "Ditt token") == TOKEN
 
 
@@ -98,3 +98,21 @@ def test_template_names() -> None:
     assert extract(_parsed(no_user, EN_SUBJECT)).template == "current"  # type: ignore[union-attr]
     assert extract(_parsed(no_user, legacy)).template == "legacy"  # type: ignore[union-attr]
     assert extract(_parsed(with_user, legacy)).template == "current"  # type: ignore[union-attr]
+
+
+def test_a_label_alone_on_the_last_line_is_no_token() -> None:
+    assert _token(f"Username: {DANA}\nSecurity token (case-sensitive):", EN_SUBJECT) is None
+    assert _token(f"Username: {DANA}\nSecurity token (case-sensitive):\n", EN_SUBJECT) is None
+
+
+@pytest.mark.parametrize("gap", range(1, MAX_GAP + 2))
+def test_template_username_within_the_gap(gap: int) -> None:
+    filler = "".join(f"Line {n}\n" for n in range(gap - 1))
+    body = f"Username: {DANA}\n{filler}Security token (case-sensitive): {TOKEN}\n"
+    found = extract(_parsed(body, EN_SUBJECT))
+    assert found is not None and found.token == TOKEN
+    assert found.username == (DANA if gap <= MAX_GAP else None)
+
+
+def test_sandbox_subject_with_leading_space() -> None:
+    assert is_sandbox_subject(" Sandbox: Your new Salesforce security token")

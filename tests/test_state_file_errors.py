@@ -178,3 +178,12 @@ def test_a_held_lock_times_out_with_the_file_named(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert str(info.value) == f"another scan has held {lock} for more than 0.3s; giving up"
+
+
+def test_a_state_file_in_a_missing_folder_cannot_be_locked(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "state.json"
+    with pytest.raises(ActionError) as info, locked(path, timeout=1):
+        pass
+    assert str(info.value) == (
+        f"cannot use the state file {path}: directory {path.parent} does not exist"
+    )

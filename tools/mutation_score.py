@@ -77,7 +77,10 @@ def main() -> int:
             counts["survived"] += 1
             unexplained.append(f"{name}: {state}")
     total = Counter[str]()
-    print(f"{'module':34} {'mutants':>7} {'killed':>7} {'equiv.':>7} {'left':>5} {'score':>7}")
+    print(
+        f"{'module':26} {'mutants':>7} {'killed':>7} {'equiv.':>7} {'left':>5} "
+        f"{'killed/all':>10} {'score':>7}"
+    )
     for module, counts in sorted(per_module.items()):
         total.update(counts)
         print(_row(module, counts))
@@ -98,9 +101,10 @@ def _score(counts: Counter[str]) -> float:
 
 
 def _row(module: str, counts: Counter[str]) -> str:
+    raw = 100.0 * counts["killed"] / counts["total"] if counts["total"] else 100.0
     return (
-        f"{module:34} {counts['total']:>7} {counts['killed']:>7} {counts['equivalent']:>7} "
-        f"{counts['survived']:>5} {_score(counts):>6.1f}%"
+        f"{module:26} {counts['total']:>7} {counts['killed']:>7} {counts['equivalent']:>7} "
+        f"{counts['survived']:>5} {raw:>9.1f}% {_score(counts):>6.1f}%"
     )
 
 
