@@ -70,3 +70,13 @@ def test_the_same_token_seen_again_later_is_not_new(tmp_path: Path) -> None:
     state.record(finding(TOKEN, WHEN))
     assert not state.is_new_finding(finding(TOKEN, WHEN + timedelta(days=1)))
     assert state.is_new_finding(finding("Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2R", WHEN + timedelta(seconds=1)))
+
+
+def test_a_different_token_with_the_same_receive_time_is_not_new(tmp_path: Path) -> None:
+    """Two tokens received in the same second cannot be ordered: never announce the other one."""
+    state = ScanState(tmp_path / "s.json")
+    state.record(finding(TOKEN, WHEN))
+    assert not state.is_new_finding(finding("Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2R", WHEN))
+    assert not state.is_new_finding(
+        finding("Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2R", WHEN - timedelta(seconds=1))
+    )

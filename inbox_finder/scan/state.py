@@ -132,7 +132,11 @@ class ScanState:
         return self._mac("user:" + (username or "").casefold())
 
     def is_new_finding(self, finding: Finding) -> bool:
-        """True unless this exact token (or a newer one) is already recorded for its username."""
+        """True for a username's first token, or a different token received strictly later.
+
+        A different token with the same receive time is not new: which of two same-second
+        tokens is newer cannot be told, and announcing it would let runs flip between them.
+        """
         seen = self.usernames.get(self.user_key(finding.username))
         if seen is None:
             return True
