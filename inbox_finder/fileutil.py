@@ -5,7 +5,8 @@ then rename over the target). A new file is created 0600; an existing file keeps
 group and mode; a symlink is written through to its target, never replaced by a regular file.
 When that cannot be done (an owner the process may not give away, a file with several hard
 links, a directory it may not create files in), it refuses with ``UnsafeWriteError`` and leaves
-the file as it was.
+the file as it was. Owner and mode are POSIX notions: on Windows the replacement inherits the
+folder's ACL (see ``oscompat``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import errno
 import os
 import stat
 from pathlib import Path
+
+from inbox_finder.oscompat import O_DIRECTORY, POSIX
 
 PRIVATE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -86,7 +89,7 @@ def check_writable(path: str | os.PathLike[str], *, create_dirs: bool = False) -
 
 def _can_own(st: os.stat_result) -> bool:
     """Whether a new file can be given ``st``'s owner and group (chown rules of Linux)."""
-    if os.geteuid() == 0:
+    if not POSIX or os.geteuid() == 0:
         return True
     return st.st_uid == os.geteuid() and (st.st_gid == os.getegid() or st.st_gid in os.getgroups())
 
@@ -113,11 +116,11 @@ def write_private(
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
-            if old is not None:
+            if POSIX and old is not None:
                 # Owner first: chown may clear set-id bits that the chmod below puts back.
                 _give_owner(fh.fileno(), target, old)
                 os.fchmod(fh.fileno(), stat.S_IMODE(old.st_mode))
-            else:
+            elif POSIX:
                 os.fchmod(fh.fileno(), PRIVATE_MODE)
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -141,8 +144,10 @@ def _give_owner(fd: int, target: Path, old: os.stat_result) -> None:
 
 def _sync_dir(directory: Path) -> None:
     """Make the rename durable (a crash right after must not bring back the old file)."""
+    if not POSIX:
+        return  # Windows cannot open a directory; NTFS journals the rename itself
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(directory, os.O_RDONLY | O_DIRECTORY)
     except OSError:
         return
     try:
@@ -153,7 +158,12 @@ def _sync_dir(directory: Path) -> None:
 
 
 def require_private(path: str | os.PathLike[str], what: str) -> None:
-    """Refuse a secret-holding file that other users can read (like ssh does for its keys)."""
+    """Refuse a secret-holding file that other users can read (like ssh does for its keys).
+
+    POSIX only: Windows reports no meaningful mode bits; there the profile's ACL protects it.
+    """
+    if not POSIX:
+        return
     try:
         shared = is_group_or_world_readable(path)
     except FileNotFoundError:

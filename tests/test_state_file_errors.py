@@ -136,7 +136,7 @@ def test_lock_file_is_private_and_never_a_symlink_or_special(tmp_path: Path) -> 
     lock.mkdir()
     with pytest.raises(ActionError) as info, locked(path, timeout=1):
         pass
-    assert str(info.value) == f"refusing to use the lock file {lock}: Is a directory"
+    assert str(info.value) == f"refusing to use the lock file {lock}: it is a directory"
     lock.rmdir()
     os.mkfifo(lock)
     with pytest.raises(ActionError) as info, locked(path, timeout=1):

@@ -134,8 +134,8 @@ def scan_options(func: F) -> F:
                 "--exec",
                 "exec_cmd",
                 metavar="CMD",
-                help="Run CMD (via /bin/sh, in its own process group) once per new token: "
-                "INBOX_FINDER_TOKEN, INBOX_FINDER_USERNAME and INBOX_FINDER_RECEIVED in its "
+                help="Run CMD (via /bin/sh, on Windows cmd.exe; own process group) once per new "
+                "token: INBOX_FINDER_TOKEN, INBOX_FINDER_USERNAME and INBOX_FINDER_RECEIVED in its "
                 "environment (mailbox and Salesforce password variables removed), the JSON on "
                 "stdin. A failure exits 5 and the token is offered again next run.",
             ),

@@ -2,16 +2,15 @@
 
 The ``--exec`` child's environment is the scan's own minus every variable the tool or a
 config profile reads a secret from (``child_env``), plus INBOX_FINDER_TOKEN, _USERNAME and
-_RECEIVED (and the ``--verify`` verdict). It runs in a session and process group of its own,
-so a timeout kills everything it started, not only the shell.
+_RECEIVED (and the ``--verify`` verdict). It runs through the platform's shell
+(``oscompat.shell_name``) in a process group of its own, so a timeout kills everything it
+started, not only the shell.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
 import subprocess
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -21,11 +20,12 @@ from typing import Any
 from inbox_finder.errors import ActionError, ConfigError
 from inbox_finder.fileutil import write_private
 from inbox_finder.model import Finding
+from inbox_finder.oscompat import own_group_kwargs, stop_group
 from inbox_finder.salesforce.credentials import SF_PASSWORD_ENV
 from inbox_finder.secret_sources import PASSWORD_ENV
 
 EXEC_TIMEOUT = 300.0
-KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for a timed-out command's group
+KILL_GRACE = 2.0  # seconds between asking a timed-out command's group to stop and killing it
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Variables the tool itself reads secrets from, whatever the config says.
@@ -73,18 +73,6 @@ class EnvTarget:
         return cls(Path(file).expanduser(), key)
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM the command's whole process group, SIGKILL what is left after a grace period."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(KILL_GRACE)
-    # Grandchildren may ignore SIGTERM or outlive the shell: the group goes in any case.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 def run_exec(
     command: str,
     finding: Finding,
@@ -92,7 +80,7 @@ def run_exec(
     extra_env: Mapping[str, str] | None = None,
     secret_vars: Collection[str] = FIXED_SECRET_VARS,
 ) -> None:
-    """Run ``command`` through /bin/sh with the token in its environment and JSON on stdin."""
+    """Run ``command`` through the shell with the token in its environment and JSON on stdin."""
     env = child_env(secret_vars, finding, extra_env)
     try:
         proc = subprocess.Popen(  # noqa: S602 - the user's own command line, as cron would run it
@@ -101,20 +89,20 @@ def run_exec(
             stdin=subprocess.PIPE,
             text=True,
             env=env,
-            start_new_session=True,  # own process group: a timeout can kill all of it
+            **own_group_kwargs(),  # own process group: a timeout can kill all of it
         )
     except OSError as exc:
         raise ActionError(f"--exec command could not start: {exc.strerror}") from exc
     try:
         proc.communicate(finding.to_json() + "\n", timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        stop_group(proc, KILL_GRACE)
         raise ActionError(
             f"--exec command timed out after {timeout:g}s (see --exec-timeout); "
             "its process group was killed"
         ) from None
     except BaseException:
-        _kill_group(proc)
+        stop_group(proc, KILL_GRACE)
         raise
     if proc.returncode != 0:
         raise ActionError(f"--exec command exited with status {proc.returncode}")

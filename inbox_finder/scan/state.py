@@ -19,8 +19,6 @@ The source is compared in a canonical form (``canonical_source``), so ``mbox:box
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import hmac
 import json
@@ -28,7 +26,6 @@ import logging
 import os
 import secrets
 import stat
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -215,51 +212,50 @@ def load_state(path: Path) -> ScanState:
     return ScanState(path, data["salt"], source, cursor, users, is_new=False)
 
 
-def _open_lock(path: Path) -> tuple[int, Path]:
-    """Open (creating 0600) the lock file, never through a symlink, never a FIFO or device."""
+def _lock_path(path: Path) -> Path:
+    """``FILE.lock`` beside the state's real file; refused if it is a symlink, FIFO or device."""
     try:
         target = check_writable(path)
     except UnsafeWriteError as exc:
         raise ActionError(f"cannot use the state file {path}: {exc}") from exc
     lock_path = target.with_name(target.name + ".lock")
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(lock_path, flags, 0o600)
-    except OSError as exc:
-        why = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror
-        raise ActionError(f"refusing to use the lock file {lock_path}: {why}") from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
+        st = os.lstat(lock_path)
+    except FileNotFoundError:
+        return lock_path
+    if stat.S_ISLNK(st.st_mode):
+        raise ActionError(f"refusing to use the lock file {lock_path}: it is a symlink")
+    if stat.S_ISDIR(st.st_mode):
+        raise ActionError(f"refusing to use the lock file {lock_path}: it is a directory")
+    if not stat.S_ISREG(st.st_mode):
         raise ActionError(f"refusing to use the lock file {lock_path}: not a regular file")
-    return fd, lock_path
-
-
-def _acquire(fd: int, lock_path: Path, timeout: float) -> None:
-    """flock ``fd``; say once that we wait; StateLockedError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    waiting = False
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
-        if time.monotonic() >= deadline:
-            raise StateLockedError(
-                f"another scan has held {lock_path} for more than {timeout:g}s; giving up"
-            )
-        if not waiting:
-            log.warning("another scan holds %s; waiting up to %gs", lock_path, timeout)
-            waiting = True
-        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    return lock_path
 
 
 @contextlib.contextmanager
 def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold an exclusive lock on ``FILE.lock`` beside the state's real file (bounded wait)."""
-    fd, lock_path = _open_lock(path)
+    """Hold an exclusive lock on ``FILE.lock`` beside the state's real file (bounded wait).
+
+    The lock is filelock's native one (``flock`` on POSIX, a byte-range lock on Windows); the
+    lock file is created 0600 and left in place, so waiting scans never race on a new inode.
+    """
+    import filelock  # lazy: ~40 ms, only scans take the lock
+
+    lock_path = _lock_path(path)
+    lock = filelock.FileLock(lock_path, mode=0o600, preserve_lock_file=True)
     try:
-        _acquire(fd, lock_path, timeout)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            log.warning("another scan holds %s; waiting up to %gs", lock_path, timeout)
+            lock.acquire(timeout=timeout, poll_interval=0.2)
+    except filelock.Timeout:
+        raise StateLockedError(
+            f"another scan has held {lock_path} for more than {timeout:g}s; giving up"
+        ) from None
+    except OSError as exc:
+        raise ActionError(f"refusing to use the lock file {lock_path}: {exc.strerror}") from exc
+    try:
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        lock.release()

@@ -27,11 +27,12 @@ from pathlib import Path
 
 from inbox_finder.errors import MailboxError
 from inbox_finder.mail.headers import HEADER_END, MAX_HEADER_BYTES, header_block
+from inbox_finder.oscompat import O_BINARY, O_CLOEXEC, O_NONBLOCK
 
 HEAD_READ = 16384  # enough for nearly every header block; longer ones are read again
 MAX_DEPTH = 16  # nested folder levels walked below the root
 MAILDIR_SUBS = ("new", "cur")
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = os.O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_BINARY
 
 
 def decode_mutf7(name: str) -> str:
