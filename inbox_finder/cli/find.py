@@ -23,7 +23,7 @@ from inbox_finder.cli.output import as_json, human, human_all
 from inbox_finder.config import Config, load_config
 from inbox_finder.dates import parse_duration, parse_interval, parse_since
 from inbox_finder.errors import NotFoundError, PartialSearchError
-from inbox_finder.many import expand_sources, in_shard
+from inbox_finder.many import LOCAL_SOURCE, expand_sources, in_shard
 from inbox_finder.model import Finding
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -125,16 +125,19 @@ def find_cmd(
 ) -> int | None:
     """Print the newest security token found in SOURCE (or in any of several SOURCEs).
 
-    A SOURCE may also name a [group.NAME] of profiles; --all-profiles adds every profile.
+    A SOURCE may also name a [group.NAME] of profiles; --all-profiles adds every profile;
+    local: is every mail store a desktop client keeps in your home (see `sources`). With no
+    SOURCE: the config's default, else local:.
     """
     _refuse_conflicts(json_out, quiet, all_, per_username, verify)
-    if not sources and not all_profiles:
-        raise click.UsageError("missing SOURCE (a URL, a profile or a group) or --all-profiles")
     since_at = parse_since(since) if since else None
     wait_for = parse_duration(wait).total_seconds() if wait else None
     pause = parse_interval(interval)
     config = load_config(ctx.obj["config_path"])
+    if not sources and not all_profiles:  # the config's default, else every local store
+        sources = (config.default or LOCAL_SOURCE,)
     chosen = _chosen_sources(sources, config, all_profiles, shard)
+    local = [s.strip().lower() for s in sources] == [LOCAL_SOURCE] and not all_profiles
     if len(chosen) > 1 and (wait_for is not None or verify is not None):
         raise click.UsageError("--wait and --verify take one SOURCE")
     lookup = _Lookup(chosen, config, username, ca_file, timeout, verify_dkim)
@@ -149,6 +152,14 @@ def find_cmd(
             found = lookup.run(since_at, limit=None if many else 1, per_username=per_username)
         except PartialSearchError as exc:
             return _report_partial(exc, json_out=json_out, quiet=quiet, many=many)
+        except NotFoundError as exc:
+            if not local:
+                raise
+            raise NotFoundError(
+                f"{exc}; searched {len(chosen)} local mail store(s) (inbox-finder sources "
+                "lists them)",
+                exc.rejected,
+            ) from None
     if verify is not None:
         return _verify(found[0], verify, lookup, json_out=json_out, quiet=quiet)
     _print_findings(found, json_out=json_out, quiet=quiet, many=many)

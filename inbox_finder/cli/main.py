@@ -39,6 +39,10 @@ COMMANDS = {
         "inbox_finder.cli.login:login_cmd",
         "Sign in once to a mailbox that needs OAuth (Gmail, Microsoft 365).",
     ),
+    "sources": (
+        "inbox_finder.cli.sources:sources_cmd",
+        "List the local mail stores `find` searches with no SOURCE.",
+    ),
     "config": (
         "inbox_finder.cli.config:config_cmd",
         "Check the config file; list the profile keys of a source.",
