@@ -16,6 +16,7 @@ marked ``folder_role = "deleted"``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -74,6 +75,12 @@ class Member:
 
     prefix: str
     provider: MboxTreeProvider | SbdMaildir
+
+    @property
+    def key(self) -> str:
+        """The store's key in a cursor: a digest of its path (an account name is often an
+        address, which a scan state file must not hold)."""
+        return hashlib.sha256(str(self.provider.path).encode("utf-8")).hexdigest()[:16]
 
 
 class ThunderbirdProvider(Provider):
@@ -145,8 +152,8 @@ class ThunderbirdProvider(Provider):
         return chosen
 
     def sync_cursor(self) -> str:
-        """Every account store's own cursor, by folder prefix."""
-        cursors = {m.prefix: m.provider.sync_cursor() for m in self.members}
+        """Every account store's own cursor, by store."""
+        cursors = {m.key: m.provider.sync_cursor() for m in self.members}
         return CURSOR_PREFIX + json.dumps(cursors, sort_keys=True, separators=(",", ":"))
 
     def search(self, query: Query) -> Iterator[Candidate]:
@@ -157,7 +164,7 @@ class ThunderbirdProvider(Provider):
         streams = []
         for index, names in self._chosen(query).items():
             member = self.members[index]
-            after = old.get(member.prefix) if old is not None else None
+            after = old.get(member.key) if old is not None else None
             sub = replace(query, after_cursor=after, folders=tuple(names), exclude_folders=())
             streams.append(IteratorStream(self._tagged(member.provider.search(sub), index)))
         yield from merge_newest(streams)
