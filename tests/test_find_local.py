@@ -173,7 +173,10 @@ def test_config_check_accepts_a_default(tmp_path: Path, capsys: pytest.CaptureFi
     config = tmp_path / "config.toml"
     config.write_text(f'default = "work"\n[mailbox.work]\nurl = "mbox:{box}"\n', encoding="utf-8")
     assert main(["config", "check", "--config", str(config)]) == ExitCode.FOUND
-    assert "valid, 1 profile" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "valid, 1 profile" in out and "default (find with no SOURCE): work" in out
+    assert main(["config", "check", "--config", str(config), "--json"]) == ExitCode.FOUND
+    assert json.loads(capsys.readouterr().out)["default"] == "work"
 
 
 def test_sources_lists_every_store_with_client_and_size(home: Home) -> None:

@@ -82,7 +82,7 @@ class ThunderbirdMailbox(ContractMailbox):
                 "storeContractID": MAILDIR,
             },
         }
-        for server, name in zip(servers, ("Local Folders", "dana@example.com", "pop")):
+        for server, name in zip(servers, ("Local Folders", "dana@example.com", "pop"), strict=True):
             servers[server]["name"] = name
         write(self.profile / "prefs.js", prefs_js(servers))
         for kind, folder in _FOLDERS:

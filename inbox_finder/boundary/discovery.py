@@ -104,7 +104,7 @@ def _safe(target: str, places: Places) -> Iterator[Store]:
     # One broken client directory (permissions, a vanished file) must not hide the others.
     try:
         yield from _load(target)(places)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: e.g. undecodable client settings
         log.debug("discovery %s skipped: %s", target, exc)
 
 

@@ -137,11 +137,11 @@ def find_cmd(
     if not sources and not all_profiles:  # the config's default, else every local store
         sources = (config.default or LOCAL_SOURCE,)
     chosen = _chosen_sources(sources, config, all_profiles, shard)
-    local = [s.strip().lower() for s in sources] == [LOCAL_SOURCE] and not all_profiles
     if len(chosen) > 1 and (wait_for is not None or verify is not None):
         raise click.UsageError("--wait and --verify take one SOURCE")
     lookup = _Lookup(chosen, config, username, ca_file, timeout, verify_dkim)
     lookup.folders, lookup.exclude_folders, lookup.jobs = folders, exclude_folders, jobs
+    lookup.local = [s.strip().lower() for s in sources] == [LOCAL_SOURCE] and not all_profiles
     many = all_ or per_username
     found: list[Finding] = []
     if wait_for is not None:
@@ -152,14 +152,6 @@ def find_cmd(
             found = lookup.run(since_at, limit=None if many else 1, per_username=per_username)
         except PartialSearchError as exc:
             return _report_partial(exc, json_out=json_out, quiet=quiet, many=many)
-        except NotFoundError as exc:
-            if not local:
-                raise
-            raise NotFoundError(
-                f"{exc}; searched {len(chosen)} local mail store(s) (inbox-finder sources "
-                "lists them)",
-                exc.rejected,
-            ) from None
     if verify is not None:
         return _verify(found[0], verify, lookup, json_out=json_out, quiet=quiet)
     _print_findings(found, json_out=json_out, quiet=quiet, many=many)
@@ -225,11 +217,26 @@ class _Lookup:
         self.folders: tuple[str, ...] = ()
         self.exclude_folders: tuple[str, ...] = ()
         self.jobs: int | None = None
+        self.local = False  # the sources are the discovered local stores (local:)
 
     def run(
         self, since: datetime | None, *, limit: int | None, per_username: bool
     ) -> list[Finding]:
         """One lookup; NotFoundError (exit 1, with the rejected-mail counts) when empty."""
+        try:
+            return self._find(since, limit=limit, per_username=per_username)
+        except NotFoundError as exc:
+            if not self.local:
+                raise
+            raise NotFoundError(
+                f"{exc}; searched {len(self.sources)} local mail store(s) "
+                "(inbox-finder sources lists them)",
+                exc.rejected,
+            ) from None
+
+    def _find(
+        self, since: datetime | None, *, limit: int | None, per_username: bool
+    ) -> list[Finding]:
         return find_tokens(
             self.sources,
             username=self.username,
