@@ -174,12 +174,26 @@ def test_expunged_mail_still_counts_and_is_marked_deleted(home: Home) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "deleted"),
-    [("0009", True), ("0008", True), ("8", True), ("0001", False), ("0000", False), (None, False)],
+    ("status", "status2", "deleted"),
+    [
+        ("0009", "00000000", True),  # read + expunged
+        ("0008", None, True),
+        ("8", None, True),
+        ("0001", "00000000", False),
+        ("0000", None, False),
+        (None, None, False),
+        ("0001", "00200000", True),  # IMAP: flagged deleted on the server
+        ("0001", "00010000", False),  # MDN report needed
+        ("0080", "00000008", False),  # offline; 0x8 in Status2 is not the expunged flag
+    ],
 )
-def test_expunged_flag(status: str | None, deleted: bool) -> None:
-    head = b"From: a@b\n" if status is None else f"X-Mozilla-Status: {status}\nFrom: a@b\n".encode()
-    assert expunged(head) is deleted
+def test_expunged_flag(status: str | None, status2: str | None, deleted: bool) -> None:
+    head = b""
+    if status is not None:
+        head += f"X-Mozilla-Status: {status}\n".encode()
+    if status2 is not None:
+        head += f"X-Mozilla-Status2: {status2}\n".encode()
+    assert expunged(head + b"From: a@b\n") is deleted
 
 
 def test_every_profile_is_one_source_with_profile_names(

@@ -11,7 +11,9 @@ newest-first candidate streams are merged by receive time.
 Deleting a message in an mbox store only sets the expunged flag (``0x0008`` of
 nsMsgMessageFlags) in its ``X-Mozilla-Status`` header; the bytes stay until the folder is
 compacted. Such a message still counts — its token may be the newest one issued — and is
-marked ``folder_role = "deleted"``.
+marked ``folder_role = "deleted"``; so is an offline IMAP copy of a message flagged deleted on
+the server (``IMAPDeleted``, ``0x00200000``, in ``X-Mozilla-Status2``), as the IMAP provider
+counts mail flagged deleted but not expunged yet.
 """
 
 from __future__ import annotations
@@ -42,15 +44,22 @@ from ..local.mboxtree import MboxTreeProvider
 from ..local.walk import maildir_folders
 from .profiles import accounts, find_profiles, profile_roots
 
-EXPUNGED = 0x0008  # nsMsgMessageFlags::Expunged
+EXPUNGED = 0x0008  # nsMsgMessageFlags::Expunged, in X-Mozilla-Status (the low 16 bits)
+IMAP_DELETED = 0x00200000  # nsMsgMessageFlags::IMAPDeleted, in X-Mozilla-Status2
 CURSOR_PREFIX = "thunderbird:"
-_STATUS = re.compile(rb"^x-mozilla-status[ \t]*:[ \t]*([0-9a-f]{1,8})[ \t]*\r?$", re.I | re.M)
+_STATUS = re.compile(
+    rb"^x-mozilla-status(2?)[ \t]*:[ \t]*([0-9a-f]{1,8})[ \t]*\r?$", re.IGNORECASE | re.MULTILINE
+)
 
 
 def expunged(headers: bytes | None) -> bool:
-    """True when the header block's X-Mozilla-Status carries the expunged flag."""
-    m = _STATUS.search(headers or b"")
-    return m is not None and bool(int(m.group(1), 16) & EXPUNGED)
+    """True when the header block marks the message deleted but still stored: expunged
+    (X-Mozilla-Status) or, in an offline IMAP copy, flagged deleted (X-Mozilla-Status2)."""
+    for m in _STATUS.finditer(headers or b""):
+        flag = IMAP_DELETED if m.group(1) else EXPUNGED
+        if int(m.group(2), 16) & flag:
+            return True
+    return False
 
 
 def _shown(name: str) -> str:
