@@ -366,3 +366,17 @@ def test_search_after_a_cursor_reads_only_changed_accounts(home: Home) -> None:
         new = list(provider.search(Query(after_cursor=cursor)))
     assert [c.folder for c in new] == ["Local Folders/Inbox"]
     assert new[0].received == when
+
+
+def test_a_profile_without_messages_is_not_listed(tmp_path: Path) -> None:
+    base = tmp_path / ".thunderbird"
+    write(base / "profiles.ini", b"[Profile0]\nName=p\nIsRelative=1\nPath=p.default\n")
+    local = base / "p.default" / "Mail" / "Local Folders"
+    write(local / "Inbox", b"")  # a folder never used
+    write(local / "Inbox.msf", b'// <!-- <mdb:mork:z v="1.4"/> -->\n' * 50)
+    write(local / "Unsent Messages.bak", b"not an mbox")
+    places = Places(tmp_path, {}, "linux")
+    assert list(thunderbird_stores(places)) == []
+    write(local / "Inbox", tb_entry(token_mail("Qq1Ww2Ee3Rr4Tt5Yy6Uu7Ii8O", when=day(2)), day(2)))
+    [store] = thunderbird_stores(places)
+    assert store.size == (local / "Inbox").stat().st_size

@@ -31,7 +31,7 @@ from inbox_finder.boundary.discovery import (
 
 MUTT = "mutt"
 EVOLUTION = "Evolution"
-# mbox folders have no extension; these files beside them are indexes and state, not mail.
+# Files beside mbox folders that are indexes and state, never mail (skipped unopened).
 NOT_MAIL_SUFFIXES = (".msf", ".cmeta", ".ev-summary", ".ev-summary-meta", ".index", ".data")
 
 
@@ -41,11 +41,13 @@ def maildir_messages(root: Path) -> int:
 
 
 def mbox_bytes(root: Path) -> int:
-    """The bytes of the (non-hidden) mail files below ``root``."""
+    """The bytes of the (non-hidden) mbox files below ``root`` (five bytes of each are read)."""
     return sum(
         entry.size
         for _, entry in walk_files(root)
-        if not entry.name.startswith(".") and not entry.name.endswith(NOT_MAIL_SUFFIXES)
+        if not entry.name.startswith(".")
+        and not entry.name.endswith(NOT_MAIL_SUFFIXES)
+        and is_mbox_file(entry.path, root)
     )
 
 
