@@ -76,6 +76,9 @@ def test_shape_tells_maildir_mh_and_mbox_apart(tmp_path: Path) -> None:
     assert shape(tmp_path / "mbox") == {"mbox"}
     assert shape(tmp_path / "mixed") == {"mh", "maildir"}
     assert shape(tmp_path / "missing") == frozenset()
+    write(tmp_path / "years" / "2024", MBOX)  # mbox archives named by year are no MH
+    write(tmp_path / "years" / "2025", MBOX)
+    assert shape(tmp_path / "years") == {"mbox"}
 
 
 @pytest.mark.parametrize(

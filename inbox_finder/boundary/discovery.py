@@ -210,15 +210,13 @@ def is_mbox_file(path: Path, root: Path | None = None) -> bool:
     return read_small(path, root, 5) == b"From "
 
 
-def _is_mh_dir(names: set[str]) -> bool:
-    # MH keeps one message per file named by its number, and a .mh_sequences file.
-    return ".mh_sequences" in names or any(n.isdigit() for n in names)
+MH_SAMPLE = 3  # numbered files looked at to tell MH messages from mbox files named 2024
 
 
 def shape(directory: Path, root: Path | None = None) -> frozenset[str]:
     """What kinds of mail folder ``directory`` and its direct subdirectories hold.
 
-    ``maildir`` (a ``cur/`` or ``new/``), ``mh`` (numbered files or ``.mh_sequences``, no
+    ``maildir`` (a ``cur/`` or ``new/``), ``mh`` (numbered message files or ``.mh_sequences``, no
     ``cur/``/``new/``), ``mbox`` (a file starting with ``From ``). Lets discoverers of different
     clients claim only the stores of their own kind under a shared root such as ``~/Mail``.
     """
@@ -231,9 +229,14 @@ def shape(directory: Path, root: Path | None = None) -> frozenset[str]:
         if dirs & {"cur", "new"}:
             kinds.add("maildir")
             continue
-        if _is_mh_dir({e.name for e in files}):
+        # MH keeps one message per file named by its number (and often .mh_sequences); a
+        # numbered file that starts with a From_ line is an mbox (an archive named 2024).
+        sample = [e for e in files if e.name.isdigit()][:MH_SAMPLE]
+        numbered_mbox = sum(is_mbox_file(e.path, base) for e in sample)
+        if any(e.name == ".mh_sequences" for e in files) or numbered_mbox < len(sample):
             kinds.add("mh")
-        if any(is_mbox_file(e.path, base) for e in files if not e.name.isdigit()):
+        others = (e for e in files if not e.name.isdigit())
+        if numbered_mbox or any(is_mbox_file(e.path, base) for e in others):
             kinds.add("mbox")
     return frozenset(kinds)
 
