@@ -15,6 +15,11 @@
     [run]
     jobs = 4                                        # sources searched at once (--jobs)
 
+    default = "work"                                # at the top: `find` with no SOURCE
+
+``default`` (a top-level key, so it goes before the first table) names what ``find`` searches
+when given no SOURCE: a profile, a group or a URL (``local:`` = every discovered local store).
+
 Keys of a ``[mailbox.NAME]`` table are declared by its provider (``Provider.profile_keys``
 plus ``boundary.keys.COMMON_KEYS``) and validated when the profile is used: an unknown key or
 a wrong type is a ConfigError. ``inbox-finder config check`` validates every profile at once.
@@ -39,7 +44,7 @@ from inbox_finder.errors import ConfigError
 from inbox_finder.trust.policy import TrustPolicy
 
 ENV_CONFIG = "INBOX_FINDER_CONFIG"
-_TOP_LEVEL = {"mailbox", "trust", "group", "run"}
+_TOP_LEVEL = {"mailbox", "trust", "group", "run", "default"}
 MAX_JOBS = 64  # more threads than this only queue on the servers' connection limits
 _TRUST_KEYS = {"sender_domains", "authserv_ids", "verify_dkim"}
 
@@ -53,6 +58,7 @@ class Config:
     trust: TrustPolicy = field(default_factory=TrustPolicy)
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     jobs: int | None = None
+    default: str | None = None  # what ``find`` searches when given no SOURCE
 
 
 def default_config_path() -> Path:
@@ -141,6 +147,23 @@ def _parse_run(table: Any, path: Path) -> int | None:
     return parse_jobs(table["jobs"], f"{path}: run.jobs") if "jobs" in table else None
 
 
+def _parse_default(
+    value: Any, profiles: Mapping[str, Any], groups: Mapping[str, Any], path: Path
+) -> str | None:
+    """The top-level ``default``: a URL, or the name of a profile or group in this file."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f'{path}: default must be a profile, group or URL in quotes, e.g. default = "work"'
+        )
+    name = value.strip()
+    if ":" not in name and name not in profiles and name not in groups:
+        known = ", ".join(sorted({*profiles, *groups})) or "none"
+        raise ConfigError(f"{path}: default {name!r} is no profile or group; known: {known}")
+    return name
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Load the config file (see module doc for where it is looked up)."""
     explicit = path or os.environ.get(ENV_CONFIG) or None
@@ -164,15 +187,17 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         names = ", ".join(sorted(unknown))
         raise ConfigError(
             f"{file}: unknown section(s) {names}; expected [mailbox.NAME], [group.NAME], "
-            "[trust] or [run]"
+            "[trust], [run] or the key default"
         )
     profiles = _parse_profiles(data.get("mailbox", {}), file)
+    groups = _parse_groups(data.get("group", {}), profiles, file)
     return Config(
         path=file,
         profiles=profiles,
         trust=_parse_trust(data.get("trust", {}), file),
-        groups=_parse_groups(data.get("group", {}), profiles, file),
+        groups=groups,
         jobs=_parse_run(data.get("run", {}), file),
+        default=_parse_default(data.get("default"), profiles, groups, file),
     )
 
 

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from inbox_finder.boundary.provider import Provider
 from inbox_finder.config import Config, parse_jobs
@@ -23,7 +24,23 @@ from inbox_finder.engine import Selection, newest_per_username, rejection_summar
 from inbox_finder.errors import ConfigError, InboxFinderError, NotFoundError, PartialSearchError
 from inbox_finder.model import Finding
 
+if TYPE_CHECKING:
+    from inbox_finder.boundary.discovery import Places
+
 DEFAULT_JOBS = 4
+# The SOURCE that stands for every mail store a desktop client keeps under the user's home.
+LOCAL_SOURCE = "local:"
+
+
+def local_sources(places: Places | None = None) -> list[str]:
+    """The URLs of every discovered local mail store; ConfigError when there is none."""
+    from inbox_finder.boundary.discovery import Places, discover  # lazy: only for local:
+
+    where = places or Places.current()
+    stores = discover(where)
+    if not stores:
+        raise ConfigError(f"no local mail store found under {where.home}; give a SOURCE")
+    return [store.url for store in stores]
 
 
 def expand_sources(
@@ -31,11 +48,15 @@ def expand_sources(
 ) -> list[str]:
     """URLs, profile names and ``[group.NAME]`` names -> sources, each once, in given order.
 
+    ``local:`` stands for every discovered local store (``local_sources``);
     ``all_profiles`` appends every ``[mailbox.*]`` profile (sorted by name).
     """
     expanded: dict[str, None] = {}
     for source in (*sources, *(sorted(config.profiles) if all_profiles else ())):
-        members = config.groups.get(source) if ":" not in source else None
+        if source.strip().lower() == LOCAL_SOURCE:
+            members: Sequence[str] | None = local_sources()
+        else:
+            members = config.groups.get(source) if ":" not in source else None
         for member in members or (source,):
             expanded.setdefault(member, None)
     return list(expanded)

@@ -10,8 +10,10 @@ from typing import Any, Literal
 ReceivedSource = Literal[
     "server", "date-header", "received-header", "from-line", "delivery-time", "file-time"
 ]
-# Folders whose mail the user deleted or a filter set aside: a token there is still current.
-FolderRole = Literal["trash", "junk"]
+# Where mail the user deleted or a filter set aside sits: a token there is still current.
+# ``trash``/``junk``: the folder; ``deleted``: the message itself is marked deleted but still
+# stored (Thunderbird's expunged flag in a folder file that was not compacted yet).
+FolderRole = Literal["trash", "junk", "deleted"]
 
 
 def require_aware(value: datetime, what: str = "datetime") -> datetime:

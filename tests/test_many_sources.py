@@ -137,14 +137,23 @@ def test_unknown_group_member_is_a_config_error(
         ("[run]\njobs = 0\n", [], "run.jobs must be a whole number from 1 to 64"),
         ("[run]\njobs = true\n", [], "run.jobs must be a whole number"),
         ("", ["--jobs", "0"], "--jobs"),
-        ("", [], "missing SOURCE"),
+        ("", [], "no local mail store found under"),
     ],
 )
 def test_bad_jobs_or_no_source_is_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, args: list[str], needle: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: str,
+    args: list[str],
+    needle: str,
 ) -> None:
+    # No SOURCE searches the local stores under HOME: an empty one holds none.
+    monkeypatch.setenv("HOME", str(tmp_path / "empty-home"))
+    monkeypatch.delenv("MAIL", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     cfg = write_config(tmp_path / "c.toml", {}, extra)
-    source = [] if needle == "missing SOURCE" else [maildir(tmp_path / "m")]
+    source = [] if needle.startswith("no local") else [maildir(tmp_path / "m")]
     assert main(["find", "--config", cfg, *source, *args]) == ExitCode.USAGE
     assert needle in capsys.readouterr().err
 

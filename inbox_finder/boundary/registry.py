@@ -30,6 +30,7 @@ BUILTIN_SCHEMES = {
     "outlook": "inbox_finder.providers.outlook.provider:OutlookProvider",
     "gmail": "inbox_finder.providers.gmail.provider:GmailProvider",
     "memory": "inbox_finder.providers.memory:MemoryProvider",
+    "thunderbird": "inbox_finder.providers.thunderbird.provider:ThunderbirdProvider",
 }
 
 # Classes registered at run time; looked up before the built-ins and the entry points.

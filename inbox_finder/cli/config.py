@@ -36,6 +36,7 @@ def check_cmd(ctx: click.Context, json_out: bool) -> None:
         data = {
             "config": str(config.path) if config.path else None,
             "valid": True,
+            "default": config.default,
             "profiles": {r.name: r.to_dict() for r in reports},
             "trust": trust_report(config),
         }
@@ -46,6 +47,8 @@ def check_cmd(ctx: click.Context, json_out: bool) -> None:
         return
     count = f"{len(reports)} profile{'s' * (len(reports) != 1)}"
     click.echo(f"{config.path}: valid, {count}")
+    if config.default:
+        click.echo(f"default (find with no SOURCE): {config.default}")
     for report in reports:
         click.echo(f"\n[mailbox.{report.name}] ({report.kind})")
         for key, value in (report.keys | report.credentials).items():

@@ -23,7 +23,7 @@ from inbox_finder.cli.output import as_json, human, human_all
 from inbox_finder.config import Config, load_config
 from inbox_finder.dates import parse_duration, parse_interval, parse_since
 from inbox_finder.errors import NotFoundError, PartialSearchError
-from inbox_finder.many import expand_sources, in_shard
+from inbox_finder.many import LOCAL_SOURCE, expand_sources, in_shard
 from inbox_finder.model import Finding
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -125,20 +125,23 @@ def find_cmd(
 ) -> int | None:
     """Print the newest security token found in SOURCE (or in any of several SOURCEs).
 
-    A SOURCE may also name a [group.NAME] of profiles; --all-profiles adds every profile.
+    A SOURCE may also name a [group.NAME] of profiles; --all-profiles adds every profile;
+    local: is every mail store a desktop client keeps in your home (see `sources`). With no
+    SOURCE: the config's default, else local:.
     """
     _refuse_conflicts(json_out, quiet, all_, per_username, verify)
-    if not sources and not all_profiles:
-        raise click.UsageError("missing SOURCE (a URL, a profile or a group) or --all-profiles")
     since_at = parse_since(since) if since else None
     wait_for = parse_duration(wait).total_seconds() if wait else None
     pause = parse_interval(interval)
     config = load_config(ctx.obj["config_path"])
+    if not sources and not all_profiles:  # the config's default, else every local store
+        sources = (config.default or LOCAL_SOURCE,)
     chosen = _chosen_sources(sources, config, all_profiles, shard)
     if len(chosen) > 1 and (wait_for is not None or verify is not None):
         raise click.UsageError("--wait and --verify take one SOURCE")
     lookup = _Lookup(chosen, config, username, ca_file, timeout, verify_dkim)
     lookup.folders, lookup.exclude_folders, lookup.jobs = folders, exclude_folders, jobs
+    lookup.local = [s.strip().lower() for s in sources] == [LOCAL_SOURCE] and not all_profiles
     many = all_ or per_username
     found: list[Finding] = []
     if wait_for is not None:
@@ -214,11 +217,26 @@ class _Lookup:
         self.folders: tuple[str, ...] = ()
         self.exclude_folders: tuple[str, ...] = ()
         self.jobs: int | None = None
+        self.local = False  # the sources are the discovered local stores (local:)
 
     def run(
         self, since: datetime | None, *, limit: int | None, per_username: bool
     ) -> list[Finding]:
         """One lookup; NotFoundError (exit 1, with the rejected-mail counts) when empty."""
+        try:
+            return self._find(since, limit=limit, per_username=per_username)
+        except NotFoundError as exc:
+            if not self.local:
+                raise
+            raise NotFoundError(
+                f"{exc}; searched {len(self.sources)} local mail store(s) "
+                "(inbox-finder sources lists them)",
+                exc.rejected,
+            ) from None
+
+    def _find(
+        self, since: datetime | None, *, limit: int | None, per_username: bool
+    ) -> list[Finding]:
         return find_tokens(
             self.sources,
             username=self.username,

@@ -39,6 +39,10 @@ COMMANDS = {
         "inbox_finder.cli.login:login_cmd",
         "Sign in once to a mailbox that needs OAuth (Gmail, Microsoft 365).",
     ),
+    "sources": (
+        "inbox_finder.cli.sources:sources_cmd",
+        "List the local mail stores `find` searches with no SOURCE.",
+    ),
     "config": (
         "inbox_finder.cli.config:config_cmd",
         "Check the config file; list the profile keys of a source.",
@@ -79,9 +83,10 @@ def cli(ctx: click.Context) -> None:
     """Find the newest Salesforce security token email in a mailbox, read-only.
 
     SOURCE is a URL (imaps://USER@HOST[:PORT][/FOLDER], imap://…, maildir:PATH, mbox:PATH,
-    eml:DIR, gmail://me, outlook://me) or the name of a [mailbox.NAME] profile in the config
-    (`inbox-finder config check` validates it). --config, --verbose and --debug may also
-    follow the subcommand.
+    eml:DIR, thunderbird:[PROFILE_DIR], gmail://me, outlook://me, local: for every local
+    store `sources` lists) or the name of a [mailbox.NAME] profile in the config
+    (`inbox-finder config check` validates it). `find` with no SOURCE searches local:.
+    --config, --verbose and --debug may also follow the subcommand.
 
     Exit codes: 0 found, 1 no token email found, 2 usage or configuration error,
     3 authentication failed, 4 mailbox unreachable / TLS / server error, 5 a scan action failed;

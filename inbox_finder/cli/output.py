@@ -26,6 +26,8 @@ FOLDER_NOTES = {
     "trash": "this mail was deleted (it is in the trash); the token is still the newest one issued",
     "junk": "this mail was filtered as junk/spam; it passed the sender checks, and the token "
     "is still the newest one issued",
+    "deleted": "this mail was deleted (marked deleted, still stored until the folder is "
+    "compacted); the token is still the newest one issued",
 }
 
 

@@ -1,0 +1,1 @@
+"""Thunderbird profiles: ``thunderbird:`` (every profile) or ``thunderbird:PROFILE_DIR``."""
