@@ -27,6 +27,8 @@ from inbox_finder.scan.state import locked
 
 # Modules Windows' Python does not have. (``signal`` and ``subprocess`` exist there.)
 POSIX_ONLY = ("fcntl", "pwd", "grp", "termios", "resource", "tty", "pty")
+# os attributes that only POSIX systems have, used at import time by careless code.
+POSIX_FLAGS = ("O_NOFOLLOW", "O_NONBLOCK", "O_DIRECTORY", "O_CLOEXEC")
 # Test support that drives a Linux IMAP server; not part of what a Windows user imports.
 LINUX_TEST_SUPPORT = ("inbox_finder.testing.dovecot", "inbox_finder.testing.dovecot_conf")
 FINDING = Finding(
@@ -61,13 +63,16 @@ def test_every_module_imports_without_posix_only_modules() -> None:
     script = textwrap.dedent(
         f"""
         import importlib, sys
+        import os
         for name in {POSIX_ONLY!r}:
             sys.modules[name] = None  # "import fcntl" now raises ImportError
+        for flag in {POSIX_FLAGS!r}:
+            delattr(os, flag)  # as on Windows: os.O_NOFOLLOW is an AttributeError there
         failed = []
         for name in {modules!r}:
             try:
                 importlib.import_module(name)
-            except ImportError as exc:
+            except (ImportError, AttributeError) as exc:
                 failed.append(f"{{name}}: {{exc}}")
         print("\\n".join(failed))
         """

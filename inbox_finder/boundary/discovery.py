@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from inbox_finder.oscompat import O_BINARY, O_CLOEXEC, O_NONBLOCK
+
 log = logging.getLogger(__name__)
 
 SizeUnit = Literal["messages", "bytes"]
@@ -111,7 +113,7 @@ def _safe(target: str, places: Places) -> Iterator[Store]:
 # --- the shared safe walk -----------------------------------------------------------------
 
 FileKind = Literal["dir", "file"]
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = os.O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_BINARY
 SMALL_FILE = 4 << 20  # client configuration files (prefs.js) are well below this
 MAX_WALK_DEPTH = 16  # nested folder levels walked below a store's root
 
