@@ -66,7 +66,11 @@ class Store:
 Discoverer = Callable[[Places], Iterable[Store]]
 
 # ``module:function`` of every built-in discoverer, in the order their stores are listed.
-DISCOVERERS: tuple[str, ...] = ()
+DISCOVERERS: tuple[str, ...] = (
+    "inbox_finder.providers.applemail.discover:discover_applemail",
+    "inbox_finder.providers.mh.discover:discover_mh",
+    "inbox_finder.providers.msg.discover:discover_msg",
+)
 
 
 def _load(target: str) -> Discoverer:

@@ -30,6 +30,9 @@ BUILTIN_SCHEMES = {
     "outlook": "inbox_finder.providers.outlook.provider:OutlookProvider",
     "gmail": "inbox_finder.providers.gmail.provider:GmailProvider",
     "memory": "inbox_finder.providers.memory:MemoryProvider",
+    "applemail": "inbox_finder.providers.applemail.provider:AppleMailProvider",
+    "mh": "inbox_finder.providers.mh.provider:MhProvider",
+    "msg": "inbox_finder.providers.msg.provider:MsgDirProvider",
 }
 
 # Classes registered at run time; looked up before the built-ins and the entry points.
