@@ -55,7 +55,9 @@ def emlx_bytes(
     return count.encode() + b"\n" + raw + plistlib.dumps(meta, fmt=plistlib.FMT_XML)
 
 
-def emlx_path(version: Path, mailbox: str, n: int, *, partial: bool = False, deep: bool = False) -> Path:
+def emlx_path(
+    version: Path, mailbox: str, n: int, *, partial: bool = False, deep: bool = False
+) -> Path:
     """Where Apple Mail keeps message ``n`` of ``mailbox`` (``A/B``: nested .mbox folders)."""
     box = version / ACCOUNT
     for part in mailbox.split("/"):
@@ -83,9 +85,7 @@ class AppleMailMailbox(ContractMailbox):
 
     def add(self, message: Message) -> None:
         n = next(_serial)
-        path = emlx_path(
-            self.version, self.BOXES[n % 3], n, partial=n % 2 == 0, deep=n % 4 == 3
-        )
+        path = emlx_path(self.version, self.BOXES[n % 3], n, partial=n % 2 == 0, deep=n % 4 == 3)
         stamped = None if n % 5 == 4 else message.received
         path.write_bytes(emlx_bytes(message.raw, stamped, pad=n % 2 == 1))
         set_time(path, message.received)
@@ -157,7 +157,9 @@ def write_msg_files(items: Sequence[dict[str, Any]]) -> None:
     )
 
 
-def msg_item(path: Path, raw: bytes, received: datetime | None, *, headers: bool = True) -> dict[str, Any]:
+def msg_item(
+    path: Path, raw: bytes, received: datetime | None, *, headers: bool = True
+) -> dict[str, Any]:
     """What Outlook keeps of a received mail ``raw``: its header block and its bodies."""
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)

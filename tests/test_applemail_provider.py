@@ -79,8 +79,12 @@ def test_partial_emlx_without_attachment_bodies_yields_its_token(tmp_path: Path)
 def test_plist_date_received_beats_a_later_date_header(tmp_path: Path) -> None:
     version = _store(tmp_path)
     # The older mail claims (Date) to be the newest; Mail's record says otherwise.
-    _put(version, "INBOX", 1, token_mail("AaaaaaaaaaaaaaaaaaaaaaaA1", when=T + timedelta(days=9)), T)
-    _put(version, "INBOX", 2, token_mail("BbbbbbbbbbbbbbbbbbbbbbbB2", when=T), T + timedelta(days=1))
+    _put(
+        version, "INBOX", 1, token_mail("AaaaaaaaaaaaaaaaaaaaaaaA1", when=T + timedelta(days=9)), T
+    )
+    _put(
+        version, "INBOX", 2, token_mail("BbbbbbbbbbbbbbbbbbbbbbbB2", when=T), T + timedelta(days=1)
+    )
     found = find_tokens(f"applemail:{version}")
     assert [f.token for f in found] == ["BbbbbbbbbbbbbbbbbbbbbbbB2", "AaaaaaaaaaaaaaaaaaaaaaaA1"]
     assert [f.received for f in found] == [T + timedelta(days=1), T]
@@ -90,7 +94,13 @@ def test_plist_date_received_beats_a_later_date_header(tmp_path: Path) -> None:
 def test_without_date_received_the_local_store_rule_applies(tmp_path: Path) -> None:
     version = _store(tmp_path)
     # Date 2 h after the file was written: a lying clock, so the mtime is the receive time.
-    path = _put(version, "INBOX", 1, token_mail("CcccccccccccccccccccccccC3", when=T + timedelta(hours=2)), None)
+    path = _put(
+        version,
+        "INBOX",
+        1,
+        token_mail("CcccccccccccccccccccccccC3", when=T + timedelta(hours=2)),
+        None,
+    )
     set_time(path, T)
     found = find_token(f"applemail:{version}")
     assert (found.received, found.received_source) == (T, "file-time")
@@ -103,7 +113,11 @@ def test_deleted_flag_counts_and_is_marked_as_trash(tmp_path: Path) -> None:
     version = _store(tmp_path)
     _put(version, "INBOX", 1, token_mail("DddddddddddddddddddddddD4", when=T), T, flags=0b11)
     found = find_token(f"applemail:{version}")
-    assert (found.token, found.folder, found.folder_role) == ("DddddddddddddddddddddddD4", "INBOX", "trash")
+    assert (found.token, found.folder, found.folder_role) == (
+        "DddddddddddddddddddddddD4",
+        "INBOX",
+        "trash",
+    )
 
 
 def test_nested_mailboxes_and_accounts_name_folders(tmp_path: Path) -> None:
@@ -116,7 +130,10 @@ def test_nested_mailboxes_and_accounts_name_folders(tmp_path: Path) -> None:
     with open_provider(f"applemail:{version}") as provider:
         names = sorted(f.name for f in provider.folders())  # type: ignore[attr-defined]
     assert names == [
-        f"{ACCOUNT}/INBOX", "IMAP-dana@mail.example.com/INBOX", "Salesforce", "Salesforce/Tokens"
+        f"{ACCOUNT}/INBOX",
+        "IMAP-dana@mail.example.com/INBOX",
+        "Salesforce",
+        "Salesforce/Tokens",
     ]
     found = find_token(f"applemail:{version}", folders=["salesforce/tokens"])
     assert (found.token, found.folder) == ("EeeeeeeeeeeeeeeeeeeeeeeE5", "Salesforce/Tokens")
@@ -124,7 +141,13 @@ def test_nested_mailboxes_and_accounts_name_folders(tmp_path: Path) -> None:
 
 def test_newest_version_folder_is_searched(tmp_path: Path) -> None:
     mail = tmp_path / "Library" / "Mail"
-    _put(mail / "V9", "INBOX", 1, token_mail("OldVersionT0kenAaaaaaaaa9", when=T + timedelta(days=1)), T + timedelta(days=1))
+    _put(
+        mail / "V9",
+        "INBOX",
+        1,
+        token_mail("OldVersionT0kenAaaaaaaaa9", when=T + timedelta(days=1)),
+        T + timedelta(days=1),
+    )
     _put(mail / "V10", "INBOX", 1, token_mail("NewVersionT0kenBbbbbbbb10", when=T), T)
     assert find_token(f"applemail:{mail}").token == "NewVersionT0kenBbbbbbbb10"
     assert find_token(f"applemail:{mail / 'V9'}").token == "OldVersionT0kenAaaaaaaaa9"
@@ -138,7 +161,13 @@ def test_default_store_is_under_home(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_spoof_in_store_is_rejected(tmp_path: Path) -> None:
     version = _store(tmp_path)
-    _put(version, "Junk", 1, spoofed_mail("SpoofT0kenDdddddddddddd12", when=T), T + timedelta(hours=1))
+    _put(
+        version,
+        "Junk",
+        1,
+        spoofed_mail("SpoofT0kenDdddddddddddd12", when=T),
+        T + timedelta(hours=1),
+    )
     _put(version, "INBOX", 2, token_mail("RealT0kenEeeeeeeeeeeeeee13", when=T), T)
     assert [f.token for f in find_tokens(f"applemail:{version}")] == ["RealT0kenEeeeeeeeeeeeeee13"]
 
@@ -148,11 +177,19 @@ def test_symlinks_out_of_the_store_and_fifos_are_not_opened(tmp_path: Path) -> N
     messages = emlx_path(version, "INBOX", 1).parent
     outside = tmp_path / "outside"
     outside.mkdir()
-    (outside / "9.emlx").write_bytes(emlx_bytes(token_mail("OutsideT0kenFfffffffffff14", when=T), T))
+    (outside / "9.emlx").write_bytes(
+        emlx_bytes(token_mail("OutsideT0kenFfffffffffff14", when=T), T)
+    )
     (messages / "9.emlx").symlink_to(outside / "9.emlx")
     (version / ACCOUNT / "Linked.mbox").symlink_to(outside, target_is_directory=True)
     os.mkfifo(messages / "5.emlx")  # opening it for reading would block
-    _put(version, "INBOX", 2, token_mail("InsideT0kenGggggggggggggg15", when=T - timedelta(days=1)), T - timedelta(days=1))
+    _put(
+        version,
+        "INBOX",
+        2,
+        token_mail("InsideT0kenGggggggggggggg15", when=T - timedelta(days=1)),
+        T - timedelta(days=1),
+    )
     assert [f.token for f in find_tokens(f"applemail:{version}")] == ["InsideT0kenGggggggggggggg15"]
 
 
@@ -204,5 +241,7 @@ def test_discoverer_is_listed_and_ignores_a_symlinked_store(tmp_path: Path) -> N
     home = tmp_path / "home"
     (home / "Library").mkdir(parents=True)
     (home / "Library" / "Mail").symlink_to(elsewhere / "Library" / "Mail")
-    assert [s for s in discover(Places(home=home, platform="darwin")) if s.client == "Apple Mail"] == []
+    assert [
+        s for s in discover(Places(home=home, platform="darwin")) if s.client == "Apple Mail"
+    ] == []
     assert list(discover_applemail(Places(home=tmp_path / "nobody", platform="darwin"))) == []

@@ -68,7 +68,9 @@ def _nmh_tree(home: Path) -> Path:
     (home / ".mh_profile").write_text("Path: Mail\nUnseen-Sequence: unseen\n")
     (mail / "context").write_text("Current-Folder: inbox\n")
     (mail / "inbox" / ".mh_sequences").write_text("unseen: 2\ncur: 1\n")
-    for n, (token, days) in enumerate([("NmhOlderT0kenAaaaaaaaaaa1", 3), ("NmhNewerT0kenBbbbbbbbbbb2", 1)], 1):
+    for n, (token, days) in enumerate(
+        [("NmhOlderT0kenAaaaaaaaaaa1", 3), ("NmhNewerT0kenBbbbbbbbbbb2", 1)], 1
+    ):
         path = mail / "inbox" / str(n)
         path.write_bytes(token_mail(token, when=T - timedelta(days=days)))
         set_time(path, T - timedelta(days=days))
@@ -123,7 +125,9 @@ def test_discoverer_claims_claws_mail_and_nmh_trees(tmp_path: Path) -> None:
         (f"mh:{claws.path}", "MH (nmh, Claws Mail)", 2, "messages")
     ]
     assert "inbox_finder.providers.mh.discover:discover_mh" in DISCOVERERS
-    assert [s.path for s in discover(Places(home=tmp_path)) if s.url.startswith("mh:")] == [claws.path]
+    assert [s.path for s in discover(Places(home=tmp_path)) if s.url.startswith("mh:")] == [
+        claws.path
+    ]
 
 
 def test_discoverer_follows_the_nmh_profile_path(tmp_path: Path) -> None:
@@ -134,7 +138,9 @@ def test_discoverer_follows_the_nmh_profile_path(tmp_path: Path) -> None:
     assert [(s.path, s.size) for s in stores] == [(tmp_path / "nmhmail", 2)]
     (tmp_path / "profile").write_text(f"path: {tmp_path / 'nmhmail'}\n")
     env = {"MH": str(tmp_path / "profile")}
-    assert [s.path for s in discover_mh(Places(home=tmp_path / "nohome", env=env))] == [tmp_path / "nmhmail"]
+    assert [s.path for s in discover_mh(Places(home=tmp_path / "nohome", env=env))] == [
+        tmp_path / "nmhmail"
+    ]
 
 
 def test_discoverer_leaves_maildir_and_mbox_trees_alone(tmp_path: Path) -> None:
@@ -145,7 +151,9 @@ def test_discoverer_leaves_maildir_and_mbox_trees_alone(tmp_path: Path) -> None:
     # mutt users name yearly mbox archives by number: not MH message files.
     (mail / "2024").write_bytes(b"From MAILER-DAEMON Sat Mar  1 12:00:00 2025\n" + other_mail(2, T))
     (mail / "archive").mkdir()
-    (mail / "archive" / "2023").write_bytes(b"From MAILER-DAEMON Sat Mar  1 12:00:00 2025\n" + other_mail(3, T))
+    (mail / "archive" / "2023").write_bytes(
+        b"From MAILER-DAEMON Sat Mar  1 12:00:00 2025\n" + other_mail(3, T)
+    )
     assert list(discover_mh(Places(home=tmp_path))) == []
 
 

@@ -30,7 +30,7 @@ from typing import Self
 
 from inbox_finder.boundary.folders import FolderInfo, role_from_name
 from inbox_finder.boundary.provider import SourceOptions
-from inbox_finder.errors import ConfigError, MailboxError, MessageVanishedError
+from inbox_finder.errors import ConfigError, MessageVanishedError
 from inbox_finder.model import Candidate, ReceivedSource
 
 from ..local._base import FILE_TIME, Entry, receive_time
@@ -142,9 +142,7 @@ class MsgDirProvider(EmlDirProvider):
             mtime = datetime.fromtimestamp(os.fstat(fh.fileno()).st_mtime, UTC)
             try:
                 return read_parts(fh), mtime
-            except OSError as exc:
-                raise MailboxError(f"cannot read {self.path / ref}: {exc.strerror}") from exc
-            except Exception as exc:  # olefile raises many kinds on bad input
+            except Exception as exc:  # olefile reports a malformed file as OSError, ValueError…
                 log.warning("skip %s: not a readable Outlook message (%s)", ref, exc)
                 return None
 
