@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from corpus_util import GoldenCorpus
 from desktop_stores import ACCOUNT, AppleMailMailbox, emlx_bytes, emlx_path, set_time
+from inbox_finder.providers.applemail import emlx
 from inbox_finder.providers.applemail.discover import discover_applemail
 
 from inbox_finder import ConfigError, find_token, find_tokens
@@ -107,6 +108,38 @@ def test_without_date_received_the_local_store_rule_applies(tmp_path: Path) -> N
     set_time(path, T + timedelta(hours=3))  # written later: the Date is believed
     found = find_token(f"applemail:{version}")
     assert (found.received, found.received_source) == (T + timedelta(hours=2), "date-header")
+
+
+@pytest.mark.parametrize(
+    ("plist", "received", "deleted"),
+    [
+        (
+            b"<dict><key>date-received</key><real>1740830400.5</real></dict>",
+            T + timedelta(seconds=0.5),
+            False,
+        ),
+        (b"<dict>\n\t<key>flags</key>\n\t<integer>8590195715</integer>\n</dict>", None, True),
+        (b"<dict><key>date-received</key><integer>99999999999999</integer></dict>", None, False),
+        (b"<dict><key>date-received</key><string>today</string></dict>", None, False),
+        (b"", None, False),
+    ],
+)
+def test_plist_values(
+    tmp_path: Path, plist: bytes, received: datetime | None, deleted: bool
+) -> None:
+    raw = other_mail(1, T)
+    path = tmp_path / "1.emlx"
+    path.write_bytes(
+        f"{len(raw)}      \n".encode() + raw + b'<?xml version="1.0"?>\n<plist>' + plist
+    )
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        meta = emlx.read_meta(fd, str(path))
+        assert meta is not None
+        assert (meta.received, meta.deleted) == (received, deleted)
+        assert emlx.read_message(fd, (meta.start, meta.length), str(path)) == raw
+    finally:
+        os.close(fd)
 
 
 def test_deleted_flag_counts_and_is_marked_as_trash(tmp_path: Path) -> None:

@@ -109,7 +109,8 @@ class AppleMailProvider(LocalProvider):
                 received = (meta.received, "delivery-time")
             else:
                 mtime = datetime.fromtimestamp(os.fstat(fd).st_mtime, UTC)
-                received = receive_time(emlx.read_head(fd, meta, str(path)), mtime, FILE_TIME)
+                head = emlx.read_head(fd, (meta.start, meta.length), str(path))
+                received = receive_time(head, mtime, FILE_TIME)
         finally:
             os.close(fd)
         ref = str(path.relative_to(self.path))
@@ -125,11 +126,11 @@ class AppleMailProvider(LocalProvider):
         if fd is None:
             return None
         try:
-            meta = emlx.read_meta(fd, str(path))
-            if meta is None:
+            layout = emlx.read_layout(fd, str(path))
+            if layout is None:
                 return None
             read = emlx.read_message if whole else emlx.read_head
-            return read(fd, meta, str(path))
+            return read(fd, layout, str(path))
         finally:
             os.close(fd)
 
