@@ -19,13 +19,15 @@ from inbox_finder import ConfigError, find_token, find_tokens
 from inbox_finder.boundary.discovery import DISCOVERERS, Places, discover
 from inbox_finder.boundary.provider import Query, SourceOptions
 from inbox_finder.boundary.registry import open_provider
-from inbox_finder.testing import MailboxFactory, Message, ProviderContract
+from inbox_finder.testing import MailboxFactory, Message, ProviderContract, ScanContract
 from inbox_finder.testing.mail import other_mail, spoofed_mail, token_mail
 
 T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 class AppleMailFixtures:
+    supports_cursor = True
+
     @pytest.fixture
     def make_mailbox(self, tmp_path: Path) -> MailboxFactory:
         roots = (tmp_path / f"home{n}" for n in itertools.count())
@@ -278,3 +280,7 @@ def test_discoverer_is_listed_and_ignores_a_symlinked_store(tmp_path: Path) -> N
         s for s in discover(Places(home=home, platform="darwin")) if s.client == "Apple Mail"
     ] == []
     assert list(discover_applemail(Places(home=tmp_path / "nobody", platform="darwin"))) == []
+
+
+class TestAppleMailScanContract(AppleMailFixtures, ScanContract):
+    pass

@@ -6,6 +6,8 @@ migration leaves the older ones behind, holding copies). DIR may also be one ver
 folder, one account or one ``.mbox`` mailbox. Folder names come from the ``.mbox``
 directories (see store.py). Works on any platform: a copied store can be searched on Linux.
 
+Scans (`scan`, `watch`) skip a mailbox whose `Messages` directories kept their mtimes.
+
 Receive time: the plist's ``date-received`` (what Mail recorded when the message arrived)
 when it has one, else the local-store rule on Date and Received bounded by the file's mtime
 (providers/local/_base.py). A message Mail flagged deleted but has not yet erased counts,
@@ -28,9 +30,12 @@ from inbox_finder.model import Candidate, ReceivedSource
 
 from ..local._base import FILE_TIME, Entry, LocalProvider, receive_time
 from ..local._base import local_path as _local_path
+from ..local.stamps import make_cursor, mtime_ns, parse_cursor
 from ..local.walk import Tree
 from . import emlx
-from .store import folder_names, mailboxes, message_files, newest_version
+from .store import MESSAGE_FILE, folder_names, mailboxes, message_dirs, newest_version
+
+CURSOR_PREFIX = "applemail1:"
 
 
 def default_store(env: dict[str, str] | None = None) -> Path:
@@ -77,10 +82,32 @@ class AppleMailProvider(LocalProvider):
     def _entries(self, after_cursor: str | None) -> Iterator[Entry]:
         raise NotImplementedError  # search() lists the searched folders itself
 
+    def _searched(self, query: Query) -> list[FolderInfo]:
+        return resolve(self.folders(), [self.scope, query.scope], self.source)
+
+    def sync_cursor(self) -> str:
+        """Each searched mailbox's ``Messages`` directories and their mtimes (stamps.py)."""
+        stamps = {f.name: self._stamp(f, for_cursor=True) for f in self._searched(Query())}
+        return make_cursor(CURSOR_PREFIX, stamps)
+
+    def _stamp(self, folder: FolderInfo, *, for_cursor: bool = False) -> list[list[object]]:
+        # Mail adds a message by writing a file into a Messages directory (a new one when a
+        # Data/<d>/<d> level fills up): either changes this list.
+        return [
+            [str(d.relative_to(self.path)), mtime_ns(d, for_cursor=for_cursor)]
+            for d in message_dirs(self._tree, self._base(folder))
+        ]
+
+    def _base(self, folder: FolderInfo) -> Path:
+        return self.path / folder.key if folder.key not in ("", ".") else self.path
+
     def search(self, query: Query) -> Iterator[Candidate]:
         """Candidates of every searched mailbox, newest first across all of them."""
         self._folders = None  # listed afresh: a mailbox created since an earlier search counts
-        folders = resolve(self.folders(), [self.scope, query.scope], self.source)
+        folders = self._searched(query)
+        old = parse_cursor(query.after_cursor, CURSOR_PREFIX, CURSOR_PREFIX, "INBOX")
+        if old is not None:  # a mailbox whose Messages directories did not change: no new mail
+            folders = [f for f in folders if old.get(f.name) != self._stamp(f)]
         return self._merged_search(query, self._listed(folders))
 
     def _listed(self, folders: list[FolderInfo]) -> Iterator[Entry]:
@@ -88,11 +115,12 @@ class AppleMailProvider(LocalProvider):
         # the plist has none), so one sort by it gives the exact newest-first order.
         entries: list[Entry] = []
         for folder in folders:
-            base = self.path / folder.key if folder.key not in ("", ".") else self.path
-            for path in message_files(self._tree, base):
-                entry = self._entry(path, folder)
-                if entry is not None:
-                    entries.append(entry)
+            for messages in message_dirs(self._tree, self._base(folder)):
+                for file in self._tree.files(messages):
+                    if MESSAGE_FILE.fullmatch(file.name):
+                        entry = self._entry(Path(file.path), folder)
+                        if entry is not None:
+                            entries.append(entry)
         entries.sort(key=lambda e: (e.delivered, e.ref), reverse=True)
         return iter(entries)
 

@@ -96,6 +96,16 @@ def folder_names(boxes: list[Mailbox]) -> list[str]:
 
 def message_files(tree: Tree, box: Path) -> list[Path]:
     """The ``.emlx`` files of one mailbox (not of the mailboxes nested in it)."""
+    return [
+        Path(e.path)
+        for messages in message_dirs(tree, box)
+        for e in tree.files(messages)
+        if MESSAGE_FILE.fullmatch(e.name)
+    ]
+
+
+def message_dirs(tree: Tree, box: Path) -> list[Path]:
+    """The ``Messages`` directories of one mailbox (not of the mailboxes nested in it)."""
     out: list[Path] = []
     _messages(tree, box, 0, out)
     return out
@@ -105,7 +115,7 @@ def _messages(tree: Tree, directory: Path, depth: int, out: list[Path]) -> None:
     if depth >= MAX_DEPTH:
         return
     if directory.name == "Messages":
-        out.extend(Path(e.path) for e in tree.files(directory) if MESSAGE_FILE.fullmatch(e.name))
+        out.append(directory)
     for entry in tree.subdirs(directory):
         name = entry.name
         if name.startswith(".") or name in SKIPPED or _stem(name) is not None:
