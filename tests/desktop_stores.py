@@ -190,6 +190,9 @@ class MsgMailbox(ContractMailbox):
     def __init__(self, root: Path, messages: Sequence[Message]) -> None:
         self.path = root / "saved"
         (self.path / "Salesforce").mkdir(parents=True)
+        self._write(messages)
+
+    def _write(self, messages: Sequence[Message]) -> None:
         items = []
         for message in messages:
             n = next(_serial)
@@ -199,6 +202,9 @@ class MsgMailbox(ContractMailbox):
             write_msg_files(items)
         for item in items:
             set_time(Path(item["path"]), self.COPIED)
+
+    def add(self, message: Message) -> None:
+        self._write([message])
 
     def open(self) -> Provider:
         return open_provider(self.source())

@@ -20,6 +20,7 @@ import pytest
 from corpus_util import GoldenCorpus
 from desktop_stores import MsgMailbox, msg_item, msg_writer_ready, set_time, write_msg_files
 from inbox_finder.providers.msg import mapi
+from inbox_finder.providers.msg import provider as msg_provider
 from inbox_finder.providers.msg.discover import discover_msg
 
 from inbox_finder import NotFoundError, find_token, find_tokens
@@ -27,7 +28,13 @@ from inbox_finder.boundary.discovery import DISCOVERERS, Places
 from inbox_finder.boundary.provider import Provider, Query
 from inbox_finder.boundary.registry import open_provider
 from inbox_finder.cli.main import main
-from inbox_finder.testing import ContractMail, MailboxFactory, Message, ProviderContract
+from inbox_finder.testing import (
+    ContractMail,
+    MailboxFactory,
+    Message,
+    ProviderContract,
+    ScanContract,
+)
 from inbox_finder.testing.contract import message_id
 from inbox_finder.testing.mail import other_mail, spoofed_mail, token_mail
 
@@ -43,7 +50,9 @@ def _writer() -> None:
     msg_writer_ready()
 
 
-class TestMsgContract(ProviderContract):
+class MsgFixtures:
+    supports_cursor = True
+
     @pytest.fixture
     def make_mailbox(self, tmp_path: Path) -> MailboxFactory:
         roots = (tmp_path / f"home{n}" for n in itertools.count())
@@ -55,6 +64,12 @@ class TestMsgContract(ProviderContract):
 
         return make
 
+
+class TestMsgScanContract(MsgFixtures, ScanContract):
+    pass
+
+
+class TestMsgContract(MsgFixtures, ProviderContract):
     def test_fetch_returns_the_delivered_bytes(
         self, provider: Provider, contract_mails: list[ContractMail]
     ) -> None:
@@ -239,3 +254,24 @@ def test_property_stream_layout_is_read_as_documented(tmp_path: Path) -> None:
 
 class TestMsgGoldenContract(GoldenCorpus, TestMsgContract):
     pass
+
+
+def test_rebuilt_message_keeps_headers_and_replaces_the_mime_structure() -> None:
+    parts = mapi.MsgParts(
+        headers=(
+            "From: Salesforce <support@salesforce.com>\r\nSubject: Your new Salesforce security"
+            ' token\r\nContent-Type: multipart/related;\r\n\tboundary="orig"\r\nMIME-Version:'
+            " 1.0\r\nDate: Sat, 01 Mar 2025 12:00:00 +0000\r\n\r\n"
+        ),
+        delivered=T,
+        body=f"Username: dana@example.com\nsee --{msg_provider.BOUNDARY}\n",
+        html="<p>Username: dana@example.com</p>",
+    )
+    raw = msg_provider.to_rfc822(parts)
+    parsed = _parsed(raw)
+    assert parsed["Date"] == "Sat, 01 Mar 2025 12:00:00 +0000"
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert parsed.get_param("boundary") != msg_provider.BOUNDARY  # the body holds that one
+    assert b"orig" not in raw and raw.count(b"MIME-Version") == 1
+    assert _body(parsed, "plain") == f"Username: dana@example.com\nsee --{msg_provider.BOUNDARY}"
+    assert _body(parsed, "html") == "<p>Username: dana@example.com</p>"

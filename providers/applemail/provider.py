@@ -6,7 +6,7 @@ migration leaves the older ones behind, holding copies). DIR may also be one ver
 folder, one account or one ``.mbox`` mailbox. Folder names come from the ``.mbox``
 directories (see store.py). Works on any platform: a copied store can be searched on Linux.
 
-Scans (`scan`, `watch`) skip a mailbox whose `Messages` directories kept their mtimes.
+Scans (``scan``, ``watch``) skip a mailbox whose ``Messages`` directories kept their mtimes.
 
 Receive time: the plist's ``date-received`` (what Mail recorded when the message arrived)
 when it has one, else the local-store rule on Date and Received bounded by the file's mtime

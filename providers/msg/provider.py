@@ -9,7 +9,7 @@ on the headers, bounded by the file's mtime).
 What the engine checks is an RFC 822 message made from the file: the transport headers as
 the receiving server wrote them (From, Date, Authentication-Results: the usual trust rules
 apply), with the MIME structure replaced by the bodies Outlook kept (PR_BODY as text/plain,
-PR_HTML as text/html, UTF-8). Outlook does not keep the original body bytes, so a DKIM
+PR_HTML as text/html, 8bit UTF-8). Outlook does not keep the original body bytes, so a DKIM
 signature cannot verify (``--verify-dkim`` rejects every ``.msg``).
 
 A ``.msg`` without transport headers — a draft, a mail saved before it was sent, or one
@@ -19,7 +19,6 @@ info line, shown with ``--verbose``, names the file and why).
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import re
@@ -39,7 +38,7 @@ from .mapi import MsgParts, olefile_module, read_parts
 
 log = logging.getLogger(__name__)
 
-BOUNDARY = "inbox-finder.msg.alternative"  # '.' is not in base64's alphabet: never in a part
+BOUNDARY = "inbox-finder.msg.alternative"
 # Header fields that describe the original MIME structure, which the .msg no longer holds.
 _MIME_FIELDS = re.compile(
     r"^(content-[a-z-]+|mime-version)[ \t]*:.*(?:\r?\n[ \t].*)*\r?\n?", re.IGNORECASE | re.MULTILINE
@@ -52,26 +51,33 @@ def header_bytes(headers: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
 
 
-def _part(content_type: str, text: str) -> bytes:
-    body = base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
-    head = f"Content-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n"
-    return head.encode() + b"\r\n" + body
+def _text(text: str) -> bytes:
+    """A body as UTF-8 with CRLF line ends."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape")
+
+
+def _part(content_type: str, body: bytes) -> bytes:
+    head = f"Content-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+    return head.encode() + b"\r\n" + body + (b"" if body.endswith(b"\r\n") else b"\r\n")
 
 
 def to_rfc822(parts: MsgParts) -> bytes:
-    """An RFC 822 message: the transport headers over the bodies Outlook kept."""
+    """An RFC 822 message: the transport headers over the bodies Outlook kept (8bit UTF-8)."""
     headers = _MIME_FIELDS.sub("", (parts.headers or "").replace("\r\n", "\n"))
     block = header_bytes(headers)[:-2] + b"MIME-Version: 1.0\r\n"
     bodies = [("text/plain", parts.body), ("text/html", parts.html)]
-    present = [(kind, text) for kind, text in bodies if text and text.strip()]
+    present = [(kind, _text(text)) for kind, text in bodies if text and text.strip()]
     if len(present) == 1:
-        kind, text = present[0]
-        return block + _part(kind, text)
+        return block + _part(*present[0])
     if not present:
-        return block + _part("text/plain", "")
-    head = f'Content-Type: multipart/alternative; boundary="{BOUNDARY}"\r\n\r\n'.encode()
-    inner = b"".join(f"--{BOUNDARY}\r\n".encode() + _part(k, t) for k, t in present)
-    return block + head + inner + f"--{BOUNDARY}--\r\n".encode()
+        return block + _part("text/plain", b"")
+    boundary = BOUNDARY
+    while any(boundary.encode() in body for _, body in present):
+        boundary += "=_"  # a body that happens to hold the boundary: make it longer
+    head = f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode()
+    inner = b"".join(f"--{boundary}\r\n".encode() + _part(k, b) for k, b in present)
+    return block + head + inner + f"--{boundary}--\r\n".encode()
 
 
 class MsgDirProvider(EmlDirProvider):
