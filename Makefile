@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint mutation system-deps clean
+.PHONY: demo test lint mutation system-deps msg-writer clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,22 @@ system-deps:  ## Dovecot for the IMAP tests (Debian/Ubuntu; uses sudo when not r
 		$$SUDO env DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q dovecot-imapd; \
 	fi
 
-test: $(STAMP) system-deps  ## install everything, then run the whole test suite
+# The .msg tests read files written by a real MSG writer (@tutao/oxmsg, MIT) run with Node;
+# a test-only dependency, never shipped. Installed from the lock file, like pip's extras.
+MSG_WRITER := tests/msgwriter/node_modules/.package-lock.json
+
+$(MSG_WRITER): tests/msgwriter/package.json tests/msgwriter/package-lock.json
+	@command -v npm >/dev/null || { \
+		echo "npm is missing: installing nodejs and npm"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO $(APT_GET) update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q nodejs npm; }
+	npm ci --prefix tests/msgwriter --no-audit --no-fund --loglevel=error
+	touch $(MSG_WRITER)
+
+msg-writer: $(MSG_WRITER)  ## the test-only .msg writer (Node)
+
+test: $(STAMP) system-deps $(MSG_WRITER)  ## install everything, then run the whole test suite
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -51,4 +66,4 @@ mutation: $(MUTATION_STAMP)  ## mutate extract, templates, policy, engine, state
 	$(BIN)/python tools/mutation_score.py --mutmut $(BIN)/mutmut
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants mutants.log
+	rm -rf $(VENV) tests/msgwriter/node_modules build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants mutants.log

@@ -76,6 +76,9 @@ DISCOVERERS: tuple[str, ...] = (
     "inbox_finder.providers.thunderbird.discover:thunderbird_stores",
     "inbox_finder.providers.local.discover:evolution_stores",
     "inbox_finder.providers.local.discover:mutt_stores",
+    "inbox_finder.providers.applemail.discover:discover_applemail",
+    "inbox_finder.providers.mh.discover:discover_mh",
+    "inbox_finder.providers.msg.discover:discover_msg",
 )
 
 

@@ -31,6 +31,9 @@ BUILTIN_SCHEMES = {
     "gmail": "inbox_finder.providers.gmail.provider:GmailProvider",
     "memory": "inbox_finder.providers.memory:MemoryProvider",
     "thunderbird": "inbox_finder.providers.thunderbird.provider:ThunderbirdProvider",
+    "applemail": "inbox_finder.providers.applemail.provider:AppleMailProvider",
+    "mh": "inbox_finder.providers.mh.provider:MhProvider",
+    "msg": "inbox_finder.providers.msg.provider:MsgDirProvider",
 }
 
 # Classes registered at run time; looked up before the built-ins and the entry points.

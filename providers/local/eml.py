@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
+from typing import ClassVar, Self
 
 from inbox_finder.boundary.folders import FolderInfo, FolderScope, resolve, role_from_name
 from inbox_finder.boundary.provider import Query, SourceOptions
@@ -31,6 +31,9 @@ class EmlDirProvider(LocalProvider):
 
     scheme = "eml"
     kind = "eml folder"
+    #: Scan cursors: this provider's prefix, and the earlier single-folder form it reads.
+    cursor_prefix: ClassVar[str] = CURSOR_PREFIX
+    legacy_cursor: ClassVar[str] = "eml:"
 
     def __init__(self, path: Path, url: str, scope: FolderScope | None = None) -> None:
         super().__init__(path, url)
@@ -87,7 +90,7 @@ class EmlDirProvider(LocalProvider):
         """Candidates of every searched directory, newest first across all of them."""
         self._dirs = None  # listed afresh: a folder created since an earlier search counts
         folders = self._searched(query)
-        old = parse_cursor(query.after_cursor, CURSOR_PREFIX, "eml:", TOP)
+        old = parse_cursor(query.after_cursor, self.cursor_prefix, self.legacy_cursor, TOP)
         if old is not None:  # a directory whose mtime did not move gained no file
             folders = [f for f in folders if old.get(f.name) != self._stamp(f)]
         yield from self._merged_search(query, self._listed(folders))
@@ -97,7 +100,7 @@ class EmlDirProvider(LocalProvider):
         for folder in folders:
             prefix = f"{folder.key}/" if folder.key else ""
             for entry in self._tree.files(self.path / folder.key):
-                if not entry.name.lower().endswith(".eml"):
+                if not self.is_message(entry.name):
                     continue
                 try:
                     when = entry.stat().st_mtime
@@ -113,6 +116,11 @@ class EmlDirProvider(LocalProvider):
                 folder=key or None,
                 folder_role=role_from_name(key) if key else None,
             )
+
+    @staticmethod
+    def is_message(name: str) -> bool:
+        """True for the file names that hold one message each (``*.eml``)."""
+        return name.lower().endswith(".eml")
 
     def _head(self, ref: str) -> Callable[[], bytes]:
         def read() -> bytes:

@@ -1,0 +1,1 @@
+"""Apple Mail's store (``~/Library/Mail/V*``): ``applemail:[DIR]`` and its discoverer."""

@@ -1,0 +1,21 @@
+// Test-only: writes Outlook .msg files with @tutao/oxmsg (a port of MsgKit, which writes MSG
+// as Outlook saves a received mail: transport headers, delivery time, body, HTML body).
+// Reads a JSON array on stdin: [{path, headers, subject, sender, senderName, to, text, html,
+// received, sent}] (times ISO 8601, received/headers may be null) and writes each file.
+import { readFileSync, writeFileSync } from "node:fs"
+import { Email } from "@tutao/oxmsg"
+
+const items = JSON.parse(readFileSync(0, "utf8"))
+for (const item of items) {
+    const email = new Email(item.draft === true)
+    if (item.sender) email.sender(item.sender, item.senderName || "")
+    for (const to of item.to || []) email.to(to)
+    email.subject(item.subject || "")
+    email.bodyText(item.text || "")
+    if (item.html) email.bodyHtml(item.html)
+    if (item.headers) email.headers(item.headers)
+    if (item.messageId) email.internetMessageId = item.messageId
+    email.sentOn(item.sent ? new Date(item.sent) : new Date(0))
+    if (item.received) email.receivedOn(new Date(item.received))
+    writeFileSync(item.path, email.msg())
+}
