@@ -7,6 +7,7 @@ import mailbox
 import os
 import stat
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def test_a_failing_source_is_isolated_and_its_state_untouched(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cfg, t = three
+    cfg, _ = three
     monkeypatch.setenv("INBOX_FINDER_PASSWORD", "env-password-1234")
     states = tmp_path / "states"
     with_pw = f"imaps://dana:pw-in-url@127.0.0.1:{free_port()}"  # refused: exit 2
@@ -135,13 +136,12 @@ def test_a_failing_source_is_isolated_and_its_state_untouched(
     # the others' tokens were delivered: a second run has nothing new for them
     code, out, _ = run(capsys, "scan", "--config", cfg, "a", "c", "--state-dir", str(states))
     assert (code, out) == (0, "")
-    assert t["a"]  # the fixture's token a was reported by the first run, not this one
 
 
 def test_an_action_failure_is_exit_5_and_offered_again(
     three: tuple[str, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg, t = three
+    cfg, _ = three
     states = str(tmp_path / "states")
     fail_b = 'test "$INBOX_FINDER_USERNAME" != b@example.com'
     base = ("scan", "--config", cfg, "--all-profiles", "--state-dir", states, "--json")
@@ -210,7 +210,7 @@ def test_poll_loop_backs_off_a_failing_source_only() -> None:
     now = [0.0]
     scanned: list[list[str]] = []
 
-    def scan_due(sources: list[str]) -> list[Outcome]:
+    def scan_due(sources: Sequence[str]) -> list[Outcome]:
         scanned.append(list(sources))
         return [
             Outcome(s, failure=SourceFailure(s, s, MailboxError("down")))
@@ -219,7 +219,7 @@ def test_poll_loop_backs_off_a_failing_source_only() -> None:
             for s in sources
         ]
 
-    loop = PollLoop(["good", "bad"], scan_due, 60.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    loop = PollLoop(["good", "bad"], scan_due, 60.0, clock=lambda: now[0])
     for minute in range(6):
         now[0] = minute * 60.0
         loop.round()
@@ -234,7 +234,7 @@ def test_watch_many_stops_on_the_event(
     stop = threading.Event()
     rounds: list[int] = []
 
-    def scan_due(sources: list[str]) -> list[Outcome]:
+    def scan_due(sources: Sequence[str]) -> list[Outcome]:
         rounds.append(len(sources))
         return [Outcome(s, result=ScanResult()) for s in sources]
 
@@ -242,5 +242,5 @@ def test_watch_many_stops_on_the_event(
         if len(rounds) == 2:
             event.set()
 
-    PollLoop(["x", "y"], scan_due, 5.0, sleep=sleep).run(stop)  # type: ignore[arg-type]
+    PollLoop(["x", "y"], scan_due, 5.0, sleep=sleep).run(stop)
     assert rounds == [2, 2]
