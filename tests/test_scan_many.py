@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import mailbox
 import os
+import signal
 import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -244,3 +247,27 @@ def test_watch_many_stops_on_the_event(
 
     PollLoop(["x", "y"], scan_due, 5.0, sleep=sleep).run(stop)
     assert rounds == [2, 2]
+
+
+def test_watch_polls_several_sources_and_stops_on_sigterm(
+    three: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    cfg, t = three
+    exe = Path(sys.executable).with_name("inbox-finder")
+    argv = [str(exe), "watch", "--config", cfg, "--all-profiles", "--state-dir"]
+    argv += [str(tmp_path / "states"), "--interval", "1s", "--json"]
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        first = {json.loads(child.stdout.readline())["token"] for _ in range(3)}
+        assert first == {t["a"], t["b"], t["c"]}
+        fresh = new_token()
+        at = datetime.now(UTC)
+        mailbox.Maildir(t["url_b"][len("maildir:") :]).add(token_mail(fresh, "b@example.com", at))
+        assert json.loads(child.stdout.readline())["token"] == fresh  # the next poll has it
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=20) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

@@ -297,6 +297,13 @@ def _many(sources: list[str], config: Config, opts: ScanOptions) -> ManyScans:
     )
 
 
+def _one(chosen: list[str], opts: ScanOptions) -> tuple[str, ScanOptions]:
+    """The one source, and its state file (--state, or its file in --state-dir)."""
+    if opts.state_dir is not None:
+        state_dir(opts.state_dir)  # created 0700 before the first scan
+    return chosen[0], with_state_file(chosen[0], opts)
+
+
 @click.command("scan")
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
 @scan_options
@@ -311,11 +318,11 @@ def scan_cmd(ctx: click.Context, /, sources: tuple[str, ...], **options: Any) ->
     """
     opts = ScanOptions(**options)
     config, chosen = _prepare(ctx, sources, opts)
-    if opts.state_dir is not None:
+    if opts.state_dir is not None and len(chosen) != 1:
         return _many(chosen, config, opts).scan_once()
     if not chosen:
         return 0  # this shard holds none of the sources: nothing to scan
-    source = chosen[0]
+    source, opts = _one(chosen, opts)
     verifier = _verifier(source, config, opts)
     actions = _actions(opts, config, verifier)
     result = _scan_once(source, config, opts, actions, _reporter(opts, verifier))
@@ -363,10 +370,9 @@ def watch_cmd(
     if opts.state_dir is not None and len(chosen) != 1:
         _many(chosen, config, opts).watch(pause, stop.event)
         return 0
-    source = chosen[0]
-    if opts.state_dir is not None:  # one source: IDLE as usual, its file in --state-dir
-        state_dir(opts.state_dir)
-        opts = with_state_file(source, opts)
+    if not chosen:
+        return 0  # this shard holds none of the sources
+    source, opts = _one(chosen, opts)  # one source: IDLE as usual
     verifier = _verifier(source, config, opts)  # remembers verdicts
     actions = _actions(opts, config, verifier)
     report = _reporter(opts, verifier)
