@@ -13,8 +13,9 @@ the real CLI in a child process, so start-up is included. Per variant:
 
 * wall time: median of ``--runs`` runs straight against Dovecot;
 * peak RSS and CPU time (user + sys) of the child, from ``wait4``;
-* the most connections open to the server at once, from one more run through
-  ``tests/emulators/fault_proxy.py`` (passthrough: it only counts).
+* Dovecot's CPU time (its master and the login/imap processes it reaped), from ``/proc``;
+* the most IMAP sessions open to the server at once (LOGIN to LOGOUT), from one more run
+  through ``tests/emulators/fault_proxy.py`` (``tests/emulators/session_count.py``).
 
 ``--jobs 32`` runs twice: with the default ``[run] per_host`` (8: at most 8 connections to the
 one server) and with ``per_host = 32``. Prints a Markdown table and the load average.
@@ -35,7 +36,8 @@ from pathlib import Path
 
 from inbox_finder.testing.dovecot import DovecotServer
 from inbox_finder.testing.mail import new_token, other_mail, token_mail
-from tests.emulators.fault_proxy import FaultProxy
+from tests.emulators.fault_proxy import FaultProxy, TlsTermination
+from tests.emulators.session_count import SessionCount
 
 EXE = Path(sys.executable).with_name("inbox-finder")
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -48,7 +50,15 @@ class Row:
     wall: float  # median seconds
     rss_mb: float  # peak of the runs
     cpu: float  # median user + sys seconds
+    server_cpu: float  # median CPU seconds of Dovecot (master and its reaped children)
     max_conn: int
+
+
+def server_cpu(srv: DovecotServer) -> float:
+    """CPU seconds used so far by Dovecot's master and the children it has reaped."""
+    fields = Path(f"/proc/{srv.process.pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def fill(srv: DovecotServer, count: int) -> dict[str, tuple[str, str]]:
@@ -128,14 +138,17 @@ def main() -> None:
         write_config(first, srv, users, host=srv.host, port=srv.imaps_port, per_host=32)
         wall, _, _ = run_scan(first, states, 32, env)  # records every token: later runs idle
         print(f"first scan (records {args.mailboxes} tokens): {wall:.1f}s", flush=True)
-        with FaultProxy((srv.host, srv.imaps_port)) as proxy:
+        sessions = SessionCount()
+        tls = TlsTermination.from_dir(srv.base)
+        with FaultProxy((srv.host, srv.imaps_port), tls=tls, faults=sessions.faults()) as proxy:
             # The proxy's port makes other sources (a state file names its URL): own states.
             counted = work / "proxy.toml"
             write_config(counted, srv, users, host=proxy.host, port=proxy.port, per_host=32)
             run_scan(counted, work / "proxy-states", 32, env)
             load_before = os.getloadavg()
             rows = [
-                measure(srv, proxy, users, work, states, env, j, p, args.runs) for j, p in variants
+                measure(srv, (proxy, sessions), users, work, states, env, j, p, args.runs)
+                for j, p in variants
             ]
             load_after = os.getloadavg()
     finally:
@@ -145,7 +158,7 @@ def main() -> None:
 
 def measure(
     srv: DovecotServer,
-    proxy: FaultProxy,
+    counting: tuple[FaultProxy, SessionCount],
     users: dict[str, tuple[str, str]],
     work: Path,
     states: Path,
@@ -156,18 +169,25 @@ def measure(
 ) -> Row:
     direct = work / f"direct-{jobs}-{per_host}.toml"
     write_config(direct, srv, users, host=srv.host, port=srv.imaps_port, per_host=per_host)
-    samples = [run_scan(direct, states, jobs, env) for _ in range(runs)]
+    samples, server = [], []
+    for _ in range(runs):
+        before = server_cpu(srv)
+        samples.append(run_scan(direct, states, jobs, env))
+        time.sleep(0.5)  # let the master reap the last login and imap processes
+        server.append(server_cpu(srv) - before)
+    proxy, sessions = counting
     counted = work / f"proxy-{jobs}-{per_host}.toml"
     write_config(counted, srv, users, host=proxy.host, port=proxy.port, per_host=per_host)
-    proxy.max_active = 0
+    sessions.reset()
     run_scan(counted, work / "proxy-states", jobs, env)
-    max_conn = proxy.max_active
+    max_conn = sessions.peak
     row = Row(
         jobs,
         per_host or 8,
         statistics.median(s[0] for s in samples),
         max(s[1] for s in samples),
         statistics.median(s[2] for s in samples),
+        statistics.median(server),
         max_conn,
     )
     print(f"jobs {jobs} per_host {row.per_host}: {row.wall:.2f}s", flush=True)
@@ -183,13 +203,14 @@ def print_table(
     )
     print(
         "| --jobs | per_host | wall (median) | per mailbox | mailboxes/min | peak RSS | "
-        "client CPU | max connections |"
+        "client CPU | server CPU | max sessions |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r.jobs} | {r.per_host} | {r.wall:.2f} s | {r.wall / count * 1000:.1f} ms | "
-            f"{count / r.wall * 60:,.0f} | {r.rss_mb:.0f} MB | {r.cpu:.2f} s | {r.max_conn} |"
+            f"{count / r.wall * 60:,.0f} | {r.rss_mb:.0f} MB | {r.cpu:.2f} s | "
+            f"{r.server_cpu:.2f} s | {r.max_conn} |"
         )
 
 

@@ -8,12 +8,12 @@ password. Every run goes through the real CLI.
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from emulators.fault_proxy import Fault, FaultProxy, TlsTermination
+from emulators.fault_proxy import FaultProxy, TlsTermination
+from emulators.session_count import SessionCount
 
 from inbox_finder.cli.main import main
 from inbox_finder.errors import ExitCode
@@ -176,16 +176,6 @@ def test_shards_cover_every_source_exactly_once(
     assert sorted(seen) == sorted(env.tokens.values())  # no gap, no overlap
 
 
-def _held_logins(proxy_hold: float) -> Fault:
-    """Every LOGIN/AUTHENTICATE waits ``proxy_hold`` seconds: sessions overlap for sure."""
-    return Fault(
-        "pass",
-        on_command=r"^(?:LOGIN|AUTHENTICATE)\b",
-        times=None,
-        hook=lambda: time.sleep(proxy_hold),
-    )
-
-
 @pytest.mark.parametrize(("per_host", "cap_holds"), [(3, True), (64, False)])
 def test_per_host_caps_connections_to_one_server(
     env: Fleet,
@@ -196,14 +186,16 @@ def test_per_host_caps_connections_to_one_server(
 ) -> None:
     tls = TlsTermination.from_dir(env.dovecot.base)
     upstream = (env.dovecot.host, env.dovecot.imaps_port)
-    with FaultProxy(upstream, tls=tls, faults=[_held_logins(0.3)]) as proxy:
+    sessions = SessionCount(hold=0.3)  # held LOGINs: the sessions overlap for sure
+    with FaultProxy(upstream, tls=tls, faults=sessions.faults()) as proxy:
         url = f"imaps://{{user}}@{proxy.host}:{proxy.port}"
         cfg = env.config(tmp_path / "c.toml", url=url, extra=f"[run]\nper_host = {per_host}\n")
         few = env.names[:12]
         code, out, err = cli(capsys, "find", "--config", cfg, *few, "-j", "12", "-q")
     assert code == 0, err
     assert out.split() == [env.newest(few)]
+    assert sessions.open == 0  # every session logged out: the count is complete
     if cap_holds:
-        assert proxy.max_active == per_host  # full, never over
+        assert sessions.peak == per_host  # full, never over
     else:
-        assert proxy.max_active > 3  # without the cap the same run opens more at once
+        assert sessions.peak > 3  # without the cap the same run opens more at once
