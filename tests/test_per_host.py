@@ -93,3 +93,16 @@ def test_run_capped_reraises_a_bug_after_the_others_ran() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         run_capped([0, 1, 2, 3], work, jobs=2, per_host=1, host=lambda n: "one")
     assert sorted(done) == [0, 2, 3]
+
+
+def test_threads_stay_at_jobs_however_many_sources() -> None:
+    before = threading.active_count()
+    most = [0]
+
+    def work(n: int) -> int:
+        most[0] = max(most[0], threading.active_count() - before)
+        return n
+
+    items = list(range(5000))
+    assert run_capped(items, work, jobs=4, per_host=2, host=lambda n: f"h{n % 50}") == items
+    assert most[0] <= 4  # never a thread (or a connection) per source

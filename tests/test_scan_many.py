@@ -119,13 +119,16 @@ def test_a_failing_source_is_isolated_and_its_state_untouched(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cfg, _ = three
+    cfg, t = three
     monkeypatch.setenv("INBOX_FINDER_PASSWORD", "env-password-1234")
     states = tmp_path / "states"
     with_pw = f"imaps://dana:pw-in-url@127.0.0.1:{free_port()}"  # refused: exit 2
     closed = f"imaps://dana@127.0.0.1:{free_port()}"  # nothing listens there: exit 4
-    args = ("scan", "--config", cfg, "a", with_pw, closed, "c", "--state-dir", str(states), "-q")
-    code, out, err = run(capsys, *args)
+    got = tmp_path / "delivered"
+    got.mkdir()
+    hook = f'printf %s "$INBOX_FINDER_TOKEN" > {got}/"$INBOX_FINDER_USERNAME"'
+    args = ("scan", "--config", cfg, "a", with_pw, closed, "c", "--state-dir", str(states))
+    code, out, err = run(capsys, *args, "-q", "--exec", hook)
     assert code == ExitCode.MAILBOX, err  # the highest failing code
     assert out == ""
     lines = err.splitlines()
@@ -136,6 +139,8 @@ def test_a_failing_source_is_isolated_and_its_state_untouched(
     assert not (states / state_file_name(with_pw)).exists()
     assert not (states / state_file_name(closed)).exists()
     assert (states / "a.state").exists() and (states / "c.state").exists()
+    delivered = {p.name: p.read_text() for p in got.iterdir()}  # the others' actions ran
+    assert delivered == {"a@example.com": t["a"], "c@example.com": t["c"]}
     # the others' tokens were delivered: a second run has nothing new for them
     code, out, _ = run(capsys, "scan", "--config", cfg, "a", "c", "--state-dir", str(states))
     assert (code, out) == (0, "")
