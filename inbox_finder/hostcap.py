@@ -63,18 +63,21 @@ class _Slots:
         """The next item whose server has a free slot (waits for one); None when all taken."""
         with self.cond:
             while self.left:
-                ready = [
-                    (queue[0], key)
-                    for key, queue in self.queues.items()
-                    if queue and (key is None or self.busy[key] < self.per_host)
-                ]
-                if ready:
-                    index, key = min(ready)  # the earliest given first: order is kept
-                    self.queues[key].popleft()
-                    self.busy[key] += 1
-                    self.left -= 1
-                    return key, index
-                self.cond.wait()
+                # Servers in the order they first appear; emptied queues are dropped and at
+                # most jobs / per_host servers are full, so this finds one in a few steps.
+                for key in self.queues:
+                    if key is None or self.busy[key] < self.per_host:
+                        break
+                else:
+                    self.cond.wait()  # every server with sources left is at its cap
+                    continue
+                queue = self.queues[key]
+                index = queue.popleft()
+                if not queue:
+                    del self.queues[key]
+                self.busy[key] += 1
+                self.left -= 1
+                return key, index
             return None
 
     def done(self, key: str | None) -> None:
