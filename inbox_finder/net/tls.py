@@ -11,10 +11,12 @@ login (urllib). Each gets the context from ``client_context``; its sockets carry
 deadlines (``inbox_finder.net.deadline.DeadlineSSLSocket``). Where no system store is found
 (some minimal containers), certifi's bundle is used if it is installed, as requests would.
 
-A context is built once per process for each CA file as it is on disk (path, size, mtime,
-inode; the system store's file likewise) and shared: loading the system store costs about
-40 ms of CPU, which was half the cost of an idle scan of one mailbox, and OpenSSL contexts
-are safe to share between threads. A CA file rewritten on disk gets a new context.
+``client_context(ca_file, shared=True)`` (IMAP) returns one context per process for each CA
+file as it is on disk (path, size, mtime, inode; the system store's file likewise): loading
+the system store costs about 40 ms of CPU, more than the rest of an idle scan of one mailbox,
+and OpenSSL contexts are safe to share between threads. A CA file rewritten on disk gets a new
+one. HTTP clients get their own context each: urllib3 and http.client change the context
+they are given (ALPN, extra CA files), which must not leak into other connections.
 """
 
 from __future__ import annotations
@@ -79,8 +81,13 @@ def _on_disk(path: str | None) -> _Signature:
     return (path, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def client_context(ca_file: str | None) -> ssl.SSLContext:
-    """A verifying client context: the system store plus ``ca_file`` (already resolved)."""
+def client_context(ca_file: str | None, *, shared: bool = False) -> ssl.SSLContext:
+    """A verifying client context: the system store plus ``ca_file`` (already resolved).
+
+    ``shared``: the process's one context for this CA file, for clients that never change it.
+    """
+    if not shared:
+        return _build_context(ca_file)
     signature = (_on_disk(ca_file), _on_disk(ssl.get_default_verify_paths().cafile))
     with _CONTEXTS_LOCK:  # held while building: concurrent sources build it once
         cached = _CONTEXTS.get(ca_file)
