@@ -14,6 +14,7 @@
 
     [run]
     jobs = 4                                        # sources searched at once (--jobs)
+    per_host = 8                                    # of them, at most this many per server
 
     default = "work"                                # at the top: `find` with no SOURCE
 
@@ -47,6 +48,7 @@ ENV_CONFIG = "INBOX_FINDER_CONFIG"
 _TOP_LEVEL = {"mailbox", "trust", "group", "run", "default"}
 MAX_JOBS = 64  # more threads than this only queue on the servers' connection limits
 _TRUST_KEYS = {"sender_domains", "authserv_ids", "verify_dkim"}
+_RUN_KEYS = {"jobs", "per_host"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Config:
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     jobs: int | None = None
     default: str | None = None  # what ``find`` searches when given no SOURCE
+    per_host: int | None = None
 
 
 def default_config_path() -> Path:
@@ -141,10 +144,11 @@ def parse_jobs(value: Any, where: str) -> int:
     return value
 
 
-def _parse_run(table: Any, path: Path) -> int | None:
-    if not isinstance(table, dict) or set(table) - {"jobs"}:
-        raise ConfigError(f"{path}: [run] must be a table with the key jobs")
-    return parse_jobs(table["jobs"], f"{path}: run.jobs") if "jobs" in table else None
+def _parse_run(table: Any, path: Path) -> dict[str, int]:
+    """``[run]``: ``jobs`` and ``per_host``, each a whole number from 1 to MAX_JOBS."""
+    if not isinstance(table, dict) or set(table) - _RUN_KEYS:
+        raise ConfigError(f"{path}: [run] must be a table with the keys jobs and per_host")
+    return {key: parse_jobs(value, f"{path}: run.{key}") for key, value in table.items()}
 
 
 def _parse_default(
@@ -191,12 +195,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         )
     profiles = _parse_profiles(data.get("mailbox", {}), file)
     groups = _parse_groups(data.get("group", {}), profiles, file)
+    run = _parse_run(data.get("run", {}), file)
     return Config(
         path=file,
         profiles=profiles,
         trust=_parse_trust(data.get("trust", {}), file),
         groups=groups,
-        jobs=_parse_run(data.get("run", {}), file),
+        jobs=run.get("jobs"),
+        per_host=run.get("per_host"),
         default=_parse_default(data.get("default"), profiles, groups, file),
     )
 

@@ -1,11 +1,12 @@
 """Many sources at once: groups, shards, and a concurrent search that isolates failures.
 
-``search_sources`` opens each source in a worker thread (at most ``jobs`` at a time) and
-merges what they found by receive time, newest first. The merge is a stable sort of the
-per-source answers taken in the order the sources were given, so the answer is the same as
-searching them one by one, whatever order the threads finish in. A source that fails (an
-``InboxFinderError``: unreachable, wrong password, bad profile) becomes a ``SourceFailure``
-and never stops the others; ``find_tokens`` turns failures into a ``PartialSearchError``
+``search_sources`` opens each source in a worker thread (at most ``jobs`` at a time, and at
+most ``per_host`` of them on one server: ``inbox_finder.hostcap``) and merges what they found
+by receive time, newest first. The merge is a stable sort of the per-source answers taken in
+the order the sources were given, so the answer is the same as searching them one by one,
+whatever order the threads finish in. A source that fails (an ``InboxFinderError``:
+unreachable, wrong password, bad profile) becomes a ``SourceFailure`` and never stops the
+others; ``find_tokens`` turns failures into a ``PartialSearchError``
 that carries the findings of the sources that answered.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from inbox_finder.boundary.provider import Provider
 from inbox_finder.config import Config, parse_jobs
 from inbox_finder.engine import Selection, newest_per_username, rejection_summary
 from inbox_finder.errors import ConfigError, InboxFinderError, NotFoundError, PartialSearchError
+from inbox_finder.hostcap import DEFAULT_PER_HOST, host_of, run_capped
 from inbox_finder.model import Finding
 
 if TYPE_CHECKING:
@@ -102,6 +103,20 @@ def resolve_jobs(jobs: int | None, config: Config) -> int:
     return config.jobs or DEFAULT_JOBS
 
 
+def resolve_per_host(config: Config) -> int:
+    """The config's ``[run] per_host``, else DEFAULT_PER_HOST."""
+    return config.per_host or DEFAULT_PER_HOST
+
+
+def source_host(source: str | Provider, config: Config) -> str | None:
+    """The server a source (URL, profile name or provider) talks to; None for local files."""
+    if isinstance(source, Provider):
+        return host_of(source.source)
+    profile = config.profiles.get(source) if ":" not in source else None
+    url = profile.get("url") if profile else source
+    return host_of(url) if isinstance(url, str) else None
+
+
 @dataclass(frozen=True)
 class SourceFailure:
     """A source that could not be searched, and why (a one-line, secret-free error)."""
@@ -165,8 +180,10 @@ def search_sources(
     jobs: int,
     limit: int | None,
     per_username: bool,
+    per_host: int = DEFAULT_PER_HOST,
+    host: Callable[[str | Provider], str | None] = lambda source: None,
 ) -> SearchResult:
-    """Run ``lookup`` on every source (``jobs`` at a time); merge newest first."""
+    """Run ``lookup`` on every source (``jobs`` at a time, ``per_host`` per ``host``)."""
 
     def one(source: str | Provider) -> tuple[list[Finding], Counter[str]] | SourceFailure:
         try:
@@ -174,9 +191,7 @@ def search_sources(
         except InboxFinderError as exc:
             return SourceFailure(source, source_label(source), exc)
 
-    workers = max(1, min(jobs, len(sources)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="source") as pool:
-        answers = list(pool.map(one, sources))  # in the order given, however they finish
+    answers = run_capped(sources, one, jobs=jobs, per_host=per_host, host=host)  # given order
     result = SearchResult([], [], list(sources), selection)
     merged: list[Finding] = []
     for answer in answers:
@@ -207,13 +222,16 @@ def find_many(
     """``find_tokens`` over several sources: PartialSearchError if any failed."""
     if not sources:
         raise ConfigError("no source to search")
+    cfg = config or Config()
     result = search_sources(
         sources,
         lookup,
         selection,
-        jobs=resolve_jobs(jobs, config or Config()),
+        jobs=resolve_jobs(jobs, cfg),
         limit=limit,
         per_username=per_username,
+        per_host=resolve_per_host(cfg),
+        host=lambda source: source_host(source, cfg),
     )
     if result.failures:
         raise result.partial_error()

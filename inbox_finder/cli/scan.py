@@ -19,16 +19,19 @@ from inbox_finder.api import open_source
 from inbox_finder.cli.options import (
     VerifySpec,
     folder_options,
+    many_options,
     source_options,
     trust_options,
     verify_options,
 )
 from inbox_finder.cli.output import age, human
+from inbox_finder.cli.scan_many import ManyScans, chosen_sources, with_state_file
 from inbox_finder.config import Config, load_config, profile_for
 from inbox_finder.dates import parse_duration, parse_interval
 from inbox_finder.errors import ExitCode
 from inbox_finder.model import Finding
 from inbox_finder.scan.actions import EnvTarget, run_exec, secret_env_vars, write_env
+from inbox_finder.scan.many import state_dir
 from inbox_finder.scan.runner import Action, ScanResult, scan
 from inbox_finder.scan.watch import Waiter, watch_loop
 
@@ -43,7 +46,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class ScanOptions:
     """The options scan and watch share (the names of scan_options' parameters)."""
 
-    state_path: str
+    state_path: str | None
     usernames: tuple[str, ...]
     exec_cmd: str | None
     env_targets: tuple[str, ...]
@@ -57,6 +60,10 @@ class ScanOptions:
     verify: VerifySpec | None
     folders: tuple[str, ...] = ()
     exclude_folders: tuple[str, ...] = ()
+    state_dir: str | None = None
+    all_profiles: bool = False
+    jobs: int | None = None
+    shard: tuple[int, int] | None = None
 
 
 def _verifier(source: str, config: Config, opts: ScanOptions) -> ScanVerifier | None:
@@ -117,10 +124,15 @@ def scan_options(func: F) -> F:
             click.option(
                 "--state",
                 "state_path",
-                required=True,
                 type=click.Path(dir_okay=False),
-                help="State file (fingerprints and sync cursor only, never a token; created "
-                "0600 in a directory that must exist).",
+                help="State file of ONE source (fingerprints and sync cursor only, never a "
+                "token; created 0600 in a directory that must exist).",
+            ),
+            click.option(
+                "--state-dir",
+                type=click.Path(file_okay=False),
+                help="Directory of state files, one per source (named from the profile, else "
+                "a hash of the URL; created 0700, files 0600): for several sources.",
             ),
             click.option(
                 "--username",
@@ -150,7 +162,7 @@ def scan_options(func: F) -> F:
         ]
     ):
         func = option(func)
-    return verify_options(trust_options(source_options(folder_options(func))))
+    return verify_options(trust_options(source_options(folder_options(many_options(func)))))
 
 
 def _actions(
@@ -237,11 +249,7 @@ def _check_output_options(opts: ScanOptions) -> None:
 
 
 def _scan_once(
-    source: str,
-    config: Config,
-    opts: ScanOptions,
-    actions: list[Action],
-    verifier: ScanVerifier | None = None,
+    source: str, config: Config, opts: ScanOptions, actions: list[Action], report: Action
 ) -> ScanResult:
     opened = open_source(
         source,
@@ -253,6 +261,7 @@ def _scan_once(
         exclude_folders=opts.exclude_folders,
     )
     usernames = opts.usernames or ((opened.default_username,) if opened.default_username else ())
+    assert opts.state_path is not None  # chosen_sources refused a missing --state
     with opened.provider as provider:
         return scan(
             provider,
@@ -260,28 +269,63 @@ def _scan_once(
             usernames=usernames,
             policy=opened.policy,
             actions=actions,
-            report=_reporter(opts, verifier),
+            report=report,
             lock_timeout=parse_duration(opts.lock_timeout).total_seconds(),
         )
 
 
+def _prepare(
+    ctx: click.Context, sources: tuple[str, ...], opts: ScanOptions
+) -> tuple[Config, list[str]]:
+    """Checked options, the config, and the sources of this shard (usage errors: exit 2)."""
+    _check_output_options(opts)
+    config = load_config(ctx.obj["config_path"])
+    return config, chosen_sources(sources, config, opts)
+
+
+def _many(sources: list[str], config: Config, opts: ScanOptions) -> ManyScans:
+    """Several sources (or --state-dir): one state file each, scanned concurrently."""
+    return ManyScans(
+        sources,
+        config,
+        opts,
+        lambda source, options, actions, report: _scan_once(
+            source, config, options, actions, report
+        ),
+        _actions(opts, config),
+        _reporter(opts),
+    )
+
+
+def _one(chosen: list[str], opts: ScanOptions) -> tuple[str, ScanOptions]:
+    """The one source, and its state file (--state, or its file in --state-dir)."""
+    if opts.state_dir is not None:
+        state_dir(opts.state_dir)  # created 0700 before the first scan
+    return chosen[0], with_state_file(chosen[0], opts)
+
+
 @click.command("scan")
-@click.argument("source")
+@click.argument("sources", nargs=-1, metavar="SOURCE...")
 @scan_options
 @click.pass_context
-def scan_cmd(ctx: click.Context, /, source: str, **options: Any) -> int:
+def scan_cmd(ctx: click.Context, /, sources: tuple[str, ...], **options: Any) -> int:
     """Report token emails that arrived since the last scan (for cron / systemd timers).
 
     The first run reports the newest token per username; later runs report only newer ones and
     print nothing when nothing changed. Exit 0 in both cases. With --exec or --write-env the
     report names what was delivered, never the token; without them the token is printed.
+    Several SOURCEs (or a group, or --all-profiles) need --state-dir: one state file each.
     """
     opts = ScanOptions(**options)
-    _check_output_options(opts)
-    config = load_config(ctx.obj["config_path"])
+    config, chosen = _prepare(ctx, sources, opts)
+    if opts.state_dir is not None and len(chosen) != 1:
+        return _many(chosen, config, opts).scan_once()
+    if not chosen:
+        return 0  # this shard holds none of the sources: nothing to scan
+    source, opts = _one(chosen, opts)
     verifier = _verifier(source, config, opts)
     actions = _actions(opts, config, verifier)
-    result = _scan_once(source, config, opts, actions, verifier)
+    result = _scan_once(source, config, opts, actions, _reporter(opts, verifier))
     for finding, exc in result.failed:
         click.echo(f"inbox-finder: error: action failed for {finding.username}: {exc}", err=True)
     return int(ExitCode.ACTION if result.failed else ExitCode.FOUND)
@@ -299,7 +343,7 @@ class _Stop:
 
 
 @click.command("watch")
-@click.argument("source")
+@click.argument("sources", nargs=-1, metavar="SOURCE...")
 @scan_options
 @click.option(
     "--interval",
@@ -309,17 +353,29 @@ class _Stop:
     help="Time between checks.",
 )
 @click.pass_context
-def watch_cmd(ctx: click.Context, /, source: str, interval: str, **options: Any) -> int:
-    """Keep scanning SOURCE (for a systemd service); exits cleanly on SIGTERM/SIGINT."""
+def watch_cmd(
+    ctx: click.Context, /, sources: tuple[str, ...], interval: str, **options: Any
+) -> int:
+    """Keep scanning SOURCE (for a systemd service); exits cleanly on SIGTERM/SIGINT.
+
+    One SOURCE waits for new mail with IMAP IDLE; several (with --state-dir) are polled, all
+    of them every --interval (one connection per source only while it is scanned).
+    """
     opts = ScanOptions(**options)
-    _check_output_options(opts)
     pause = parse_interval(interval)
-    config = load_config(ctx.obj["config_path"])
-    verifier = _verifier(source, config, opts)  # remembers verdicts
-    actions = _actions(opts, config, verifier)
+    config, chosen = _prepare(ctx, sources, opts)
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if opts.state_dir is not None and len(chosen) != 1:
+        _many(chosen, config, opts).watch(pause, stop.event)
+        return 0
+    if not chosen:
+        return 0  # this shard holds none of the sources
+    source, opts = _one(chosen, opts)  # one source: IDLE as usual
+    verifier = _verifier(source, config, opts)  # remembers verdicts
+    actions = _actions(opts, config, verifier)
+    report = _reporter(opts, verifier)
     waiter = Waiter(
         lambda: (
             open_source(
@@ -332,7 +388,5 @@ def watch_cmd(ctx: click.Context, /, source: str, interval: str, **options: Any)
             ).provider
         )
     )
-    watch_loop(
-        lambda: _scan_once(source, config, opts, actions, verifier), waiter, pause, stop.event
-    )
+    watch_loop(lambda: _scan_once(source, config, opts, actions, report), waiter, pause, stop.event)
     return 0

@@ -125,7 +125,8 @@ class ImapSession:
         self.folder: str | None = url.folder
         self.uidvalidity: int | None = None  # of the folder EXAMINEd last
         self.uidnext: int | None = None
-        self._context = tls.client_context(ca_file)  # system store plus --ca-file, deadlines
+        # System store plus --ca-file, deadlines; shared: imapclient never changes it.
+        self._context = tls.client_context(ca_file, shared=True)
         self._validity: dict[str, int] = {}
         self._selected: str | None = None
         self._profile = profile
