@@ -217,6 +217,20 @@ def _config(
     return load_config(config)
 
 
+def _expand_local(source: str | Provider | Sources) -> str | Provider | Sources:
+    """``local:`` (alone or in a list) -> the URLs of every discovered local mail store."""
+    listed = [source] if isinstance(source, str | Provider) else list(source)
+    if not any(isinstance(s, str) and s.strip().lower() == "local:" for s in listed):
+        return source
+    from inbox_finder.many import local_sources  # lazy: discovery only for local:
+
+    expanded: list[str | Provider] = []
+    for one in listed:
+        local = isinstance(one, str) and one.strip().lower() == "local:"
+        expanded.extend(local_sources() if local else [one])
+    return expanded
+
+
 def find_tokens(
     source: str | Provider | Sources,
     *,
@@ -251,7 +265,10 @@ def find_tokens(
     config's ``[run] jobs``, else 4) and their findings merged newest first, as if searched
     one by one. When any of them fails, PartialSearchError carries the findings of the others
     (``.findings``) and each failure (``.failures``); a list of one is that one source.
+    ``"local:"`` stands for every local mail store discovered under the user's home
+    (``inbox-finder sources``); ConfigError when there is none.
     """
+    source = _expand_local(source)
     selection = Selection(username, _since(since), tuple(folders), tuple(exclude_folders))
     options: dict[str, Any] = {
         "ca_file": ca_file,

@@ -17,6 +17,8 @@ from desktop_homes import Home, full_home
 from desktop_stores import emlx_bytes, emlx_path, msg_item, set_time, write_msg_files
 from test_find_local import isolate, run
 
+from inbox_finder import find_token, find_tokens
+from inbox_finder.errors import ConfigError
 from inbox_finder.testing.mail import token_mail
 
 MH_TOKEN, MSG_TOKEN, APPLE_TOKEN = (
@@ -90,3 +92,17 @@ def test_a_store_given_beside_local_joins_the_merge(home: Home) -> None:
     assert found["qa@example.com"]["token"] == APPLE_TOKEN
     assert found["qa@example.com"]["source"] == f"applemail:{library}"
     assert run("find", "-q", "local:", f"applemail:{library}").stdout == APPLE_TOKEN + "\n"
+
+
+def test_the_library_takes_local_too(home: Home) -> None:
+    assert find_token("local:").token == MSG_TOKEN
+    every = find_tokens(["local:"], per_username=True)
+    assert {f.username: f.token for f in every} == home.newest
+
+
+def test_the_library_says_when_there_is_no_local_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isolate(monkeypatch, tmp_path / "empty", tmp_path)
+    with pytest.raises(ConfigError, match="no local mail store found under"):
+        find_token("local:")
