@@ -265,8 +265,7 @@ def find_tokens(
     config's ``[run] jobs``, else 4) and their findings merged newest first, as if searched
     one by one. When any of them fails, PartialSearchError carries the findings of the others
     (``.findings``) and each failure (``.failures``); a list of one is that one source.
-    ``"local:"`` stands for every local mail store discovered under the user's home
-    (``inbox-finder sources``); ConfigError when there is none.
+    ``"local:"`` is every local mail store discovered under $HOME (ConfigError if none).
     """
     source = _expand_local(source)
     selection = Selection(username, _since(since), tuple(folders), tuple(exclude_folders))
