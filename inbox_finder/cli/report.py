@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -9,11 +10,12 @@ from typing import Any
 import click
 
 from inbox_finder.api import open_source
+from inbox_finder.boundary.provider import Provider
 from inbox_finder.cli.options import (
     VerifySpec,
     folder_options,
+    many_options,
     selection_options,
-    shard_option,
     source_options,
     trust_options,
     verify_options,
@@ -22,7 +24,15 @@ from inbox_finder.config import Config, load_config
 from inbox_finder.dates import parse_since
 from inbox_finder.engine import Selection, iter_findings
 from inbox_finder.errors import NotFoundError
-from inbox_finder.many import expand_sources, in_shard
+from inbox_finder.many import (
+    SearchResult,
+    expand_sources,
+    in_shard,
+    resolve_jobs,
+    resolve_per_host,
+    search_sources,
+    source_host,
+)
 from inbox_finder.model import Finding
 from inbox_finder.report import (
     InventoryRow,
@@ -39,8 +49,7 @@ from inbox_finder.salesforce.retirement import inventory_notices
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
 @selection_options
 @folder_options
-@click.option("--all-profiles", is_flag=True, help="Every [mailbox.NAME] profile in the config.")
-@shard_option
+@many_options
 @click.option("--json", "json_out", is_flag=True, help="Print a JSON array of rows.")
 @click.option("--csv", "csv_out", is_flag=True, help="Print CSV with a header row.")
 @click.option(
@@ -58,6 +67,7 @@ def report_cmd(
     folders: tuple[str, ...],
     exclude_folders: tuple[str, ...],
     all_profiles: bool,
+    jobs: int | None,
     shard: tuple[int, int] | None,
     json_out: bool,
     csv_out: bool,
@@ -66,13 +76,16 @@ def report_cmd(
     timeout: float | None,
     verify_dkim: bool,
     verify: VerifySpec | None,
-) -> None:
+) -> int | None:
     """Inventory of security tokens per Salesforce username, for planning the move to OAuth.
 
     One row per username: sandbox or production (as the mail tells), the newest token's
     receive time and age, how many token mails (resets) were seen and the first one's date,
     and where the newest was found. The token itself is printed only with --show-tokens.
     With --verify, ONE login per username checks its newest token (never retried).
+    Sources are searched --jobs at a time; one that fails is named on stderr, the others are
+    still reported (with a warning that the inventory is incomplete) and the exit code is the
+    highest of the failures'.
     """
     if json_out and csv_out:
         raise click.UsageError("--json and --csv exclude each other")
@@ -83,16 +96,36 @@ def report_cmd(
     since_at = parse_since(since) if since else None
     options = {"ca_file": ca_file, "timeout": timeout, "verify_dkim": verify_dkim}
     scope = {"folders": folders, "exclude_folders": exclude_folders}
-    findings, profiles = _findings(sources, config, username, since_at, options | scope)
-    rows = build_inventory(findings)
+    selection = Selection(username, since_at)
+    result, profiles = _search(sources, config, selection, jobs, options | scope)
+    rows = build_inventory(result.findings)
     for line in inventory_notices():
         click.echo(f"inbox-finder: notice: {line}", err=True)
-    if not rows:
+    for failure in result.failures:
+        click.echo(f"inbox-finder: error: {failure}", err=True)
+    if not rows and result.complete:
         empty = f"shard {shard[0]}/{shard[1]} (none of the sources)" if shard else "no source"
         where = ", ".join(sources) or empty
         raise NotFoundError(f"no security token email found in {where}")
     if verify is not None:
         rows = _verified(rows, verify, profiles, ca_file, timeout)
+    if rows:
+        _print(rows, json_out=json_out, csv_out=csv_out, show_tokens=show_tokens)
+    if not result.complete:
+        total = len(result.sources)
+        click.echo(
+            f"inbox-finder: warning: the inventory is incomplete: only "
+            f"{total - len(result.failures)} of {total} sources could be searched",
+            err=True,
+        )
+        click.echo(f"inbox-finder: {len(result.failures)} of {total} sources failed", err=True)
+        return int(result.partial_error().exit_code)
+    return None
+
+
+def _print(
+    rows: Sequence[InventoryRow], *, json_out: bool, csv_out: bool, show_tokens: bool
+) -> None:
     now = datetime.now(UTC)
     if json_out:
         click.echo(render_json(rows, now, show_tokens=show_tokens))
@@ -102,23 +135,36 @@ def report_cmd(
         click.echo(render_table(rows, now, show_tokens=show_tokens))
 
 
-def _findings(
+def _search(
     sources: Sequence[str],
     config: Config,
-    username: str | None,
-    since: datetime | None,
+    selection: Selection,
+    jobs: int | None,
     options: Mapping[str, Any],
-) -> tuple[list[Finding], dict[str, Mapping[str, Any]]]:
-    """Every finding of every source, and the profile each provider's source came from."""
-    findings: list[Finding] = []
+) -> tuple[SearchResult, dict[str, Mapping[str, Any]]]:
+    """Every finding of every source (concurrently, failures isolated), and the profile
+    each provider's source came from."""
     profiles: dict[str, Mapping[str, Any]] = {}
-    for source in sources:
+
+    def lookup(source: str | Provider) -> tuple[list[Finding], Counter[str]]:
+        assert isinstance(source, str)  # report's sources are URLs and profile names
         opened = open_source(source, config, **options)
-        selection = Selection(username or opened.default_username, since)
+        chosen = Selection(selection.username or opened.default_username, selection.since)
         with opened.provider as provider:
             profiles[provider.source] = opened.profile
-            findings.extend(iter_findings(provider, selection, opened.policy))
-    return findings, profiles
+            return list(iter_findings(provider, chosen, opened.policy)), Counter()
+
+    result = search_sources(
+        sources,
+        lookup,
+        selection,
+        jobs=resolve_jobs(jobs, config),
+        limit=None,
+        per_username=False,
+        per_host=resolve_per_host(config),
+        host=lambda source: source_host(source, config),
+    )
+    return result, profiles
 
 
 def _verified(
