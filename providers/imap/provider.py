@@ -174,6 +174,7 @@ class ImapProvider(Provider):
         self._listing: Listing | None = None
         self._status: dict[str, Pair] | None = None  # STATUS answers of sync_cursor()
         self._keep_listing = False  # the next search uses the listing sync_cursor() just made
+        self._bodies: dict[tuple[str, int], bytes] = {}  # fetched ahead by a search
         self._conn = ImapSession(
             url,
             ca_file=ca_file,
@@ -228,14 +229,17 @@ class ImapProvider(Provider):
         return self._conn.errors(doing)
 
     def close(self) -> None:
+        self._bodies.clear()  # a later fetch re-checks UIDVALIDITY on its new connection
         self._conn.close()
 
     # ------------------------------------------------------------------ folders
 
-    def _in(self, folder: str | None, doing: str, op: Any, fresh: bool = False) -> Any:
+    def _in(
+        self, folder: str | None, doing: str, op: Any, fresh: bool = False, ahead: Any = None
+    ) -> Any:
         """``op(client)`` with ``folder`` EXAMINEd (None: none needed), retried (session.py)."""
         self._conn.folder = folder
-        return self._conn.run(doing, op, fresh=fresh)
+        return self._conn.run(doing, op, fresh=fresh, ahead=ahead)
 
     def listing(self) -> Listing:
         """Every selectable folder (one LIST per provider; LIST-STATUS where offered)."""
@@ -352,6 +356,7 @@ class ImapProvider(Provider):
         if not self._keep_listing:  # a folder created since an earlier search must be seen
             self._listing, self._status = None, None
         self._keep_listing = False
+        self._bodies.clear()
         folders = self._folders(query)
         if len(folders) == 1:
             folder = folders[0]
@@ -363,7 +368,15 @@ class ImapProvider(Provider):
         def first_uid() -> int | None:
             return self._first_new_uid(folder, query.after_cursor)
 
-        return FolderSearch(self._in, folder, query, first_uid, lambda: self._conn.uidnext)
+        return FolderSearch(
+            self._in,
+            folder,
+            query,
+            first_uid,
+            lambda: self._conn.uidnext,
+            self._conn.take_ahead,
+            self._bodies,
+        )
 
     def fetch(self, candidate: Candidate) -> bytes:
         try:
@@ -371,6 +384,10 @@ class ImapProvider(Provider):
         except ValueError:
             raise MailboxError(f"not an IMAP message reference: {candidate.ref!r}") from None
         folder = candidate.folder or self.url.folder or "INBOX"
+        ahead = self._bodies.pop((folder, uid), None)
+        if ahead is not None:  # came with the first header batch (search.py)
+            log.debug("UID %d in %r: already fetched with the headers", uid, folder)
+            return ahead
         log.debug("UID FETCH %d (BODY.PEEK[]) in %r", uid, folder)
         # A literal cut short raises in imaplib (EOF/reset), so a partial message is never
         # returned: the whole message is fetched again on a fresh connection.
