@@ -11,10 +11,8 @@ that carries the findings of the sources that answered.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from inbox_finder.boundary.provider import Provider
@@ -54,6 +52,8 @@ def source_label(source: str | Provider) -> str:
 
 def shard_of(source: str, count: int) -> int:
     """The shard (0..count-1) a source belongs to: sha256 of its profile name or URL."""
+    import hashlib  # lazy: only --shard needs it (start-up of every find)
+
     digest = hashlib.sha256(source.encode("utf-8")).digest()
     return int.from_bytes(digest, "big") % count
 
@@ -154,6 +154,8 @@ def search_sources(
             return SourceFailure(source, source_label(source), exc)
 
     workers = max(1, min(jobs, len(sources)))
+    from concurrent.futures import ThreadPoolExecutor  # lazy: only several sources need it
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="source") as pool:
         answers = list(pool.map(one, sources))  # in the order given, however they finish
     result = SearchResult([], [], list(sources), selection)
