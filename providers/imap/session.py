@@ -56,7 +56,9 @@ T = TypeVar("T")
 # The command an operation starts with, given the connected client (None: send it normally).
 Ahead = Callable[[IMAPClient], Command | None]
 
-_ATOM_UNSAFE = re.compile(r'[\x00-\x20(){%*"\\\]\x7f-\U0010ffff]')
+# Not an atom character: controls, space, specials, and anything outside ASCII. (Written as a
+# negated class: the equivalent range up to U+10FFFF takes ~5 ms to compile at start-up.)
+_ATOM_UNSAFE = re.compile(r'[\x00-\x20(){%*"\\\]]|[^\x00-\x7e]')
 _SECRET_COMMAND = re.compile(r"^(>.*?\b(?:LOGIN|AUTHENTICATE)\b).*$", re.DOTALL)
 # 3 attempts, pauses of about 0.5 s and 1 s; no time budget unless the profile sets one.
 DEFAULT_RETRY = RetryPolicy(max_attempts=3, max_total=None, base_delay=0.5, max_delay=60.0)
