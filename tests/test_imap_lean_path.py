@@ -237,3 +237,67 @@ def test_narrowed_search_without_literal_plus(dovecot: DovecotServer, user: str)
             assert find_token(p).token == token
     finally:
         proxy.close()
+
+
+def test_a_run_of_rejected_notifications_is_read_in_batches(
+    dovecot: DovecotServer, user: str
+) -> None:
+    token = new_token()
+    # Trusted salesforce.com mail whose subject names a token but whose body holds none.
+    refresh = "Connected App refresh token policy changed for {n}"
+    newer = [
+        (
+            _mail("noreply@salesforce.com", refresh.format(n=n), T0 + timedelta(minutes=n), n),
+            T0 + timedelta(minutes=n),
+        )
+        for n in range(1, 23)
+    ]
+    dovecot.bulk_load(user, [(crlf_mail(token_mail(token, when=T0)), T0), *newer])
+    proxy = FaultProxy(
+        (dovecot.host, dovecot.imaps_port), tls=TlsTermination.from_dir(dovecot.base)
+    )
+    try:
+        with _provider(dovecot, proxy.url(user)) as p:
+            assert find_token(p).token == token
+    finally:
+        proxy.close()
+    # The newest with the headers, the next alone, then batches of 8 and 16: 4, not 23.
+    assert proxy.count(r"^UID FETCH .*BODY\.PEEK\[\]") == 4
+    (session,) = dovecot.wait_logouts(user, 1)
+    assert session["body_count"] <= 23 + 1  # each message read whole at most once (+ spare)
+
+
+def crlf_mail(raw: bytes) -> bytes:
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def test_searchres_and_one_sort_find_the_same(dovecot: DovecotServer, user: str) -> None:
+    """With SEARCHRES the Subject keys test the sender search's saved result (UID $); without
+    it one SORT carries every key. Both give the same candidates in the same order."""
+    subjects = [*SAMPLE_SUBJECTS, *NOT_TOKEN_SUBJECTS]
+    senders = ("support@salesforce.com", "news@example.org")
+    dovecot.bulk_load(
+        user,
+        [
+            (
+                _mail(senders[i % 2], _encoded(s, i), T0 + timedelta(minutes=i), i),
+                T0 + timedelta(minutes=i % 7),  # ties in INTERNALDATE: highest UID first
+            )
+            for i, s in enumerate(subjects * 3)
+        ],
+    )
+    got = {}
+    for hidden in ((), ("SEARCHRES",)):
+        proxy = FaultProxy(
+            (dovecot.host, dovecot.imaps_port),
+            tls=TlsTermination.from_dir(dovecot.base),
+            hide_capabilities=hidden,
+        )
+        try:
+            with _provider(dovecot, proxy.url(user)) as p:
+                got[hidden] = [(c.ref, c.received) for c in p.search(NARROWED)]
+        finally:
+            proxy.close()
+        assert proxy.count(r"^UID SEARCH RETURN \(SAVE\)") == (0 if hidden else 1)
+    assert got[()] == got[("SEARCHRES",)]
+    assert 0 < len(got[()]) < len(subjects) * 3

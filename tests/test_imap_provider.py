@@ -283,7 +283,9 @@ def test_large_mailbox_fetches_only_a_handful(dovecot: DovecotServer, login: str
         f"fetched whole ({second['hdr_count']} header blocks)"
     )
     assert first["body_count"] == newest_overall <= 2
-    assert second["body_count"] == len(calls) - newest_overall <= 10
+    # Bodies after the first two are read ahead in batches (bodies.py): at most twice as many.
+    asked = len(calls) - newest_overall
+    assert asked <= second["body_count"] <= min(2 * asked, 10)
 
 
 def test_search_uses_x_gm_raw_when_gmail(

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
@@ -53,12 +54,13 @@ from inbox_finder.boundary.keys import (
     ProfileValues,
 )
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
-from inbox_finder.errors import ConfigError, FolderNotFoundError, MailboxError, MessageVanishedError
+from inbox_finder.errors import ConfigError, FolderNotFoundError, MailboxError
 from inbox_finder.model import Candidate
 from inbox_finder.net import tls
 from inbox_finder.net.retry import RetryPolicy
 from inbox_finder.secret_sources import describe_secret, imap_password_sources, oauth_token_sources
 
+from .bodies import Bodies
 from .cursor import Pair, make_cursor, parse_cursor
 from .folders import Listing, list_folders, searched_folders
 from .search import FolderSearch, FolderStream, gmail_raw_query, search_criteria, ties_by_uid
@@ -174,7 +176,7 @@ class ImapProvider(Provider):
         self._listing: Listing | None = None
         self._status: dict[str, Pair] | None = None  # STATUS answers of sync_cursor()
         self._keep_listing = False  # the next search uses the listing sync_cursor() just made
-        self._bodies: dict[tuple[str, int], bytes] = {}  # fetched ahead by a search
+        self._bodies = Bodies(lambda folder, doing, op: self._in(folder, doing, op))
         self._conn = ImapSession(
             url,
             ca_file=ca_file,
@@ -229,7 +231,7 @@ class ImapProvider(Provider):
         return self._conn.errors(doing)
 
     def close(self) -> None:
-        self._bodies.clear()  # a later fetch re-checks UIDVALIDITY on its new connection
+        self._bodies.forget(())  # a later fetch re-checks UIDVALIDITY on its new connection
         self._conn.close()
 
     # ------------------------------------------------------------------ folders
@@ -356,7 +358,7 @@ class ImapProvider(Provider):
         if not self._keep_listing:  # a folder created since an earlier search must be seen
             self._listing, self._status = None, None
         self._keep_listing = False
-        self._bodies.clear()
+        self._bodies.forget(query.sender_domains)
         folders = self._folders(query)
         if len(folders) == 1:
             folder = folders[0]
@@ -384,17 +386,6 @@ class ImapProvider(Provider):
         except ValueError:
             raise MailboxError(f"not an IMAP message reference: {candidate.ref!r}") from None
         folder = candidate.folder or self.url.folder or "INBOX"
-        ahead = self._bodies.pop((folder, uid), None)
-        if ahead is not None:  # came with the first header batch (search.py)
-            log.debug("UID %d in %r: already fetched with the headers", uid, folder)
-            return ahead
-        log.debug("UID FETCH %d (BODY.PEEK[]) in %r", uid, folder)
-        # A literal cut short raises in imaplib (EOF/reset), so a partial message is never
-        # returned: the whole message is fetched again on a fresh connection.
-        response = self._in(
-            folder, "fetching a message", lambda client: client.fetch([uid], ["BODY.PEEK[]"])
-        )
-        body = response.get(uid, {}).get(b"BODY[]")
-        if not isinstance(body, bytes):
-            raise MessageVanishedError(f"message UID {uid} is gone from {folder!r}")
-        return body
+        if candidate.ref != str(uid):  # the read-ahead keys are the canonical UID strings
+            candidate = replace(candidate, ref=str(uid))
+        return self._bodies.fetch(folder, candidate)  # see bodies.py

@@ -54,7 +54,7 @@ wire_log = logging.getLogger("inbox_finder.providers.imap.wire")
 
 T = TypeVar("T")
 # The command an operation starts with, given the connected client (None: send it normally).
-Ahead = Callable[[IMAPClient], Command | None]
+Ahead = Callable[[IMAPClient], list[Command] | None]
 
 # Not an atom character: controls, space, specials, and anything outside ASCII. (Written as a
 # negated class: the equivalent range up to U+10FFFF takes ~5 ms to compile at start-up.)
@@ -158,7 +158,7 @@ class ImapSession:
         self._auth = auth
         self._secret: str | None = None
         self._client: IMAPClient | None = None
-        self._ahead: Answer | None = None  # see take_ahead()
+        self._ahead: list[Answer] | None = None  # see take_ahead()
 
     # ------------------------------------------------------------------ retries
 
@@ -174,8 +174,9 @@ class ImapSession:
 
         ``fresh``: the operation starts a new search, so a reconnect may accept a new
         UIDVALIDITY; otherwise a changed UIDVALIDITY is a MailboxError ("search again").
-        ``ahead``: the command ``op`` starts with (or None), sent in one write with the folder's
-        EXAMINE where one is needed (pipeline.py); ``op`` finds its answer in ``take_ahead()``.
+        ``ahead``: the commands ``op`` starts with (or None), sent in one write with the folder's
+        EXAMINE where one is needed (pipeline.py); ``op`` finds their answers in
+        ``take_ahead()``.
         """
 
         def attempt() -> T:
@@ -295,8 +296,8 @@ class ImapSession:
                     f"the password is not ASCII and {self.url.where} offers no AUTH=PLAIN"
                 )
 
-    def take_ahead(self) -> Answer | None:
-        """The answer to ``run``'s ``ahead`` command if it went out with the EXAMINE (once)."""
+    def take_ahead(self) -> list[Answer] | None:
+        """The answers to ``run``'s ``ahead`` commands if they went out with the EXAMINE (once)."""
         answer, self._ahead = self._ahead, None
         return answer
 
@@ -357,19 +358,19 @@ class ImapSession:
         self._selected = folder
 
     def _pipelined_examine(
-        self, client: IMAPClient, folder: str, ahead: Command
+        self, client: IMAPClient, folder: str, ahead: list[Command]
     ) -> dict[bytes, Any] | None:
         """EXAMINE and ``ahead`` in one write; the EXAMINE's answer, None if it did not open."""
         imap: Any = client._imap
         imap.untagged_responses = {}  # as imaplib's select() does: only this folder's answers
         imap.is_readonly = True
         examine: Command = ("EXAMINE", [b"EXAMINE", client._normalise_folder(folder)])
-        answers = pipeline.exchange(client, [examine, ahead])
+        answers = pipeline.exchange(client, [examine, *ahead])
         if answers is None or answers[0][0] != "OK":
             return None
         imap.state = "SELECTED"
         info: dict[bytes, Any] = client._process_select_response(imap.untagged_responses)
-        self._ahead = answers[1]
+        self._ahead = answers[1:]
         return info
 
     @staticmethod
