@@ -282,7 +282,7 @@ class FolderSearch:
 
         # A retry repeats both commands (a cut message is fetched again, whole).
         result: dict[int, dict[bytes, Any]] = self._run(
-            self.folder.key, "fetching a message and the newest headers", both, False, None
+            self.folder.key, "fetching a message", both, False, None
         )
         data = result.get(newest, {})
         whole, size = data.get(b"BODY[]<0>"), data.get(b"RFC822.SIZE")
