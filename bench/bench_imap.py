@@ -363,12 +363,13 @@ class CommandTimer:
     """Times every IMAP command of imaplib (and so imapclient and imap_tools): from taking
     its tag to its tagged answer. Patches ``imaplib.IMAP4`` while in use. Commands our
     provider pipelines (providers/imap/pipeline.py: written together, no ``_command``) are
-    labelled "pipelined"; each one's time runs from the common write to its own answer."""
+    labelled "pipelined"; each one's time runs from the answer before it to its own."""
 
     def __init__(self) -> None:
         self.spent: list[tuple[str, float]] = []
         self._open: dict[str, float] = {}
         self._label: dict[str, str] = {}
+        self._last = 0.0  # when the last tagged answer arrived
 
     def __enter__(self) -> CommandTimer:
         cls: Any = imaplib.IMAP4  # private hooks, not in typeshed
@@ -399,8 +400,10 @@ class CommandTimer:
                 key = value.decode() if isinstance(value, bytes) else str(value)
                 started = timer._open.pop(key, None)
                 label = timer._label.pop(key, "pipelined (EXAMINE+SORT, FETCH pairs)")
-                if started is not None:
-                    timer.spent.append((label, time.perf_counter() - started))
+                now = time.perf_counter()
+                if started is not None:  # a pipelined answer's time starts at the one before
+                    timer.spent.append((label, now - max(started, timer._last)))
+                timer._last = now
 
         cls._new_tag = tag
         cls._command = send

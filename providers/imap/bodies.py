@@ -4,11 +4,11 @@ The engine asks for one body at a time, newest candidate first, and stops at the
 
 * The newest candidate of a folder comes with its first header batch (search.py), so the
   common lookup, whose newest candidate is the token mail, needs no round trip for it.
-* When the engine asks for more, ``inbox_finder.boundary.prefetch.BodyPrefetch`` decides:
-  the next body alone, then that one and the next candidates of the same header batch whose
+* When the engine asks for another, ``inbox_finder.boundary.prefetch.BodyPrefetch`` decides:
+  that body alone, then the next one asked for and the next candidates of the same batch whose
   From names a searched domain in one ``UID FETCH`` (8, then twice as many, up to
   ``BATCH_MAX``), within ``BUDGET`` bytes of RFC822.SIZE. A run of 22 trusted notifications
-  whose subject names a token (Connected App "refresh token" mail) costs 3 fetches, not 22.
+  whose subject names a token (Connected App "refresh token" mail) costs 4 fetches, not 23.
 
 UIDs are unique per folder only, so there is one BodyPrefetch per folder. Every body comes
 from a session whose UIDVALIDITY matches the search's (session.py), and ``forget`` drops
@@ -62,17 +62,16 @@ class Bodies:
 
     def fetch(self, folder: str, candidate: Candidate) -> bytes:
         """The whole message: held already, read alone, or read with the next candidates."""
+        held = self.ahead.pop((folder, int(candidate.ref)), None)
+        if held is not None:  # came with the first header batch (search.py), not counted:
+            log.debug("UID %s in %r: already fetched with the headers", candidate.ref, folder)
+            return held  # the next body asked for is read alone, batches start after that
         return self._prefetch(folder).fetch(
             candidate, lambda c: self._one(folder, c), lambda cs: self._many(folder, cs)
         )
 
     def _one(self, folder: str, candidate: Candidate) -> bytes:
-        uid = int(candidate.ref)
-        held = self.ahead.pop((folder, uid), None)
-        if held is not None:  # came with the first header batch (search.py)
-            log.debug("UID %d in %r: already fetched with the headers", uid, folder)
-            return held
-        log.debug("UID FETCH %d (BODY.PEEK[]) in %r", uid, folder)
+        log.debug("UID FETCH %s (BODY.PEEK[]) in %r", candidate.ref, folder)
         got = self._many(folder, [candidate])[candidate.ref]
         if isinstance(got, MessageVanishedError):
             raise got
