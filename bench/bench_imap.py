@@ -824,7 +824,7 @@ def report(
             "with interpreter start-up):"
         )
         out.append("")
-        out.append("| messages | CLI | library median | same token |")
+        out.append("| messages | CLI | `ours` median above | same token |")
         out.append("|---:|---:|---:|---|")
         for r in results:
             if r.cli_s is not None:
