@@ -320,8 +320,12 @@ class _Layout:
     forced: dict[int, str]
 
 
-def _layout(rng: random.Random, count: int) -> _Layout:
+def _layout(rng: random.Random, count: int, newest_at: float | None = None) -> _Layout:
+    """Where the token mails go; ``newest_at`` (0-1) puts the newest one at that fraction of
+    the timeline (default: count/200 messages before the end)."""
     newest = max(0, count - 1 - max(2, count // 200))
+    if newest_at is not None:
+        newest = min(newest, int((count - 1) * newest_at))
     n_tokens = count // 500 + 3
     positions = sorted(rng.sample(range(max(1, newest)), min(n_tokens - 1, max(0, newest))))
     token_at: dict[int, tuple[str, str]] = {}
@@ -371,11 +375,13 @@ def _headers(
     )
 
 
-def iter_messages(count: int, seed: int, pools: _Pools | None = None) -> Iterator[Message]:
+def iter_messages(
+    count: int, seed: int, pools: _Pools | None = None, newest_at: float | None = None
+) -> Iterator[Message]:
     """The ``count`` messages of a mailbox, oldest delivery first (deterministic per seed)."""
     rng = random.Random(seed)
     pools = pools or _Pools(seed)
-    layout = _layout(rng, count)
+    layout = _layout(rng, count, newest_at)
     start = END - SPAN
     step = SPAN / max(1, count)
     for i in range(count):
@@ -444,9 +450,9 @@ def _draw_kind(rng: random.Random) -> str:
     return "plain"
 
 
-def expected(count: int, seed: int) -> tuple[str, str, int]:
+def expected(count: int, seed: int, newest_at: float | None = None) -> tuple[str, str, int]:
     """(token, username, index) of the newest token mail, without generating the mailbox."""
-    layout = _layout(random.Random(seed), count)
+    layout = _layout(random.Random(seed), count, newest_at)
     token, username = layout.token_at[layout.newest_index]
     return token, username, layout.newest_index
 

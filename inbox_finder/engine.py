@@ -148,10 +148,14 @@ def rejection_summary(counts: Mapping[str, int]) -> str:
 
 
 def _query(selection: Selection, policy: TrustPolicy, after_cursor: str | None) -> Query:
+    from inbox_finder.mail.templates import subject_search_words
+
     return Query(
         selection.since,
         policy.sender_domains,
-        after_cursor,
+        # screen_headers rejects, uncounted, every subject that names no security token
+        subject_words=subject_search_words(),
+        after_cursor=after_cursor,
         folders=selection.folders,
         exclude_folders=selection.exclude_folders,
     )

@@ -12,7 +12,6 @@ that carries the findings of the sources that answered.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +75,8 @@ def source_label(source: str | Provider) -> str:
 
 def shard_of(source: str, count: int) -> int:
     """The shard (0..count-1) a source belongs to: sha256 of its profile name or URL."""
+    import hashlib  # lazy: only --shard needs it (start-up of every find)
+
     digest = hashlib.sha256(source.encode("utf-8")).digest()
     return int.from_bytes(digest, "big") % count
 

@@ -24,6 +24,7 @@ from inbox_finder.providers.imap.provider import (
     parse_imap_url,
     search_criteria,
 )
+from inbox_finder.providers.imap.search import HEADER_BATCH
 from mailboxes import DovecotFixtures
 
 from inbox_finder import find_token
@@ -188,8 +189,8 @@ def test_headers_are_fetched_lazily_in_small_batches(dovecot: DovecotServer, log
         first = [next(it) for _ in range(3)]
     assert [c.received for c in first] == [T0 + timedelta(minutes=m) for m in (59, 58, 57)]
     (session,) = dovecot.wait_logouts(login, 1)
-    assert session["hdr_count"] == 25  # one batch, not 60
-    assert session["body_count"] == 0
+    assert session["hdr_count"] == HEADER_BATCH  # one batch, not 60
+    assert session["body_count"] <= 1  # the newest one's first bytes ride along (search.py)
 
 
 def test_search_criteria_and_gmail_raw_query() -> None:
@@ -282,7 +283,9 @@ def test_large_mailbox_fetches_only_a_handful(dovecot: DovecotServer, login: str
         f"fetched whole ({second['hdr_count']} header blocks)"
     )
     assert first["body_count"] == newest_overall <= 2
-    assert second["body_count"] == len(calls) - newest_overall <= 10
+    # Bodies after the first two are read ahead in batches (bodies.py): at most twice as many.
+    asked = len(calls) - newest_overall
+    assert asked <= second["body_count"] <= min(2 * asked, 10)
 
 
 def test_search_uses_x_gm_raw_when_gmail(

@@ -133,4 +133,6 @@ def test_the_same_server_with_sort_is_asked_to_sort(
     with open_provider(plain_proxy.url(user), SourceOptions(ca_file=dovecot.ca_file)) as p:
         assert find_token(p).token == tokens[max(HOURS)]
     assert plain_proxy.count(SORT_COMMAND) == 1
-    assert plain_proxy.count(r"^UID SEARCH\b") == 0
+    # SEARCHRES: the sender search saves its result for the SORT (search.py); nothing else.
+    assert plain_proxy.count(r"^UID SEARCH RETURN \(SAVE\) ") == 1
+    assert plain_proxy.count(r"^UID SEARCH (?!RETURN \(SAVE\) )") == 0

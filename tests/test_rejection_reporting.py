@@ -16,6 +16,7 @@ from inbox_finder import find_tokens
 from inbox_finder.boundary.provider import Query
 from inbox_finder.boundary.registry import open_provider
 from inbox_finder.engine import Selection, iter_findings, rejection_summary
+from inbox_finder.mail.templates import subject_search_words
 from inbox_finder.model import Candidate
 from inbox_finder.testing.mail import (
     legacy_token_mail,
@@ -164,7 +165,10 @@ def test_the_walk_screens_headers_before_fetching_and_passes_the_query_on(
         "server",
     )
     assert only.trust == "sender domain salesforce.com" and only.received == T0
-    assert provider.queries == [Query(since, ("salesforce.com",), "memory:1:2")]
+    words = subject_search_words()  # the engine's subject screen, as a superset filter
+    assert provider.queries == [
+        Query(since, ("salesforce.com",), "memory:1:2", subject_words=words)
+    ]
     assert provider.fetched == [ops, gone, dana]  # header screening spared the others
     assert counts == Counter({"reply": 1, "for another username": 1})
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "inbox_finder.engine"]

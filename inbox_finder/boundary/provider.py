@@ -42,6 +42,9 @@ class Query:
     # boundary/folders.py): only these folders (empty: no further limit), never these.
     folders: tuple[str, ...] = ()
     exclude_folders: tuple[str, ...] = ()
+    # A superset filter too: a provider may narrow to mail whose Subject contains one of these
+    # (case-insensitive substrings), never drop one that does; empty: no Subject narrowing.
+    subject_words: tuple[str, ...] = ()
 
     @property
     def scope(self) -> FolderScope:

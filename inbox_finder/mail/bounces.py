@@ -11,7 +11,6 @@ All three lists are data; extend them freely.
 from __future__ import annotations
 
 import unicodedata
-from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -97,6 +96,8 @@ BOUNCE_SUBJECTS = (
 
 
 def _sender_local_part(from_raw: str) -> str:
+    from email.utils import parseaddr  # lazy: email.utils costs start-up
+
     address = parseaddr(from_raw)[1]
     return address.rpartition("@")[0].casefold() if "@" in address else ""
 

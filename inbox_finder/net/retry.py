@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from inbox_finder.errors import ConfigError, InboxFinderError
@@ -187,6 +186,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     else:
         return max(0.0, seconds) if seconds == seconds else None  # NaN is no answer
     try:
+        from email.utils import parsedate_to_datetime  # lazy: email.utils costs start-up
+
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None

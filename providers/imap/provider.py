@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
@@ -53,12 +54,13 @@ from inbox_finder.boundary.keys import (
     ProfileValues,
 )
 from inbox_finder.boundary.provider import Provider, Query, SourceOptions
-from inbox_finder.errors import ConfigError, FolderNotFoundError, MailboxError, MessageVanishedError
+from inbox_finder.errors import ConfigError, FolderNotFoundError, MailboxError
 from inbox_finder.model import Candidate
 from inbox_finder.net import tls
 from inbox_finder.net.retry import RetryPolicy
 from inbox_finder.secret_sources import describe_secret, imap_password_sources, oauth_token_sources
 
+from .bodies import Bodies
 from .cursor import Pair, make_cursor, parse_cursor
 from .folders import Listing, list_folders, searched_folders
 from .search import FolderSearch, FolderStream, gmail_raw_query, search_criteria, ties_by_uid
@@ -174,6 +176,7 @@ class ImapProvider(Provider):
         self._listing: Listing | None = None
         self._status: dict[str, Pair] | None = None  # STATUS answers of sync_cursor()
         self._keep_listing = False  # the next search uses the listing sync_cursor() just made
+        self._bodies = Bodies(lambda folder, doing, op: self._in(folder, doing, op))
         self._conn = ImapSession(
             url,
             ca_file=ca_file,
@@ -228,14 +231,17 @@ class ImapProvider(Provider):
         return self._conn.errors(doing)
 
     def close(self) -> None:
+        self._bodies.forget(())  # a later fetch re-checks UIDVALIDITY on its new connection
         self._conn.close()
 
     # ------------------------------------------------------------------ folders
 
-    def _in(self, folder: str | None, doing: str, op: Any, fresh: bool = False) -> Any:
+    def _in(
+        self, folder: str | None, doing: str, op: Any, fresh: bool = False, ahead: Any = None
+    ) -> Any:
         """``op(client)`` with ``folder`` EXAMINEd (None: none needed), retried (session.py)."""
         self._conn.folder = folder
-        return self._conn.run(doing, op, fresh=fresh)
+        return self._conn.run(doing, op, fresh=fresh, ahead=ahead)
 
     def listing(self) -> Listing:
         """Every selectable folder (one LIST per provider; LIST-STATUS where offered)."""
@@ -352,6 +358,7 @@ class ImapProvider(Provider):
         if not self._keep_listing:  # a folder created since an earlier search must be seen
             self._listing, self._status = None, None
         self._keep_listing = False
+        self._bodies.forget(query.sender_domains)
         folders = self._folders(query)
         if len(folders) == 1:
             folder = folders[0]
@@ -363,7 +370,15 @@ class ImapProvider(Provider):
         def first_uid() -> int | None:
             return self._first_new_uid(folder, query.after_cursor)
 
-        return FolderSearch(self._in, folder, query, first_uid, lambda: self._conn.uidnext)
+        return FolderSearch(
+            self._in,
+            folder,
+            query,
+            first_uid,
+            lambda: self._conn.uidnext,
+            self._conn.take_ahead,
+            self._bodies,
+        )
 
     def fetch(self, candidate: Candidate) -> bytes:
         try:
@@ -371,13 +386,6 @@ class ImapProvider(Provider):
         except ValueError:
             raise MailboxError(f"not an IMAP message reference: {candidate.ref!r}") from None
         folder = candidate.folder or self.url.folder or "INBOX"
-        log.debug("UID FETCH %d (BODY.PEEK[]) in %r", uid, folder)
-        # A literal cut short raises in imaplib (EOF/reset), so a partial message is never
-        # returned: the whole message is fetched again on a fresh connection.
-        response = self._in(
-            folder, "fetching a message", lambda client: client.fetch([uid], ["BODY.PEEK[]"])
-        )
-        body = response.get(uid, {}).get(b"BODY[]")
-        if not isinstance(body, bytes):
-            raise MessageVanishedError(f"message UID {uid} is gone from {folder!r}")
-        return body
+        if candidate.ref != str(uid):  # the read-ahead keys are the canonical UID strings
+            candidate = replace(candidate, ref=str(uid))
+        return self._bodies.fetch(folder, candidate)  # see bodies.py

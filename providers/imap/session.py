@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.imap4 import IMAP4WithTimeout
+from imapclient.tls import IMAP4_TLS
 
 from inbox_finder.errors import AuthError, FolderNotFoundError, InboxFinderError, MailboxError
 from inbox_finder.net import retry, tls
@@ -42,7 +43,9 @@ from inbox_finder.net.deadline import adopt
 from inbox_finder.net.retry import Failure, RetryPolicy
 from inbox_finder.secret_sources import imap_password, oauth_token
 
+from . import pipeline
 from .failures import is_transient, server_text, translate, unwrap
+from .pipeline import Answer, Command
 
 __all__ = ["DEFAULT_RETRY", "ImapSession", "ImapUrl", "is_transient"]
 
@@ -50,8 +53,12 @@ log = logging.getLogger("inbox_finder.providers.imap")
 wire_log = logging.getLogger("inbox_finder.providers.imap.wire")
 
 T = TypeVar("T")
+# The command an operation starts with, given the connected client (None: send it normally).
+Ahead = Callable[[IMAPClient], list[Command] | None]
 
-_ATOM_UNSAFE = re.compile(r'[\x00-\x20(){%*"\\\]\x7f-\U0010ffff]')
+# Not an atom character: controls, space, specials, and anything outside ASCII. (Written as a
+# negated class: the equivalent range up to U+10FFFF takes ~5 ms to compile at start-up.)
+_ATOM_UNSAFE = re.compile(r'[\x00-\x20(){%*"\\\]]|[^\x00-\x7e]')
 _SECRET_COMMAND = re.compile(r"^(>.*?\b(?:LOGIN|AUTHENTICATE)\b).*$", re.DOTALL)
 # 3 attempts, pauses of about 0.5 s and 1 s; no time budget unless the profile sets one.
 DEFAULT_RETRY = RetryPolicy(max_attempts=3, max_total=None, base_delay=0.5, max_delay=60.0)
@@ -86,9 +93,27 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class _PlainIMAP4(IMAP4WithTimeout):  # type: ignore[misc]
+class _GreetingCapabilities(imaplib.IMAP4):
+    """imaplib sends CAPABILITY right after the greeting; a greeting that carries the list
+    (``* OK [CAPABILITY ...]``, Dovecot and most servers) saves that round trip. After
+    STARTTLS the list is asked for again, as RFC 3501 requires."""
+
+    def _get_capabilities(self) -> None:
+        greeted: Any = self.untagged_responses.pop("CAPABILITY", None)
+        line = greeted[-1] if greeted else None
+        if isinstance(line, bytes) and not getattr(self, "_tls_established", False):
+            self.capabilities = tuple(line.decode("ascii", "replace").upper().split())
+            return
+        super()._get_capabilities()  # type: ignore[misc]
+
+
+class _PlainIMAP4(_GreetingCapabilities, IMAP4WithTimeout):  # type: ignore[misc]
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
         return adopt(super()._create_socket(timeout))
+
+
+class _TlsIMAP4(_GreetingCapabilities, IMAP4_TLS):  # type: ignore[misc]
+    pass
 
 
 class _Client(IMAPClient):  # type: ignore[misc]
@@ -99,9 +124,10 @@ class _Client(IMAPClient):  # type: ignore[misc]
     """
 
     def _create_IMAP4(self) -> imaplib.IMAP4:
+        connect = getattr(self._timeout, "connect", None)
         if self.ssl:
-            return super()._create_IMAP4()  # type: ignore[no-any-return]
-        return _PlainIMAP4(self.host, self.port, getattr(self._timeout, "connect", None))
+            return _TlsIMAP4(self.host, self.port, self.ssl_context, connect)  # type: ignore[call-arg]
+        return _PlainIMAP4(self.host, self.port, connect)
 
 
 class ImapSession:
@@ -133,20 +159,32 @@ class ImapSession:
         self._auth = auth
         self._secret: str | None = None
         self._client: IMAPClient | None = None
+        self._ahead: list[Answer] | None = None  # see take_ahead()
 
     # ------------------------------------------------------------------ retries
 
-    def run(self, doing: str, op: Callable[[IMAPClient], T], *, fresh: bool = False) -> T:
+    def run(
+        self,
+        doing: str,
+        op: Callable[[IMAPClient], T],
+        *,
+        fresh: bool = False,
+        ahead: Ahead | None = None,
+    ) -> T:
         """``op(client)`` on the open folder, retried on transient failures (module doc).
 
         ``fresh``: the operation starts a new search, so a reconnect may accept a new
         UIDVALIDITY; otherwise a changed UIDVALIDITY is a MailboxError ("search again").
+        ``ahead``: the commands ``op`` starts with (or None), sent in one write with the folder's
+        EXAMINE where one is needed (pipeline.py); ``op`` finds their answers in
+        ``take_ahead()``.
         """
 
         def attempt() -> T:
             if fresh and self.folder is not None and self._selected != self.folder:
                 self._validity.pop(self.folder, None)
-            client = self.client()
+            self._ahead = None
+            client = self.client(ahead)
             with self.errors(doing):
                 return op(client)
 
@@ -259,7 +297,12 @@ class ImapSession:
                     f"the password is not ASCII and {self.url.where} offers no AUTH=PLAIN"
                 )
 
-    def client(self) -> IMAPClient:
+    def take_ahead(self) -> list[Answer] | None:
+        """The answers to ``run``'s ``ahead`` commands if they went out with the EXAMINE (once)."""
+        answer, self._ahead = self._ahead, None
+        return answer
+
+    def client(self, ahead: Ahead | None = None) -> IMAPClient:
         """The connected client with ``folder`` EXAMINEd; re-opening a folder checks UIDVALIDITY."""
         fresh = self._client is None
         client = self._client if self._client is not None else self._connect()
@@ -267,7 +310,7 @@ class ImapSession:
         if self.folder is None or self._selected == self.folder:
             return client
         try:
-            self._examine(client, self.folder)
+            self._examine(client, self.folder, ahead)
         except MailboxError as exc:
             if fresh:
                 self._client = None
@@ -280,13 +323,17 @@ class ImapSession:
             raise
         return client
 
-    def _examine(self, client: IMAPClient, folder: str) -> None:
+    def _examine(self, client: IMAPClient, folder: str, ahead: Ahead | None = None) -> None:
         """EXAMINE ``folder`` (read-only SELECT) and check its UIDVALIDITY against earlier ones."""
         self._selected = None
         log.debug("EXAMINE %s", folder)
         try:
-            with self.errors(f"opening folder {folder!r}"):
-                info = client.select_folder(folder, readonly=True)
+            with self.errors(f"searching folder {folder!r}"):
+                command = ahead(client) if ahead is not None else None
+                info = self._pipelined_examine(client, folder, command) if command else None
+            if info is None:  # not pipelined, or it failed: EXAMINE alone says why
+                with self.errors(f"opening folder {folder!r}"):
+                    info = client.select_folder(folder, readonly=True)
         except MailboxError as exc:
             if is_transient(exc.__cause__):
                 raise
@@ -310,6 +357,22 @@ class ImapSession:
         uidnext = info.get(b"UIDNEXT")
         self.uidnext = uidnext if isinstance(uidnext, int) else None
         self._selected = folder
+
+    def _pipelined_examine(
+        self, client: IMAPClient, folder: str, ahead: list[Command]
+    ) -> dict[bytes, Any] | None:
+        """EXAMINE and ``ahead`` in one write; the EXAMINE's answer, None if it did not open."""
+        imap: Any = client._imap
+        imap.untagged_responses = {}  # as imaplib's select() does: only this folder's answers
+        imap.is_readonly = True
+        examine: Command = ("EXAMINE", [b"EXAMINE", client._normalise_folder(folder)])
+        answers = pipeline.exchange(client, [examine, *ahead])
+        if answers is None or answers[0][0] != "OK":
+            return None
+        imap.state = "SELECTED"
+        info: dict[bytes, Any] = client._process_select_response(imap.untagged_responses)
+        self._ahead = answers[1:]
+        return info
 
     @staticmethod
     def _drop(client: IMAPClient, *, graceful: bool) -> None:

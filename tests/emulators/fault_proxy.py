@@ -132,6 +132,9 @@ class ConnStats:
     bytes_up: int = 0  # client -> server
     bytes_down: int = 0  # server -> client
     commands: list[str] = field(default_factory=list)  # LOGIN/AUTHENTICATE arguments redacted
+    # Client writes with server bytes between them: the round trips the client waited for
+    # (pipelined commands written at once count once; the greeting is not counted).
+    round_trips: int = 0
 
 
 class FaultProxy:
@@ -190,6 +193,12 @@ class FaultProxy:
     def bytes_down(self) -> int:
         with self._lock:
             return sum(c.bytes_down for c in self.connections)
+
+    @property
+    def round_trips(self) -> int:
+        """Client-to-server round trips over all connections (see ConnStats.round_trips)."""
+        with self._lock:
+            return sum(c.round_trips for c in self.connections)
 
     @property
     def commands(self) -> Counter[str]:
@@ -335,6 +344,7 @@ class _Pump:
         self.continued = False  # the next client line continues a command (after a literal)
         self.stalled = False
         self.done = False
+        self.heard = True  # the server spoke since the client's last write (the greeting)
         self.armed: Fault | None = None  # a deferred fault waiting for server bytes
         self.budget: int | None = None  # server bytes still to forward before it acts
         self.since_trigger = bytearray()  # server bytes held since the trigger (mid_literal)
@@ -392,6 +402,10 @@ class _Pump:
             self.stats.bytes_up += len(data)
 
     def _from_client(self, data: bytes) -> None:
+        if self.heard:
+            self.heard = False
+            with self.proxy._lock:
+                self.stats.round_trips += 1
         if not self.inspect:
             self._send_up(data)
             return
@@ -464,6 +478,7 @@ class _Pump:
         self.budget, self.cut = fault.after_server_bytes, None
 
     def _from_server(self, data: bytes) -> None:
+        self.heard = True
         if self.filter is not None:
             data = self.filter.feed(data)
             if not data:
