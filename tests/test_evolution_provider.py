@@ -126,28 +126,25 @@ def test_a_message_added_to_a_hash_directory_moves_the_cursor(tmp_path: Path) ->
         assert list(provider.search(Query(after_cursor=first))) == []
     stamps = json.loads(first.removeprefix("evolution1:"))
     assert set(stamps) == {
-        f"{IMAP_UID}/INBOX",
-        f"{IMAP_UID}/INBOX/Salesforce",
-        f"{EWS_UID}/Inbox",
-        f"{EWS_UID}/Inbox/Salesforce",
+        f"{IMAP_UID}/folders/INBOX",
+        f"{IMAP_UID}/folders/INBOX/subfolders/Salesforce",
+        f"{EWS_UID}/folders/Inbox",
+        f"{EWS_UID}/folders/Inbox/Salesforce",
     }
     nested = cache / IMAP_UID / "folders" / "INBOX" / "subfolders" / "Salesforce"
     # A UID in the same hash directory as UID 12: only that directory's mtime moves.
+    bucket = cache_file(nested, "cur", "12").parent
     uid = next(
-        str(n)
-        for n in range(13, 5000)
-        if cache_file(nested, "cur", str(n)).parent == cache_file(nested, "cur", "12").parent
+        str(n) for n in range(13, 5000) if cache_file(nested, "cur", str(n)).parent == bucket
     )
     cur_mtime = (nested / "cur").stat().st_mtime_ns
     _put(cache_file(nested, "cur", uid), token_mail("EvoLaterT0kenGggggggggg7", when=T), T)
     assert (nested / "cur").stat().st_mtime_ns == cur_mtime
     with open_provider(f"evolution:{cache}") as provider:
         refs = [c.ref for c in provider.search(Query(after_cursor=first))]
-    assert refs == [
-        f"{IMAP_UID}/folders/INBOX/subfolders/Salesforce/cur/"
-        f"{cache_file(nested, 'cur', uid).parent.name}/{uid}",
-        next(r for r in refs if r.endswith("/12")),
-    ]
+    # The folder is read again whole: the new message, then UID 12 beside it.
+    base = f"{IMAP_UID}/folders/INBOX/subfolders/Salesforce/cur/{bucket.name}"
+    assert refs == [f"{base}/{uid}", f"{base}/12"]
 
 
 def test_symlinks_out_of_the_cache_and_fifos_are_not_opened(tmp_path: Path) -> None:
@@ -198,3 +195,28 @@ def test_find_with_no_source_and_sources_list_the_cache(
     listed = run("sources", "--json")
     assert listed.returncode == 0, listed.stderr
     assert f"evolution:{cache / IMAP_UID}" in listed.stdout
+
+
+def test_whole_cache_folders_start_with_the_account_display_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = evolution_cache(tmp_path)
+    sources = tmp_path / "config" / "evolution" / "sources"
+    sources.mkdir(parents=True)
+    (sources / f"{IMAP_UID}.source").write_text(
+        "[Data Source]\nDisplayName=dana@example.com\nEnabled=true\nParent=\n\n"
+        "[Mail Account]\nBackendName=imapx\nIdentityUid=f00d\n"
+    )
+    os.mkfifo(sources / f"{EWS_UID}.source")  # never opened: the uid is used
+    monkeypatch.setenv("HOME", str(tmp_path / "nohome"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    found = find_tokens(f"evolution:{cache}")
+    assert [(f.token, f.folder) for f in found] == [
+        (NEWER, "dana@example.com/INBOX/Salesforce"),
+        (OLDER, f"{EWS_UID}/Inbox/Salesforce"),
+    ]
+    by_uid = find_tokens(f"evolution:{cache}", folders=[f"{IMAP_UID}/INBOX/Salesforce"])
+    assert [f.token for f in by_uid] == [NEWER]
+    with open_provider(f"evolution:{cache}") as provider:
+        cursor = provider.sync_cursor()
+    assert "example.com" not in cursor  # keyed by cache paths, never by a display name

@@ -15,20 +15,23 @@ skipped, as Camel itself treats them as missing.
 
 DIR is one account's directory (it has ``folders/``), its folders named as Evolution shows
 them (``INBOX``, ``INBOX/Salesforce``), or the whole cache, ``~/.cache/evolution/mail``, each
-folder then named after its account's uid first (``UID/INBOX``). The files are read like eml
+folder then headed by its account's display name (accounts.py), else its uid
+(``dana@example.com/INBOX``; ``UID/INBOX`` is accepted too). The files are read like eml
 folders (walk.py: read-only, regular files only, no symlink out of DIR followed, no FIFO
 opened). A file's mtime is when Evolution downloaded it, no delivery evidence: the receive
 time is Date unless it is later than the mtime + 15 minutes (providers/local/_base.py).
 The scan cursor holds the mtimes of each folder's ``cur/`` and hash directories (a message
-added to ``cur/3f`` changes only that directory's mtime), keyed by folder name.
+added to ``cur/3f`` changes only that directory's mtime), keyed by the folder's path in DIR.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from inbox_finder.boundary.discovery import Places
 from inbox_finder.boundary.folders import FolderInfo, role_from_name
 from inbox_finder.boundary.provider import Query
 from inbox_finder.errors import ConfigError
@@ -38,6 +41,7 @@ from ..local._base import Entry
 from ..local.eml import EmlDirProvider
 from ..local.stamps import make_cursor, mtime_ns, parse_cursor
 from ..local.walk import MAX_DEPTH
+from .accounts import account_labels
 
 FOLDERS = "folders"
 SUBFOLDERS = "subfolders"  # IMAPX: the children of folder A are in A/subfolders/
@@ -74,10 +78,20 @@ class EvolutionProvider(EmlDirProvider):
         if is_account(self.path):
             yield from self._folders(self.path / FOLDERS, FOLDERS, "", 0)
             return
-        for entry in self._tree.subdirs(self.path):
-            if not entry.name.startswith(".") and is_account(Path(entry.path)):
-                key = f"{entry.name}/{FOLDERS}"
-                yield from self._folders(Path(entry.path) / FOLDERS, key, entry.name + "/", 0)
+        found = [
+            e
+            for e in self._tree.subdirs(self.path)
+            if not e.name.startswith(".") and is_account(Path(e.path))
+        ]
+        labels = account_labels((e.name for e in found), Places.current())
+        for entry in found:
+            label, key = labels[entry.name], f"{entry.name}/{FOLDERS}"
+            for folder in self._folders(Path(entry.path) / FOLDERS, key, label + "/", 0):
+                if label == entry.name:
+                    yield folder
+                else:  # the uid spelling is accepted too
+                    by_uid = entry.name + folder.name[len(label) :]
+                    yield replace(folder, aliases=(*folder.aliases, by_uid))
 
     def _folders(self, directory: Path, key: str, prefix: str, depth: int) -> Iterator[FolderInfo]:
         """The folders whose directories are in ``directory`` (``key``: it, relative to DIR)."""
@@ -107,8 +121,8 @@ class EvolutionProvider(EmlDirProvider):
         return [mtime_ns(d, for_cursor=for_cursor) for d in dirs]
 
     def sync_cursor(self) -> str:
-        """The mtimes of every searched folder's cache directories."""
-        stamps = {f.name: self._stamps(f, for_cursor=True) for f in self._searched(Query())}
+        """The mtimes of every searched folder's cache directories, keyed by cache path."""
+        stamps = {f.key: self._stamps(f, for_cursor=True) for f in self._searched(Query())}
         return make_cursor(self.cursor_prefix, stamps)
 
     def search(self, query: Query) -> Iterator[Candidate]:
@@ -117,7 +131,7 @@ class EvolutionProvider(EmlDirProvider):
         folders = self._searched(query)
         old = parse_cursor(query.after_cursor, self.cursor_prefix, self.legacy_cursor, "")
         if old is not None:  # no directory of the folder changed: no message was added
-            folders = [f for f in folders if old.get(f.name) != self._stamps(f)]
+            folders = [f for f in folders if old.get(f.key) != self._stamps(f)]
         yield from self._merged_search(query, self._listed(folders))
 
     def _listed(self, folders: list[FolderInfo]) -> Iterator[Entry]:
