@@ -163,10 +163,24 @@ def test_symlinks_out_of_the_cache_and_fifos_are_not_opened(tmp_path: Path) -> N
 
 def test_bad_sources_are_config_errors(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
+    (tmp_path / "Documents" / "notes").mkdir(parents=True)
     with pytest.raises(ConfigError, match="not found"):
         open_provider(f"evolution:{tmp_path / 'missing'}")
     with pytest.raises(ConfigError, match="must be a directory"):
         open_provider(f"evolution:{tmp_path / 'file'}")
+    with pytest.raises(ConfigError, match=r"no Evolution mail cache in .*Documents"):
+        open_provider(f"evolution:{tmp_path / 'Documents'}")
+
+
+def test_the_scheme_alone_is_the_running_users_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evolution_cache(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))
+    assert find_token("evolution:").token == NEWER
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+    with pytest.raises(ConfigError, match="not found"):
+        open_provider("evolution:")
 
 
 def test_discovery_follows_xdg_cache_home(tmp_path: Path) -> None:

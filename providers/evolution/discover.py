@@ -13,21 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from inbox_finder.boundary.discovery import Places, Store, cache_home, entries, walk_files
+from inbox_finder.boundary.discovery import Places, Store, entries, walk_files
 
-from .provider import FOLDERS, HASH_DIRS, EvolutionProvider
+from .provider import FOLDERS, HASH_DIRS, EvolutionProvider, cache_root
 
 CLIENT = "Evolution"
 
 
-def evolution_cache_root(places: Places) -> Path:
-    """``$XDG_CACHE_HOME/evolution/mail`` (default ``~/.cache/evolution/mail``)."""
-    return cache_home(places) / "evolution" / "mail"
-
-
 def discover_evolution_cache(places: Places) -> Iterator[Store]:
     """Every account directory of Evolution's mail cache that holds cached messages."""
-    root = evolution_cache_root(places)
+    root = cache_root(places)
     for account in entries(root):
         if account.kind != "dir" or account.name.startswith("."):
             continue

@@ -14,7 +14,8 @@ user's own drafts and copies, not received mail), and is not read either. Empty 
 skipped, as Camel itself treats them as missing.
 
 DIR is one account's directory (it has ``folders/``), its folders named as Evolution shows
-them (``INBOX``, ``INBOX/Salesforce``), or the whole cache, ``~/.cache/evolution/mail``, each
+them (``INBOX``, ``INBOX/Salesforce``), or the whole cache, ``~/.cache/evolution/mail`` (what
+``evolution:`` alone searches: the running user's ``$XDG_CACHE_HOME/evolution/mail``), each
 folder then headed by its account's display name (accounts.py), else its uid
 (``dana@example.com/INBOX``; ``UID/INBOX`` is accepted too). The files are read like eml
 folders (walk.py: read-only, regular files only, no symlink out of DIR followed, no FIFO
@@ -26,18 +27,20 @@ added to ``cur/3f`` changes only that directory's mtime), keyed by the folder's 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
-from inbox_finder.boundary.discovery import Places
+from inbox_finder.boundary.discovery import Places, cache_home
 from inbox_finder.boundary.folders import FolderInfo, role_from_name
-from inbox_finder.boundary.provider import Query
+from inbox_finder.boundary.provider import Query, SourceOptions, split_scheme
 from inbox_finder.errors import ConfigError
 from inbox_finder.model import Candidate
 
-from ..local._base import Entry
+from ..local._base import Entry, local_path
 from ..local.eml import EmlDirProvider
 from ..local.stamps import make_cursor, mtime_ns, parse_cursor
 from ..local.walk import MAX_DEPTH
@@ -47,6 +50,18 @@ FOLDERS = "folders"
 SUBFOLDERS = "subfolders"  # IMAPX: the children of folder A are in A/subfolders/
 CACHE_DIRS = ("cur", "new", "tmp")  # data-cache paths inside a folder directory, not folders
 HASH_DIRS = frozenset(f"{n:02x}" for n in range(256))  # 6 bits used today; accept any 2 hex
+
+
+def cache_root(places: Places) -> Path:
+    """``$XDG_CACHE_HOME/evolution/mail`` (default ``~/.cache/evolution/mail``)."""
+    return cache_home(places) / "evolution" / "mail"
+
+
+def _children(path: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
 
 
 def is_account(path: Path) -> bool:
@@ -63,10 +78,25 @@ class EvolutionProvider(EmlDirProvider):
     legacy_cursor = "evolution0:"  # no earlier form exists; never produced
 
     @classmethod
+    def from_url(cls, url: str, options: SourceOptions) -> Self:
+        _, rest = split_scheme(url)
+        alone = rest in ("", "//")  # ``evolution:`` alone: the running user's whole cache
+        path = cache_root(Places.current()) if alone else local_path(url, cls.scheme)
+        cls._check_path(path)
+        return cls(path, url, options.scope)
+
+    @classmethod
     def _check_path(cls, path: Path) -> None:
         super(EmlDirProvider, cls)._check_path(path)
         if not path.is_dir():
             raise ConfigError(f"evolution: source must be a directory: {path}")
+        if not is_account(path) and not any(
+            is_account(child) for child in _children(path) if not child.name.startswith(".")
+        ):
+            raise ConfigError(
+                f"no Evolution mail cache in {path}: give an account directory (one with "
+                "folders/) or the cache holding them, ~/.cache/evolution/mail"
+            )
 
     def folders(self) -> list[FolderInfo]:
         """Every cached folder of the account (or of every account), as Evolution names it."""
