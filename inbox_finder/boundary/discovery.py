@@ -79,6 +79,7 @@ DISCOVERERS: tuple[str, ...] = (
     "inbox_finder.providers.applemail.discover:discover_applemail",
     "inbox_finder.providers.mh.discover:discover_mh",
     "inbox_finder.providers.msg.discover:discover_msg",
+    "inbox_finder.providers.evolution.discover:discover_evolution_cache",
 )
 
 

@@ -34,6 +34,7 @@ BUILTIN_SCHEMES = {
     "applemail": "inbox_finder.providers.applemail.provider:AppleMailProvider",
     "mh": "inbox_finder.providers.mh.provider:MhProvider",
     "msg": "inbox_finder.providers.msg.provider:MsgDirProvider",
+    "evolution": "inbox_finder.providers.evolution.provider:EvolutionProvider",
 }
 
 # Classes registered at run time; looked up before the built-ins and the entry points.

@@ -4,8 +4,8 @@ Evolution keeps "On This Computer" as a Maildir++ tree in
 ``$XDG_DATA_HOME/evolution/mail/local`` (Evolution 3; ``~/.evolution/mail/local`` held mbox
 files with ``.sbd`` directories before). Its IMAP cache, ``~/.cache/evolution/mail/ACCOUNT/
 folders/…/cur/HH/UID``, is a Camel data cache (one file per message under hashed
-directories, no Maildir ``new/``), which neither ``maildir:`` nor ``mbox:`` reads, so it is not
-listed. mutt and neomutt read ``$MAIL`` (a spool mbox or a Maildir), ``~/Mail``, ``~/Maildir``
+directories), neither Maildir nor mbox: ``evolution:`` reads it and providers/evolution/
+discovers it. mutt and neomutt read ``$MAIL`` (a spool mbox or a Maildir), ``~/Mail``, ``~/Maildir``
 and ``~/mbox``.
 
 ``~/Mail`` is also where Claws Mail keeps MH folders (numbered files, ``.mh_sequences``):
