@@ -111,16 +111,19 @@ def report_cmd(
         rows = _verified(rows, verify, profiles, ca_file, timeout)
     if rows:
         _print(rows, json_out=json_out, csv_out=csv_out, show_tokens=show_tokens)
-    if not result.complete:
-        total = len(result.sources)
-        click.echo(
-            f"inbox-finder: warning: the inventory is incomplete: only "
-            f"{total - len(result.failures)} of {total} sources could be searched",
-            err=True,
-        )
-        click.echo(f"inbox-finder: {len(result.failures)} of {total} sources failed", err=True)
-        return int(result.partial_error().exit_code)
-    return None
+    return None if result.complete else _incomplete(result)
+
+
+def _incomplete(result: SearchResult) -> int:
+    """Say the inventory misses the failed sources; the highest of their exit codes."""
+    total = len(result.sources)
+    click.echo(
+        f"inbox-finder: warning: the inventory is incomplete: only "
+        f"{total - len(result.failures)} of {total} sources could be searched",
+        err=True,
+    )
+    click.echo(f"inbox-finder: {len(result.failures)} of {total} sources failed", err=True)
+    return int(result.partial_error().exit_code)
 
 
 def _print(
