@@ -90,6 +90,13 @@ class AppleMailMailbox(ContractMailbox):
         path.write_bytes(emlx_bytes(message.raw, stamped, pad=n % 2 == 1))
         set_time(path, message.received)
 
+    def recreate(self, messages: Sequence[Message]) -> None:
+        """Mail rebuilt from scratch (a restored backup, a new Mac): every mailbox anew."""
+        shutil.rmtree(self.version / ACCOUNT)
+        (self.version / ACCOUNT / "INBOX.mbox").mkdir(parents=True)
+        for message in messages:
+            self.add(message)
+
     def open(self) -> Provider:
         return open_provider(self.source())
 
@@ -108,6 +115,9 @@ class MhMailbox(ContractMailbox):
 
     def __init__(self, root: Path, messages: Sequence[Message]) -> None:
         self.path = root / "Mail"
+        self._build(messages)
+
+    def _build(self, messages: Sequence[Message]) -> None:
         for folder in self.FOLDERS:
             (self.path / folder).mkdir(parents=True, exist_ok=True)
             (self.path / folder / ".claws_mark").write_bytes(b"\x02\x00\x00\x00")
@@ -121,6 +131,11 @@ class MhMailbox(ContractMailbox):
         path = self.path / self.FOLDERS[n % 3] / str(n)
         path.write_bytes(message.raw)
         set_time(path, message.received)
+
+    def recreate(self, messages: Sequence[Message]) -> None:
+        """The folders deleted and filled again (a restore, a re-import), new message numbers."""
+        shutil.rmtree(self.path)
+        self._build(messages)
 
     def open(self) -> Provider:
         return open_provider(self.source())
@@ -205,6 +220,12 @@ class MsgMailbox(ContractMailbox):
 
     def add(self, message: Message) -> None:
         self._write([message])
+
+    def recreate(self, messages: Sequence[Message]) -> None:
+        """The saved folder emptied and the mails dragged out of Outlook again."""
+        shutil.rmtree(self.path)
+        (self.path / "Salesforce").mkdir(parents=True)
+        self._write(messages)
 
     def open(self) -> Provider:
         return open_provider(self.source())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,6 +68,9 @@ class EvolutionMailbox(ContractMailbox):
 
     def __init__(self, root: Path, messages: Sequence[Message]) -> None:
         self.path = root / ".cache" / "evolution" / "mail"
+        self._build(messages)
+
+    def _build(self, messages: Sequence[Message]) -> None:
         for uid, name, imapx in self.FOLDERS:
             folder_dir(account_dir(self.path, uid), name, imapx=imapx)
         for message in messages:
@@ -80,6 +84,11 @@ class EvolutionMailbox(ContractMailbox):
         path = cache_file(folder, "cur", key)
         path.write_bytes(message.raw)
         set_time(path, message.received)
+
+    def recreate(self, messages: Sequence[Message]) -> None:
+        """The cache removed (Evolution's "clear offline data") and downloaded again."""
+        shutil.rmtree(self.path)
+        self._build(messages)
 
     def open(self) -> Provider:
         return open_provider(self.source())

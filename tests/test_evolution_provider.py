@@ -46,6 +46,7 @@ OLDER, NEWER, PARTIAL, ATOMIC, OFFLINE, OUTSIDE = (
 
 class EvolutionFixtures:
     supports_cursor = True
+    supports_recreate = True
 
     @pytest.fixture
     def make_mailbox(self, tmp_path: Path) -> MailboxFactory:

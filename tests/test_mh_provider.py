@@ -26,6 +26,7 @@ T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 class MhFixtures:
     supports_cursor = True
+    supports_recreate = True
 
     @pytest.fixture
     def make_mailbox(self, tmp_path: Path) -> MailboxFactory:

@@ -52,6 +52,7 @@ def _writer() -> None:
 
 class MsgFixtures:
     supports_cursor = True
+    supports_recreate = True
 
     @pytest.fixture
     def make_mailbox(self, tmp_path: Path) -> MailboxFactory:
