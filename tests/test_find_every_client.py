@@ -106,3 +106,15 @@ def test_the_library_says_when_there_is_no_local_store(
     isolate(monkeypatch, tmp_path / "empty", tmp_path)
     with pytest.raises(ConfigError, match="no local mail store found under"):
         find_token("local:")
+
+
+def test_the_human_answer_says_how_many_local_stores_were_searched(home: Home) -> None:
+    done = run("find")
+    assert done.returncode == 0 and f"Token:     {MSG_TOKEN}" in done.stdout
+    assert done.stderr == (
+        "inbox-finder: searched the 6 local mail store(s) found under your home "
+        "(inbox-finder sources lists them); give a SOURCE to search another\n"
+    )
+    for quiet in (["-q"], ["--json"]):  # scripts and cron get the answer alone
+        assert run("find", *quiet).stderr == ""
+    assert run("find", "local:", "-q").stdout == MSG_TOKEN + "\n"

@@ -154,8 +154,21 @@ def find_cmd(
             return _report_partial(exc, json_out=json_out, quiet=quiet, many=many)
     if verify is not None:
         return _verify(found[0], verify, lookup, json_out=json_out, quiet=quiet)
-    _print_findings(found, json_out=json_out, quiet=quiet, many=many)
+    _finish(found, lookup, json_out=json_out, quiet=quiet, many=many)
     return None
+
+
+def _finish(
+    found: Sequence[Finding], lookup: _Lookup, *, json_out: bool, quiet: bool, many: bool
+) -> None:
+    """Print the findings; for the local stores, say (on stderr) how far the search went."""
+    _print_findings(found, json_out=json_out, quiet=quiet, many=many)
+    if lookup.local and not (json_out or quiet):
+        click.echo(
+            f"inbox-finder: searched the {len(lookup.sources)} local mail store(s) found under "
+            "your home (inbox-finder sources lists them); give a SOURCE to search another",
+            err=True,
+        )
 
 
 def _verify(
