@@ -22,6 +22,7 @@ import re
 import secrets
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -333,9 +334,19 @@ class IdentityEmulator(_Emulator):
         *,
         tenant_id: str = "72f988bf-0000-4000-8000-2d7cd011db47",
         pending_polls: int = 2,
+        interval: int = 1,
+        slow_down_polls: int = 0,
     ) -> None:
         super().__init__(tls)
+        if interval < 1:
+            raise ValueError("the device-code interval is at least 1 second (Azure says 5)")
         self.tenant_id = tenant_id
+        # Device-code polling as RFC 8628 section 3.5 has it: the answer names an interval
+        # (Azure: 5 s; 1 here to keep tests fast), a poll sooner than that after the previous
+        # one is answered ``slow_down``, and ``slow_down_polls`` forces that many first.
+        self.interval = interval
+        self.slow_down_polls = slow_down_polls
+        self.poll_times: list[float] = []
         self.tenant_names = {tenant_id, "common", "organizations", "example.com"}
         self.pending_polls = pending_polls
         self.token_lifetime = 3600
@@ -344,7 +355,8 @@ class IdentityEmulator(_Emulator):
         self.device_user = "dana@example.com"
         self.access_tokens: dict[str, Grant] = {}
         self.refresh_tokens: dict[str, Grant] = {}
-        self._device_codes: dict[str, list[Any]] = {}  # code -> [client_id, polls, scope]
+        # code -> [client_id, pending polls left, scope, time of the last poll]
+        self._device_codes: dict[str, list[Any]] = {}
 
     def authority(self, tenant: str | None = None) -> str:
         return f"{self.base_url}/{tenant or self.tenant_id}"
@@ -423,19 +435,29 @@ class IdentityEmulator(_Emulator):
             return self._error("unauthorized_client", "AADSTS700016: Application not found.")
         code = secrets.token_urlsafe(24)
         user_code = secrets.token_hex(4).upper()
-        self._device_codes[code] = [client_id, self.pending_polls, form.get("scope", "")]
+        self._device_codes[code] = [client_id, self.pending_polls, form.get("scope", ""), None]
         return Reply(
             200,
             {
                 "device_code": code,
                 "user_code": user_code,
                 "expires_in": 900,
-                "interval": 0,
+                "interval": self.interval,
                 "verification_uri": f"{self.base_url}/devicelogin",
                 "message": f"To sign in, use a web browser to open the page {self.base_url}/devicelogin"
                 f" and enter the code {user_code} to authenticate.",
             },
         )
+
+    def _too_soon(self, state: list[Any]) -> bool:
+        """Record this poll; True when it must be answered ``slow_down``."""
+        now, last = time.monotonic(), state[3]
+        self.poll_times.append(now)
+        state[3] = now
+        if self.slow_down_polls > 0:
+            self.slow_down_polls -= 1
+            return True
+        return last is not None and now - last < self.interval - 0.05  # 50 ms of clock slack
 
     def _token(self, tenant: str, form: dict[str, str], headers: dict[str, str]) -> Reply:
         grant_type = form.get("grant_type", "")
@@ -444,6 +466,10 @@ class IdentityEmulator(_Emulator):
             state = self._device_codes.get(form.get("device_code", ""))
             if state is None or state[0] != client_id:
                 return self._error("invalid_grant", "AADSTS70000: Invalid device code.")
+            if self._too_soon(state):
+                return self._error(
+                    "slow_down", "AADSTS70016: OAuth 2.0 device flow error. Poll less often."
+                )
             if state[1] > 0:
                 state[1] -= 1
                 return self._error(
