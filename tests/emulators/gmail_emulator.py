@@ -312,6 +312,10 @@ class GmailEmulator:
         self.token_ttl = 3600
         self.list_order: Callable[[list[Message]], list[Message]] | None = None
         self.faults: list[Fault] = []
+        # Google's batch guide: more than 50 calls in one batch are likely rate limited. The
+        # calls after the first ``batch_rate_limit`` of a batch are answered 429 here.
+        self.batch_rate_limit = 50
+        self.throttled_parts = 0
         self.wire_faults: list[WireFault] = []
         self.requests: list[LoggedRequest] = []
         self.closing = threading.Event()  # ends stalls early when the emulator closes
@@ -758,7 +762,7 @@ class GmailEmulator:
             return google_error(400, "Too many requests in batch (max 100)", "badRequest")
         boundary = "batch_" + secrets.token_hex(8)
         out: list[bytes] = []
-        for part in parts:
+        for index, part in enumerate(parts):
             assert isinstance(part, EmailMessage)
             payload = part.get_payload()
             assert isinstance(payload, str)
@@ -766,7 +770,11 @@ class GmailEmulator:
             request_line, *lines = head.split("\n")
             method, target, _ = request_line.split(" ", 2)
             inner = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
-            reply = self.handle(method, target, inner, inner_body.encode(), in_batch=True)
+            if index >= self.batch_rate_limit:
+                self.throttled_parts += 1
+                reply = google_error(429, "Rate Limit Exceeded", "rateLimitExceeded")
+            else:
+                reply = self.handle(method, target, inner, inner_body.encode(), in_batch=True)
             cid = part.get("Content-ID", "<x>")
             extra = "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
             out.append(
