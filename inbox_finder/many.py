@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from inbox_finder.boundary.provider import Provider
 from inbox_finder.config import Config, parse_jobs
@@ -26,6 +26,9 @@ from inbox_finder.model import Finding
 
 if TYPE_CHECKING:
     from inbox_finder.boundary.discovery import Places
+
+S = TypeVar("S", bound="str | Provider")  # a source: a URL, a profile name or a provider
+R = TypeVar("R")
 
 DEFAULT_JOBS = 4
 # The SOURCE that stands for every mail store a desktop client keeps under the user's home.
@@ -119,6 +122,29 @@ def source_host(source: str | Provider, config: Config) -> str | None:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """How many sources run at once (``jobs``), how many of them may talk to one server
+    (``per_host``), and which server a source talks to (``host``)."""
+
+    jobs: int
+    per_host: int
+    host: Callable[[str | Provider], str | None]
+
+    @classmethod
+    def of(cls, jobs: int | None, config: Config) -> Capacity:
+        """From ``--jobs`` and the config's ``[run]`` table."""
+        return cls(
+            resolve_jobs(jobs, config),
+            resolve_per_host(config),
+            lambda source: source_host(source, config),
+        )
+
+    def run(self, items: Sequence[S], work: Callable[[S], R]) -> list[R]:
+        """``work`` for every item within these limits; the answers in input order."""
+        return run_capped(items, work, jobs=self.jobs, per_host=self.per_host, host=self.host)
+
+
+@dataclass(frozen=True)
 class SourceFailure:
     """A source that could not be searched, and why (a one-line, secret-free error)."""
 
@@ -177,14 +203,12 @@ def search_sources(
     sources: Sequence[str | Provider],
     lookup: Lookup,
     selection: Selection,
+    capacity: Capacity,
     *,
-    jobs: int,
     limit: int | None,
     per_username: bool,
-    per_host: int = DEFAULT_PER_HOST,
-    host: Callable[[str | Provider], str | None] = lambda source: None,
 ) -> SearchResult:
-    """Run ``lookup`` on every source (``jobs`` at a time, ``per_host`` per ``host``)."""
+    """Run ``lookup`` on every source, as many at once as ``capacity`` allows."""
 
     def one(source: str | Provider) -> tuple[list[Finding], Counter[str]] | SourceFailure:
         try:
@@ -192,7 +216,7 @@ def search_sources(
         except InboxFinderError as exc:
             return SourceFailure(source, source_label(source), exc)
 
-    answers = run_capped(sources, one, jobs=jobs, per_host=per_host, host=host)  # given order
+    answers = capacity.run(sources, one)  # in the order given
     result = SearchResult([], [], list(sources), selection)
     merged: list[Finding] = []
     for answer in answers:
@@ -223,16 +247,9 @@ def find_many(
     """``find_tokens`` over several sources: PartialSearchError if any failed."""
     if not sources:
         raise ConfigError("no source to search")
-    cfg = config or Config()
+    capacity = Capacity.of(jobs, config or Config())
     result = search_sources(
-        sources,
-        lookup,
-        selection,
-        jobs=resolve_jobs(jobs, cfg),
-        limit=limit,
-        per_username=per_username,
-        per_host=resolve_per_host(cfg),
-        host=lambda source: source_host(source, cfg),
+        sources, lookup, selection, capacity, limit=limit, per_username=per_username
     )
     if result.failures:
         raise result.partial_error()

@@ -24,15 +24,7 @@ from inbox_finder.config import Config, load_config
 from inbox_finder.dates import parse_since
 from inbox_finder.engine import Selection, iter_findings
 from inbox_finder.errors import NotFoundError
-from inbox_finder.many import (
-    SearchResult,
-    expand_sources,
-    in_shard,
-    resolve_jobs,
-    resolve_per_host,
-    search_sources,
-    source_host,
-)
+from inbox_finder.many import Capacity, SearchResult, expand_sources, in_shard, search_sources
 from inbox_finder.model import Finding
 from inbox_finder.report import (
     InventoryRow,
@@ -157,16 +149,8 @@ def _search(
             profiles[provider.source] = opened.profile
             return list(iter_findings(provider, chosen, opened.policy)), Counter()
 
-    result = search_sources(
-        sources,
-        lookup,
-        selection,
-        jobs=resolve_jobs(jobs, config),
-        limit=None,
-        per_username=False,
-        per_host=resolve_per_host(config),
-        host=lambda source: source_host(source, config),
-    )
+    capacity = Capacity.of(jobs, config)
+    result = search_sources(sources, lookup, selection, capacity, limit=None, per_username=False)
     return result, profiles
 
 

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from inbox_finder.config import Config
-from inbox_finder.many import (
-    expand_sources,
-    in_shard,
-    resolve_jobs,
-    resolve_per_host,
-    source_host,
-    source_label,
-)
+from inbox_finder.many import Capacity, expand_sources, in_shard, source_label
 from inbox_finder.scan.many import (
     Outcome,
     PollLoop,
@@ -94,9 +87,7 @@ class ManyScans:
         return scan_sources(
             sources,
             lambda s: self._scan_once(s, with_state_file(s, self.opts), self.actions, self.report),
-            jobs=resolve_jobs(self.opts.jobs, self.config),
-            per_host=resolve_per_host(self.config),
-            host=lambda s: source_host(s, self.config),
+            Capacity.of(self.opts.jobs, self.config),
         )
 
     def scan_once(self) -> int:

@@ -29,8 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from inbox_finder.errors import ExitCode, InboxFinderError
 from inbox_finder.fileutil import make_private_dirs
-from inbox_finder.hostcap import run_capped
-from inbox_finder.many import SourceFailure, source_label
+from inbox_finder.many import Capacity, SourceFailure, source_label
 from inbox_finder.model import Finding
 from inbox_finder.scan.runner import Action, ScanResult
 from inbox_finder.scan.state import canonical_source
@@ -106,12 +105,9 @@ def serialised(actions: Sequence[Action], lock: threading.Lock) -> list[Action]:
 def scan_sources(
     sources: Sequence[str],
     scan_one: Callable[[str], ScanResult],
-    *,
-    jobs: int,
-    per_host: int,
-    host: Callable[[str], str | None],
+    capacity: Capacity,
 ) -> list[Outcome]:
-    """``scan_one`` for every source (``jobs`` at once, ``per_host`` per server), isolated."""
+    """``scan_one`` for every source, as many at once as ``capacity`` allows, isolated."""
 
     def one(source: str) -> Outcome:
         try:
@@ -119,7 +115,7 @@ def scan_sources(
         except InboxFinderError as exc:
             return Outcome(source, failure=SourceFailure(source, source_label(source), exc))
 
-    return run_capped(sources, one, jobs=jobs, per_host=per_host, host=host)
+    return capacity.run(sources, one)
 
 
 class PollLoop:
