@@ -75,6 +75,7 @@ class EvolutionProvider(EmlDirProvider):
     scheme = "evolution"
     kind = "Evolution mail cache"
     cursor_prefix = "evolution1:"
+    directory_kind = "a directory"
     legacy_cursor = "evolution0:"  # no earlier form exists; never produced
 
     @classmethod
@@ -87,9 +88,7 @@ class EvolutionProvider(EmlDirProvider):
 
     @classmethod
     def _check_path(cls, path: Path) -> None:
-        super(EmlDirProvider, cls)._check_path(path)
-        if not path.is_dir():
-            raise ConfigError(f"evolution: source must be a directory: {path}")
+        super()._check_path(path)
         if not is_account(path) and not any(
             is_account(child) for child in _children(path) if not child.name.startswith(".")
         ):

@@ -34,6 +34,8 @@ class EmlDirProvider(LocalProvider):
     #: Scan cursors: this provider's prefix, and the earlier single-folder form it reads.
     cursor_prefix: ClassVar[str] = CURSOR_PREFIX
     legacy_cursor: ClassVar[str] = "eml:"
+    #: What the source must be, for the error when it is not a directory.
+    directory_kind: ClassVar[str] = "a folder of .eml files"
 
     def __init__(self, path: Path, url: str, scope: FolderScope | None = None) -> None:
         super().__init__(path, url)
@@ -51,7 +53,7 @@ class EmlDirProvider(LocalProvider):
     def _check_path(cls, path: Path) -> None:
         super()._check_path(path)
         if not path.is_dir():
-            raise ConfigError(f"eml: source must be a folder of .eml files: {path}")
+            raise ConfigError(f"{cls.scheme}: source must be {cls.directory_kind}: {path}")
 
     def folders(self) -> list[FolderInfo]:
         """DIR and every (non-hidden) directory below it."""

@@ -14,9 +14,6 @@ is later than the file's mtime (when inc or the client wrote it) + 15 minutes.
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
-from inbox_finder.errors import ConfigError
 
 from ..local.eml import EmlDirProvider
 
@@ -29,13 +26,8 @@ class MhProvider(EmlDirProvider):
     scheme = "mh"
     kind = "MH folder"
     cursor_prefix = "mh1:"
+    directory_kind = "an MH folder (a directory)"
     legacy_cursor = "mh0:"  # no earlier form exists; never produced
-
-    @classmethod
-    def _check_path(cls, path: Path) -> None:
-        super(EmlDirProvider, cls)._check_path(path)
-        if not path.is_dir():
-            raise ConfigError(f"mh: source must be an MH folder (a directory): {path}")
 
     @staticmethod
     def is_message(name: str) -> bool:

@@ -24,12 +24,11 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Self
 
 from inbox_finder.boundary.folders import FolderInfo, role_from_name
 from inbox_finder.boundary.provider import SourceOptions
-from inbox_finder.errors import ConfigError, MessageVanishedError
+from inbox_finder.errors import MessageVanishedError
 from inbox_finder.model import Candidate, ReceivedSource
 
 from ..local._base import FILE_TIME, Entry, receive_time
@@ -86,18 +85,13 @@ class MsgDirProvider(EmlDirProvider):
     scheme = "msg"
     kind = "folder of .msg files"
     cursor_prefix = "msg1:"
+    directory_kind = "a folder of .msg files"
     legacy_cursor = "msg0:"  # no earlier form exists; never produced
 
     @classmethod
     def from_url(cls, url: str, options: SourceOptions) -> Self:
         olefile_module()  # the missing extra is a usage error (exit 2) before anything else
         return super().from_url(url, options)
-
-    @classmethod
-    def _check_path(cls, path: Path) -> None:
-        super(EmlDirProvider, cls)._check_path(path)  # the path checks, not eml's message
-        if not path.is_dir():
-            raise ConfigError(f"msg: source must be a folder of .msg files: {path}")
 
     @staticmethod
     def is_message(name: str) -> bool:
