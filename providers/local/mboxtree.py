@@ -31,6 +31,7 @@ from inbox_finder.model import Candidate
 
 from ._base import local_path
 from .mbox import MboxProvider
+from .stamps import parse_json_cursor
 from .walk import MAX_DEPTH, Tree
 
 CURSOR_PREFIX = "mboxdir:"
@@ -130,7 +131,7 @@ class MboxTreeProvider(Provider):
             yield from self._member(None).search(query)
             return
         self._folders = None  # listed afresh: a file created since an earlier search counts
-        old = _parse_cursor(query.after_cursor)
+        old = parse_json_cursor(query.after_cursor, CURSOR_PREFIX)
         streams = []
         for folder in self._searched(query):
             member = self._member(folder)
@@ -160,13 +161,3 @@ class MboxTreeProvider(Provider):
         for member in self._open.values():
             member.close()
         self._open.clear()
-
-
-def _parse_cursor(cursor: str | None) -> dict[str, str] | None:
-    if not cursor or not cursor.startswith(CURSOR_PREFIX):
-        return None
-    try:
-        data = json.loads(cursor[len(CURSOR_PREFIX) :])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None

@@ -49,17 +49,24 @@ def make_cursor(prefix: str, stamps: dict[str, Any]) -> str:
     return prefix + json.dumps(stamps, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def parse_json_cursor(cursor: str | None, prefix: str) -> dict[str, Any] | None:
+    """The JSON object after ``prefix`` in one of our cursors; None for anything else."""
+    if not cursor or not cursor.startswith(prefix):
+        return None
+    try:
+        data = json.loads(cursor[len(prefix) :])
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def parse_cursor(cursor: str | None, prefix: str, legacy: str, top: str) -> dict[str, Any] | None:
     """Folder -> mtimes from one of our cursors; the earlier ``legacy:A[:B]`` form is the entry
     of folder ``top`` (``-`` meaning a missing directory). None for anything else."""
     if not cursor:
         return None
     if cursor.startswith(prefix):
-        try:
-            data = json.loads(cursor[len(prefix) :])
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
+        return parse_json_cursor(cursor, prefix)
     if cursor.startswith(legacy):
         parts = cursor[len(legacy) :].split(":")
         try:

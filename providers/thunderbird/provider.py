@@ -41,6 +41,7 @@ from inbox_finder.model import Candidate, FolderRole
 
 from ..local.maildir import MaildirProvider
 from ..local.mboxtree import MboxTreeProvider
+from ..local.stamps import parse_json_cursor
 from ..local.walk import maildir_folders
 from .profiles import accounts, find_profiles, profile_roots
 
@@ -169,7 +170,7 @@ class ThunderbirdProvider(Provider):
         self._folders = None  # listed afresh: a folder created since an earlier search counts
         for member in self.members:
             member.provider._folders = None
-        old = _parse_cursor(query.after_cursor)
+        old = parse_json_cursor(query.after_cursor, CURSOR_PREFIX)
         streams = []
         for index, names in self._chosen(query).items():
             member = self.members[index]
@@ -211,13 +212,3 @@ def members_of(profiles: list[tuple[str, Path]], url: str) -> list[Member]:
                 store = MboxTreeProvider(account.path, url)
             members.append(Member(prefix + account.name, store))
     return members
-
-
-def _parse_cursor(cursor: str | None) -> dict[str, str] | None:
-    if not cursor or not cursor.startswith(CURSOR_PREFIX):
-        return None
-    try:
-        data = json.loads(cursor[len(CURSOR_PREFIX) :])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
