@@ -21,13 +21,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from inbox_finder.boundary.provider import Provider
 from inbox_finder.boundary.registry import open_provider
-from inbox_finder.testing import ContractMailbox, Message
+from inbox_finder.testing import ContractMailbox, MailboxFactory, Message
 
 WRITER = Path(__file__).parent / "msgwriter"
 ACCOUNT = "6A1D3B52-0C4E-4F7B-9E61-2B8F0D5C7A19"
@@ -38,6 +38,52 @@ _serial = itertools.count(1)
 def set_time(path: Path, when: datetime) -> None:
     """Set a file's atime and mtime to ``when``."""
     os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+class StoreMailbox(ContractMailbox):
+    """A store kept in one directory, ``LOCATION`` below the home it is given, searched as
+    ``SCHEME:path``; ``_build`` lays it out and adds the messages, ``recreate`` deletes the
+    whole store and builds it again (a restore, a re-import, a cleared cache)."""
+
+    SCHEME: ClassVar[str]
+    LOCATION: ClassVar[tuple[str, ...]]
+
+    def __init__(self, root: Path, messages: Sequence[Message]) -> None:
+        self.path = root.joinpath(*self.LOCATION)
+        self._build(messages)
+
+    def _build(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            self.add(message)
+
+    def recreate(self, messages: Sequence[Message]) -> None:
+        shutil.rmtree(self.path)
+        self._build(messages)
+
+    def open(self) -> Provider:
+        return open_provider(self.source())
+
+    def source(self) -> str:
+        return f"{self.SCHEME}:{self.path}"
+
+
+class StoreFixtures:
+    """make_mailbox: a new ``mailbox_class`` store in a home of its own per mailbox."""
+
+    mailbox_class: ClassVar[type[StoreMailbox]]
+    supports_cursor = True
+    supports_recreate = True
+
+    @pytest.fixture
+    def make_mailbox(self, tmp_path: Path) -> MailboxFactory:
+        roots = (tmp_path / f"home{n}" for n in itertools.count())
+
+        def make(messages: Sequence[Message]) -> StoreMailbox:
+            root = next(roots)
+            root.mkdir()
+            return self.mailbox_class(root, messages)
+
+        return make
 
 
 # --- Apple Mail ---------------------------------------------------------------------------
@@ -68,20 +114,23 @@ def emlx_path(
     return messages / f"{n}{'.partial' if partial else ''}.emlx"
 
 
-class AppleMailMailbox(ContractMailbox):
+class AppleMailMailbox(StoreMailbox):
     """A ``~/Library/Mail/V10`` tree: three mailboxes (one nested), plain and partial files,
     plists with and without ``date-received`` (then the file's mtime is the receive time)."""
 
+    SCHEME = "applemail"
+    LOCATION = ("Library", "Mail")
     BOXES = ("INBOX", "Salesforce/Tokens", "Archive")
 
-    def __init__(self, root: Path, messages: Sequence[Message]) -> None:
-        self.root = root / "Library" / "Mail"
-        self.version = self.root / "V10"
+    @property
+    def version(self) -> Path:
+        return self.path / "V10"
+
+    def _build(self, messages: Sequence[Message]) -> None:
         (self.version / "MailData").mkdir(parents=True)
         (self.version / "MailData" / "Envelope Index").write_bytes(b"SQLite format 3\0")
         (self.version / ACCOUNT / "INBOX.mbox").mkdir(parents=True)  # Mail always has one
-        for message in messages:
-            self.add(message)
+        super()._build(messages)
 
     def add(self, message: Message) -> None:
         n = next(_serial)
@@ -90,32 +139,17 @@ class AppleMailMailbox(ContractMailbox):
         path.write_bytes(emlx_bytes(message.raw, stamped, pad=n % 2 == 1))
         set_time(path, message.received)
 
-    def recreate(self, messages: Sequence[Message]) -> None:
-        """Mail rebuilt from scratch (a restored backup, a new Mac): every mailbox anew."""
-        shutil.rmtree(self.version / ACCOUNT)
-        (self.version / ACCOUNT / "INBOX.mbox").mkdir(parents=True)
-        for message in messages:
-            self.add(message)
-
-    def open(self) -> Provider:
-        return open_provider(self.source())
-
-    def source(self) -> str:
-        return f"applemail:{self.root}"
-
 
 # --- MH ------------------------------------------------------------------------------------
 
 
-class MhMailbox(ContractMailbox):
+class MhMailbox(StoreMailbox):
     """``~/Mail`` of Claws Mail: inbox, a nested folder and trash, numbered files, Claws'
     ``.claws_mark`` / ``.claws_cache`` in each folder; file mtime = receive time."""
 
+    SCHEME = "mh"
+    LOCATION = ("Mail",)
     FOLDERS = ("inbox", "inbox/Salesforce", "trash")
-
-    def __init__(self, root: Path, messages: Sequence[Message]) -> None:
-        self.path = root / "Mail"
-        self._build(messages)
 
     def _build(self, messages: Sequence[Message]) -> None:
         for folder in self.FOLDERS:
@@ -123,25 +157,13 @@ class MhMailbox(ContractMailbox):
             (self.path / folder / ".claws_mark").write_bytes(b"\x02\x00\x00\x00")
             (self.path / folder / ".claws_cache").write_bytes(b"\x04\x00\x00\x00")
         (self.path / "folderlist.xml").write_text("<folderlist/>\n")
-        for message in messages:
-            self.add(message)
+        super()._build(messages)
 
     def add(self, message: Message) -> None:
         n = next(_serial)
         path = self.path / self.FOLDERS[n % 3] / str(n)
         path.write_bytes(message.raw)
         set_time(path, message.received)
-
-    def recreate(self, messages: Sequence[Message]) -> None:
-        """The folders deleted and filled again (a restore, a re-import), new message numbers."""
-        shutil.rmtree(self.path)
-        self._build(messages)
-
-    def open(self) -> Provider:
-        return open_provider(self.source())
-
-    def source(self) -> str:
-        return f"mh:{self.path}"
 
 
 # --- Outlook .msg ---------------------------------------------------------------------------
@@ -196,14 +218,15 @@ def msg_item(
     }
 
 
-class MsgMailbox(ContractMailbox):
+class MsgMailbox(StoreMailbox):
     """A folder of ``.msg`` files dragged out of Outlook, one subfolder deep; the files'
     mtimes are the copy time (all the same), so only the delivery time orders them."""
 
+    SCHEME = "msg"
+    LOCATION = ("saved",)
     COPIED = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
-    def __init__(self, root: Path, messages: Sequence[Message]) -> None:
-        self.path = root / "saved"
+    def _build(self, messages: Sequence[Message]) -> None:
         (self.path / "Salesforce").mkdir(parents=True)
         self._write(messages)
 
@@ -220,15 +243,3 @@ class MsgMailbox(ContractMailbox):
 
     def add(self, message: Message) -> None:
         self._write([message])
-
-    def recreate(self, messages: Sequence[Message]) -> None:
-        """The saved folder emptied and the mails dragged out of Outlook again."""
-        shutil.rmtree(self.path)
-        (self.path / "Salesforce").mkdir(parents=True)
-        self._write(messages)
-
-    def open(self) -> Provider:
-        return open_provider(self.source())
-
-    def source(self) -> str:
-        return f"msg:{self.path}"

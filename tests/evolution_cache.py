@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from desktop_stores import set_time
+from desktop_stores import StoreMailbox, set_time
 
-from inbox_finder.boundary.provider import Provider
-from inbox_finder.boundary.registry import open_provider
-from inbox_finder.testing import ContractMailbox, Message
+from inbox_finder.testing import Message
 
 IMAP_UID = "1f3b0c2a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a"  # ESource uids are SHA-1 hex
 EWS_UID = "7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d"
@@ -55,10 +52,12 @@ def folder_dir(account: Path, name: str, *, imapx: bool = True) -> Path:
     return path
 
 
-class EvolutionMailbox(ContractMailbox):
+class EvolutionMailbox(StoreMailbox):
     """``~/.cache/evolution/mail``: an IMAP account (INBOX, INBOX/Salesforce, Trash) and an
     Exchange account (Inbox/Salesforce); file mtime = when Evolution downloaded the message."""
 
+    SCHEME = "evolution"
+    LOCATION = (".cache", "evolution", "mail")
     FOLDERS = (
         (IMAP_UID, "INBOX", True),
         (IMAP_UID, "INBOX/Salesforce", True),
@@ -66,15 +65,10 @@ class EvolutionMailbox(ContractMailbox):
         (IMAP_UID, "Trash", True),
     )
 
-    def __init__(self, root: Path, messages: Sequence[Message]) -> None:
-        self.path = root / ".cache" / "evolution" / "mail"
-        self._build(messages)
-
     def _build(self, messages: Sequence[Message]) -> None:
         for uid, name, imapx in self.FOLDERS:
             folder_dir(account_dir(self.path, uid), name, imapx=imapx)
-        for message in messages:
-            self.add(message)
+        super()._build(messages)
 
     def add(self, message: Message) -> None:
         n = next(_serial)
@@ -84,14 +78,3 @@ class EvolutionMailbox(ContractMailbox):
         path = cache_file(folder, "cur", key)
         path.write_bytes(message.raw)
         set_time(path, message.received)
-
-    def recreate(self, messages: Sequence[Message]) -> None:
-        """The cache removed (Evolution's "clear offline data") and downloaded again."""
-        shutil.rmtree(self.path)
-        self._build(messages)
-
-    def open(self) -> Provider:
-        return open_provider(self.source())
-
-    def source(self) -> str:
-        return f"evolution:{self.path}"

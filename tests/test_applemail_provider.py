@@ -3,15 +3,13 @@ partial files, plist dates, deleted flags, folder names, symlinks, FIFOs and dis
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from corpus_util import GoldenCorpus
-from desktop_stores import ACCOUNT, AppleMailMailbox, emlx_bytes, emlx_path, set_time
+from desktop_stores import ACCOUNT, AppleMailMailbox, StoreFixtures, emlx_bytes, emlx_path, set_time
 from inbox_finder.providers.applemail import emlx
 from inbox_finder.providers.applemail.discover import discover_applemail
 
@@ -19,24 +17,14 @@ from inbox_finder import ConfigError, find_token, find_tokens
 from inbox_finder.boundary.discovery import DISCOVERERS, Places, discover
 from inbox_finder.boundary.provider import Query, SourceOptions
 from inbox_finder.boundary.registry import open_provider
-from inbox_finder.testing import MailboxFactory, Message, ProviderContract, ScanContract
+from inbox_finder.testing import ProviderContract, ScanContract
 from inbox_finder.testing.mail import other_mail, spoofed_mail, token_mail
 
 T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-class AppleMailFixtures:
-    supports_cursor = True
-    supports_recreate = True
-
-    @pytest.fixture
-    def make_mailbox(self, tmp_path: Path) -> MailboxFactory:
-        roots = (tmp_path / f"home{n}" for n in itertools.count())
-
-        def make(messages: Sequence[Message]) -> AppleMailMailbox:
-            return AppleMailMailbox(next(roots), messages)
-
-        return make
+class AppleMailFixtures(StoreFixtures):
+    mailbox_class = AppleMailMailbox
 
 
 class TestAppleMailContract(AppleMailFixtures, ProviderContract):

@@ -5,16 +5,14 @@ folders are named as Evolution shows them, discovery and ``find`` with no SOURCE
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from corpus_util import GoldenCorpus
-from desktop_stores import set_time
+from desktop_stores import StoreFixtures, set_time
 from evolution_cache import (
     EWS_UID,
     IMAP_UID,
@@ -30,7 +28,7 @@ from inbox_finder import ConfigError, find_token, find_tokens
 from inbox_finder.boundary.discovery import DISCOVERERS, Places, discover
 from inbox_finder.boundary.provider import Query
 from inbox_finder.boundary.registry import open_provider
-from inbox_finder.testing import MailboxFactory, Message, ProviderContract, ScanContract
+from inbox_finder.testing import ProviderContract, ScanContract
 from inbox_finder.testing.mail import other_mail, token_mail
 
 T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -44,20 +42,8 @@ OLDER, NEWER, PARTIAL, ATOMIC, OFFLINE, OUTSIDE = (
 )
 
 
-class EvolutionFixtures:
-    supports_cursor = True
-    supports_recreate = True
-
-    @pytest.fixture
-    def make_mailbox(self, tmp_path: Path) -> MailboxFactory:
-        roots = (tmp_path / f"home{n}" for n in itertools.count())
-
-        def make(messages: Sequence[Message]) -> EvolutionMailbox:
-            root = next(roots)
-            root.mkdir()
-            return EvolutionMailbox(root, messages)
-
-        return make
+class EvolutionFixtures(StoreFixtures):
+    mailbox_class = EvolutionMailbox
 
 
 class TestEvolutionContract(EvolutionFixtures, ProviderContract):

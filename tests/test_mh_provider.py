@@ -4,40 +4,26 @@ read-only (bytes and mtimes unchanged), deleted ``,N`` files, symlinks, FIFOs, d
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from corpus_util import GoldenCorpus
-from desktop_stores import MhMailbox, set_time
+from desktop_stores import MhMailbox, StoreFixtures, set_time
 from inbox_finder.providers.mh.discover import discover_mh
 
 from inbox_finder import ConfigError, find_token, find_tokens
 from inbox_finder.boundary.discovery import DISCOVERERS, Places, discover
 from inbox_finder.boundary.registry import open_provider
-from inbox_finder.testing import MailboxFactory, Message, ProviderContract, ScanContract
+from inbox_finder.testing import Message, ProviderContract, ScanContract
 from inbox_finder.testing.mail import other_mail, token_mail
 
 T = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-class MhFixtures:
-    supports_cursor = True
-    supports_recreate = True
-
-    @pytest.fixture
-    def make_mailbox(self, tmp_path: Path) -> MailboxFactory:
-        roots = (tmp_path / f"home{n}" for n in itertools.count())
-
-        def make(messages: Sequence[Message]) -> MhMailbox:
-            root = next(roots)
-            root.mkdir()
-            return MhMailbox(root, messages)
-
-        return make
+class MhFixtures(StoreFixtures):
+    mailbox_class = MhMailbox
 
 
 class TestMhContract(MhFixtures, ProviderContract):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import itertools
 import os
 import subprocess
 import sys
@@ -18,7 +17,14 @@ from typing import Any
 
 import pytest
 from corpus_util import GoldenCorpus
-from desktop_stores import MsgMailbox, msg_item, msg_writer_ready, set_time, write_msg_files
+from desktop_stores import (
+    MsgMailbox,
+    StoreFixtures,
+    msg_item,
+    msg_writer_ready,
+    set_time,
+    write_msg_files,
+)
 from inbox_finder.providers.msg import mapi
 from inbox_finder.providers.msg import provider as msg_provider
 from inbox_finder.providers.msg.discover import discover_msg
@@ -30,8 +36,6 @@ from inbox_finder.boundary.registry import open_provider
 from inbox_finder.cli.main import main
 from inbox_finder.testing import (
     ContractMail,
-    MailboxFactory,
-    Message,
     ProviderContract,
     ScanContract,
 )
@@ -50,20 +54,8 @@ def _writer() -> None:
     msg_writer_ready()
 
 
-class MsgFixtures:
-    supports_cursor = True
-    supports_recreate = True
-
-    @pytest.fixture
-    def make_mailbox(self, tmp_path: Path) -> MailboxFactory:
-        roots = (tmp_path / f"home{n}" for n in itertools.count())
-
-        def make(messages: Sequence[Message]) -> MsgMailbox:
-            root = next(roots)
-            root.mkdir()
-            return MsgMailbox(root, messages)
-
-        return make
+class MsgFixtures(StoreFixtures):
+    mailbox_class = MsgMailbox
 
 
 class TestMsgScanContract(MsgFixtures, ScanContract):
