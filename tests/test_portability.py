@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from findings import make_finding
 
 import inbox_finder
 from inbox_finder import fileutil, oscompat
-from inbox_finder.model import Finding
 from inbox_finder.scan import actions
 from inbox_finder.scan.state import locked
 
@@ -31,18 +31,7 @@ POSIX_ONLY = ("fcntl", "pwd", "grp", "termios", "resource", "tty", "pty")
 POSIX_FLAGS = ("O_NOFOLLOW", "O_NONBLOCK", "O_DIRECTORY", "O_CLOEXEC")
 # Test support that drives a Linux IMAP server; not part of what a Windows user imports.
 LINUX_TEST_SUPPORT = ("inbox_finder.testing.dovecot", "inbox_finder.testing.dovecot_conf")
-FINDING = Finding(
-    token="Aa1Bb2Cc3Dd4Ee5Ff6Gg7Hh8I",
-    username="dana@example.com",
-    received=datetime(2026, 11, 2, 9, 30, tzinfo=UTC),
-    sender="support@salesforce.com",
-    subject="Your new Salesforce security token",
-    message_id=None,
-    source="mbox:x",
-    language="en",
-    template="current",
-    trust="sender domain salesforce.com",
-)
+FINDING = make_finding("Aa1Bb2Cc3Dd4Ee5Ff6Gg7Hh8I", datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
 
 
 def package_modules() -> list[str]:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from findings import make_finding
 
 from inbox_finder.errors import ActionError, ConfigError
 from inbox_finder.model import Finding
@@ -28,18 +29,7 @@ TOKEN = "4jEAKuW3a4g33x2zsX11BkrsB"
 
 
 def finding(token: str = TOKEN) -> Finding:
-    return Finding(
-        token=token,
-        username="dana@example.com",
-        received=WHEN,
-        sender="support@salesforce.com",
-        subject="Your new Salesforce security token",
-        message_id=None,
-        source="mbox:x",
-        language="en",
-        template="current",
-        trust="sender domain salesforce.com",
-    )
+    return make_finding(token, WHEN)
 
 
 def refused(path: Path, why: str) -> str:

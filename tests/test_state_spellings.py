@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from findings import make_finding
 
-from inbox_finder.model import Finding
 from inbox_finder.scan.state import ScanState, canonical_source
 
 WHEN = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -49,19 +49,7 @@ def test_a_file_keyed_by_a_literal_spelling_is_still_recognised(
     assert not keyed_by(state, "mbox:other").belongs_to("mbox:box")
 
 
-def finding(token: str, received: datetime) -> Finding:
-    return Finding(
-        token=token,
-        username="dana@example.com",
-        received=received,
-        sender="support@salesforce.com",
-        subject="Your new Salesforce security token",
-        message_id=None,
-        source="mbox:x",
-        language="en",
-        template="current",
-        trust="sender domain salesforce.com",
-    )
+finding = make_finding
 
 
 def test_the_same_token_seen_again_later_is_not_new(tmp_path: Path) -> None:
