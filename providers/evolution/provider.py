@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
@@ -41,7 +40,7 @@ from inbox_finder.errors import ConfigError
 from inbox_finder.model import Candidate
 
 from ..local._base import Entry, local_path
-from ..local.eml import EmlDirProvider
+from ..local.eml import EmlDirProvider, Listed
 from ..local.stamps import make_cursor, mtime_ns, parse_cursor
 from ..local.walk import MAX_DEPTH
 from .accounts import account_labels
@@ -164,7 +163,7 @@ class EvolutionProvider(EmlDirProvider):
         yield from self._merged_search(query, self._listed(folders))
 
     def _listed(self, folders: list[FolderInfo]) -> Iterator[Entry]:
-        files: list[tuple[float, str, FolderInfo]] = []
+        files: list[Listed] = []
         for folder in folders:
             for directory in self._hash_dirs(folder):
                 for entry in self._tree.files(directory):
@@ -176,16 +175,8 @@ class EvolutionProvider(EmlDirProvider):
                         continue  # vanished since the listing
                     if st.st_size:  # an empty cache file is no message (Camel's rule too)
                         ref = f"{folder.key}/cur/{directory.name}/{entry.name}"
-                        files.append((st.st_mtime, ref, folder))
-        files.sort(key=lambda item: (item[0], item[1]), reverse=True)
-        for when, ref, folder in files:
-            yield Entry(
-                ref,
-                datetime.fromtimestamp(when, UTC),
-                self._head(ref),
-                folder=folder.name,
-                folder_role=folder.role,
-            )
+                        files.append((st.st_mtime, ref, folder.name, folder.role))
+        yield from self._newest_first(files)
 
     @staticmethod
     def is_message(name: str) -> bool:

@@ -16,7 +16,7 @@ from typing import ClassVar, Self
 from inbox_finder.boundary.folders import FolderInfo, FolderScope, resolve, role_from_name
 from inbox_finder.boundary.provider import Query, SourceOptions
 from inbox_finder.errors import ConfigError, MessageVanishedError
-from inbox_finder.model import Candidate
+from inbox_finder.model import Candidate, FolderRole
 
 from ._base import Entry, LocalProvider, local_path
 from .stamps import make_cursor, mtime_ns, parse_cursor
@@ -24,6 +24,8 @@ from .walk import MAX_DEPTH, Tree
 
 TOP = "."  # the name DIR itself answers to in --folder
 CURSOR_PREFIX = "eml2:"
+# A listed message file: mtime, reference, folder name (None for DIR itself) and role.
+Listed = tuple[float, str, str | None, FolderRole | None]
 
 
 class EmlDirProvider(LocalProvider):
@@ -98,9 +100,10 @@ class EmlDirProvider(LocalProvider):
         yield from self._merged_search(query, self._listed(folders))
 
     def _listed(self, folders: list[FolderInfo]) -> Iterator[Entry]:
-        files: list[tuple[float, str, str]] = []
+        files: list[Listed] = []
         for folder in folders:
             prefix = f"{folder.key}/" if folder.key else ""
+            name, role = (folder.key, role_from_name(folder.key)) if folder.key else (None, None)
             for entry in self._tree.files(self.path / folder.key):
                 if not self.is_message(entry.name):
                     continue
@@ -108,15 +111,19 @@ class EmlDirProvider(LocalProvider):
                     when = entry.stat().st_mtime
                 except OSError:
                     continue  # vanished since the listing
-                files.append((when, prefix + entry.name, folder.key))
+                files.append((when, prefix + entry.name, name, role))
+        yield from self._newest_first(files)
+
+    def _newest_first(self, files: list[Listed]) -> Iterator[Entry]:
+        """An entry per listed file, newest mtime first (equal times by reference)."""
         files.sort(key=lambda item: (item[0], item[1]), reverse=True)
-        for when, ref, key in files:
+        for when, ref, folder, role in files:
             yield Entry(
                 ref,
                 datetime.fromtimestamp(when, UTC),
                 self._head(ref),
-                folder=key or None,
-                folder_role=role_from_name(key) if key else None,
+                folder=folder,
+                folder_role=role,
             )
 
     @staticmethod
