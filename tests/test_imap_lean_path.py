@@ -93,6 +93,15 @@ def user(dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch) -> str:
     return name
 
 
+def _proxy(dovecot: DovecotServer, hidden: tuple[str, ...] = ()) -> FaultProxy:
+    """A TLS-terminating proxy in front of Dovecot that counts what the client sends."""
+    return FaultProxy(
+        (dovecot.host, dovecot.imaps_port),
+        tls=TlsTermination.from_dir(dovecot.base),
+        hide_capabilities=hidden,
+    )
+
+
 def _provider(dovecot: DovecotServer, url: str) -> ImapProvider:
     p = open_provider(url, SourceOptions(ca_file=dovecot.ca_file))
     assert isinstance(p, ImapProvider)
@@ -158,14 +167,8 @@ def test_busy_mailbox_costs_four_round_trips_after_login(dovecot: DovecotServer,
         hits = c.search(["FROM", "salesforce.com"])
     assert len(hits) == 1_500
     search_answer = len(b"* SEARCH " + b" ".join(b"%d" % u for u in hits) + b"\r\n")
-    proxy = FaultProxy(
-        (dovecot.host, dovecot.imaps_port), tls=TlsTermination.from_dir(dovecot.base)
-    )
-    try:
-        with _provider(dovecot, proxy.url(user)) as p:
-            assert find_token(p).token == token
-    finally:
-        proxy.close()
+    with _proxy(dovecot) as proxy, _provider(dovecot, proxy.url(user)) as p:
+        assert find_token(p).token == token
     commands = dict(proxy.commands)
     print(
         f"\nbusy mailbox: {proxy.round_trips} round trips, {proxy.bytes_down} bytes down, {commands}"
@@ -191,14 +194,8 @@ def test_message_read_ahead_is_the_newest_by_internaldate(
             (token_mail(older, when=T0 - timedelta(days=3)), T0 - timedelta(days=3)),
         ],
     )
-    proxy = FaultProxy(
-        (dovecot.host, dovecot.imaps_port), tls=TlsTermination.from_dir(dovecot.base)
-    )
-    try:
-        with _provider(dovecot, proxy.url(user)) as p:
-            found = find_token(p)
-    finally:
-        proxy.close()
+    with _proxy(dovecot) as proxy, _provider(dovecot, proxy.url(user)) as p:
+        found = find_token(p)
     assert found.token == newest
     assert proxy.count(r"^UID FETCH .*BODY\.PEEK\[\]") == 1  # read ahead, not fetched again
 
@@ -226,17 +223,9 @@ def test_narrowed_search_without_literal_plus(dovecot: DovecotServer, user: str)
             (token_mail(token, when=T0 - timedelta(days=1)), T0 - timedelta(days=1)),
         ],
     )
-    proxy = FaultProxy(
-        (dovecot.host, dovecot.imaps_port),
-        tls=TlsTermination.from_dir(dovecot.base),
-        hide_capabilities=("LITERAL+",),
-    )
-    try:
-        with _provider(dovecot, proxy.url(user)) as p:
-            assert len(list(p.search(NARROWED))) == 2
-            assert find_token(p).token == token
-    finally:
-        proxy.close()
+    with _proxy(dovecot, ("LITERAL+",)) as proxy, _provider(dovecot, proxy.url(user)) as p:
+        assert len(list(p.search(NARROWED))) == 2
+        assert find_token(p).token == token
 
 
 def test_a_run_of_rejected_notifications_is_read_in_batches(
@@ -253,14 +242,8 @@ def test_a_run_of_rejected_notifications_is_read_in_batches(
         for n in range(1, 23)
     ]
     dovecot.bulk_load(user, [(crlf_mail(token_mail(token, when=T0)), T0), *newer])
-    proxy = FaultProxy(
-        (dovecot.host, dovecot.imaps_port), tls=TlsTermination.from_dir(dovecot.base)
-    )
-    try:
-        with _provider(dovecot, proxy.url(user)) as p:
-            assert find_token(p).token == token
-    finally:
-        proxy.close()
+    with _proxy(dovecot) as proxy, _provider(dovecot, proxy.url(user)) as p:
+        assert find_token(p).token == token
     # The newest with the headers, the next alone, then batches of 8 and 16: 4, not 23.
     assert proxy.count(r"^UID FETCH .*BODY\.PEEK\[\]") == 4
     (session,) = dovecot.wait_logouts(user, 1)
@@ -288,16 +271,8 @@ def test_searchres_and_one_sort_find_the_same(dovecot: DovecotServer, user: str)
     )
     got = {}
     for hidden in ((), ("SEARCHRES",)):
-        proxy = FaultProxy(
-            (dovecot.host, dovecot.imaps_port),
-            tls=TlsTermination.from_dir(dovecot.base),
-            hide_capabilities=hidden,
-        )
-        try:
-            with _provider(dovecot, proxy.url(user)) as p:
-                got[hidden] = [(c.ref, c.received) for c in p.search(NARROWED)]
-        finally:
-            proxy.close()
+        with _proxy(dovecot, hidden) as proxy, _provider(dovecot, proxy.url(user)) as p:
+            got[hidden] = [(c.ref, c.received) for c in p.search(NARROWED)]
         assert proxy.count(r"^UID SEARCH RETURN \(SAVE\)") == (0 if hidden else 1)
     assert got[()] == got[("SEARCHRES",)]
     assert 0 < len(got[()]) < len(subjects) * 3
