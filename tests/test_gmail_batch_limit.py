@@ -30,6 +30,14 @@ def emu() -> Iterator[GmailEmulator]:
         yield emulator
 
 
+def token_mails(emu: GmailEmulator, count: int) -> list[str]:
+    """``count`` token mails a minute apart, oldest first; their message ids."""
+    return [
+        emu.add_message(token_mail(new_token(), when=T0), T0 + timedelta(minutes=i))
+        for i in range(count)
+    ]
+
+
 def provider(emu: GmailEmulator, tmp_path: Path, retry: RetryPolicy | None = None) -> GmailProvider:
     profile = {
         "credentials": str(fresh_gmail_creds(emu, tmp_path / "gmail.json")),
@@ -70,10 +78,7 @@ def test_the_emulator_rate_limits_calls_past_the_fiftieth(emu: GmailEmulator) ->
 def test_a_search_with_many_candidates_never_meets_the_limit(
     emu: GmailEmulator, tmp_path: Path
 ) -> None:
-    ids = [
-        emu.add_message(token_mail(new_token(), when=T0), T0 + timedelta(minutes=i))
-        for i in range(130)
-    ]
+    ids = token_mails(emu, 130)
     with provider(emu, tmp_path) as gmail:
         refs = [c.ref for c in gmail.search(Query())]
     assert refs == list(reversed(ids))
@@ -85,10 +90,7 @@ def test_throttled_parts_are_retried_until_every_call_is_answered(
     emu: GmailEmulator, tmp_path: Path
 ) -> None:
     """A stricter service (20 calls per batch): the provider retries the throttled parts."""
-    ids = [
-        emu.add_message(token_mail(new_token(), when=T0), T0 + timedelta(minutes=i))
-        for i in range(50)
-    ]
+    ids = token_mails(emu, 50)
     emu.batch_rate_limit = 20
     sleeps: list[float] = []
     retry = RetryPolicy(

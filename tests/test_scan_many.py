@@ -11,10 +11,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from test_many_sources import maildir
 
 from inbox_finder.cli.main import main
 from inbox_finder.errors import ExitCode, MailboxError
@@ -23,16 +24,6 @@ from inbox_finder.scan.many import Outcome, PollLoop, state_file_name
 from inbox_finder.scan.runner import ScanResult
 from inbox_finder.testing.dovecot import free_port
 from inbox_finder.testing.mail import new_token, token_mail
-
-BASE = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-def maildir(root: Path, *mails: tuple[int, str, str]) -> str:
-    """A real Maildir; each mail is (minutes after BASE, token, username)."""
-    box = mailbox.Maildir(root, create=True)
-    for minutes, token, user in mails:
-        box.add(token_mail(token, user, BASE + timedelta(minutes=minutes)))
-    return f"maildir:{root}"
 
 
 def write_config(path: Path, profiles: dict[str, str]) -> str:
