@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from inbox_finder.boundary.folders import FolderScope
-from inbox_finder.boundary.provider import Provider, SourceOptions
+from inbox_finder.boundary.provider import Provider, SourceOptions, is_local_source
 from inbox_finder.boundary.registry import open_provider
 from inbox_finder.config import Config, load_config, profile_for
 from inbox_finder.engine import (
@@ -220,14 +220,13 @@ def _config(
 def _expand_local(source: str | Provider | Sources) -> str | Provider | Sources:
     """``local:`` (alone or in a list) -> the URLs of every discovered local mail store."""
     listed = [source] if isinstance(source, str | Provider) else list(source)
-    if not any(isinstance(s, str) and s.strip().lower() == "local:" for s in listed):
+    if not any(is_local_source(s) for s in listed):
         return source
     from inbox_finder.many import local_sources  # lazy: discovery only for local:
 
     expanded: list[str | Provider] = []
     for one in listed:
-        local = isinstance(one, str) and one.strip().lower() == "local:"
-        expanded.extend(local_sources() if local else [one])
+        expanded.extend(local_sources() if is_local_source(one) else [one])
     return expanded
 
 

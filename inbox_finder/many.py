@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from inbox_finder.boundary.provider import Provider
+from inbox_finder.boundary.provider import Provider, is_local_source
 from inbox_finder.config import Config, parse_jobs
 from inbox_finder.engine import Selection, newest_per_username, rejection_summary
 from inbox_finder.errors import ConfigError, InboxFinderError, NotFoundError, PartialSearchError
@@ -31,8 +31,6 @@ S = TypeVar("S", bound="str | Provider")  # a source: a URL, a profile name or a
 R = TypeVar("R")
 
 DEFAULT_JOBS = 4
-# The SOURCE that stands for every mail store a desktop client keeps under the user's home.
-LOCAL_SOURCE = "local:"
 
 
 def local_sources(places: Places | None = None) -> list[str]:
@@ -56,7 +54,7 @@ def expand_sources(
     """
     expanded: dict[str, None] = {}
     for source in (*sources, *(sorted(config.profiles) if all_profiles else ())):
-        if source.strip().lower() == LOCAL_SOURCE:
+        if is_local_source(source):
             members: Sequence[str] | None = local_sources()
         else:
             members = config.groups.get(source) if ":" not in source else None

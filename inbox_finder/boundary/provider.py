@@ -166,6 +166,15 @@ class Provider(ABC):
         self.close()
 
 
+# The SOURCE that stands for every mail store a desktop client keeps under the user's home.
+LOCAL_SOURCE = "local:"
+
+
+def is_local_source(source: object) -> bool:
+    """True for ``local:`` (any case, surrounding blanks allowed)."""
+    return isinstance(source, str) and source.strip().lower() == LOCAL_SOURCE
+
+
 def split_scheme(url: str) -> tuple[str, str]:
     """Split ``scheme:rest`` (``scheme://rest`` too); ConfigError when there is no scheme."""
     scheme, sep, rest = url.partition(":")

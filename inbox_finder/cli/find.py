@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from inbox_finder.api import find_tokens, wait_for_token
+from inbox_finder.boundary.provider import LOCAL_SOURCE, is_local_source
 from inbox_finder.cli.options import (
     VerifySpec,
     folder_options,
@@ -23,7 +24,7 @@ from inbox_finder.cli.output import as_json, human, human_all
 from inbox_finder.config import Config, load_config
 from inbox_finder.dates import parse_duration, parse_interval, parse_since
 from inbox_finder.errors import NotFoundError, PartialSearchError
-from inbox_finder.many import LOCAL_SOURCE, expand_sources, in_shard
+from inbox_finder.many import expand_sources, in_shard
 from inbox_finder.model import Finding
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -141,7 +142,7 @@ def find_cmd(
         raise click.UsageError("--wait and --verify take one SOURCE")
     lookup = _Lookup(chosen, config, username, ca_file, timeout, verify_dkim)
     lookup.folders, lookup.exclude_folders, lookup.jobs = folders, exclude_folders, jobs
-    lookup.local = [s.strip().lower() for s in sources] == [LOCAL_SOURCE] and not all_profiles
+    lookup.local = len(sources) == 1 and is_local_source(sources[0]) and not all_profiles
     many = all_ or per_username
     found: list[Finding] = []
     if wait_for is not None:
