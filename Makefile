@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint mutation system-deps msg-writer clean
+.PHONY: demo test lint mutation system-deps msg-writer help-text clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ msg-writer: $(MSG_WRITER)  ## the test-only .msg writer (Node)
 
 test: $(STAMP) system-deps $(MSG_WRITER)  ## install everything, then run the whole test suite
 	$(BIN)/pytest
+
+# `inbox-finder --help` is answered from inbox_finder/cli/helptext.py without importing click;
+# rerun after changing the top-level help, options or command list (a test says when).
+help-text: $(STAMP)
+	$(BIN)/python -m inbox_finder.cli.helpgen
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,9 +10,10 @@ Library use::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it as True)
 if TYPE_CHECKING:  # the names below are imported on first use (PEP 562): fast CLI start-up
+    from typing import Any
+
     from inbox_finder.api import find_token, find_tokens, wait_for_token
     from inbox_finder.boundary.provider import Provider, Query, SourceOptions
     from inbox_finder.boundary.registry import open_provider, register_provider

@@ -1,5 +1,5 @@
 """``python -m inbox_finder``."""
 
-from inbox_finder.cli.main import run
+from inbox_finder.cli.entry import run
 
 run()

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import click
 
 from inbox_finder import __version__
+from inbox_finder.cli.helptext import MAX_CONTENT_WIDTH
 from inbox_finder.cli.options import GlobalState, global_options
 from inbox_finder.errors import ExitCode, InboxFinderError, LoginRejectedError, NotFoundError
 
@@ -74,7 +75,10 @@ class LazyGroup(click.Group):
 
 @click.group(
     cls=LazyGroup,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "max_content_width": MAX_CONTENT_WIDTH,
+    },
 )
 @click.version_option(__version__, "--version", prog_name="inbox-finder")
 @global_options
@@ -138,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """``python -m inbox_finder`` and the console script."""
+    """Run the click command line and exit with its code (the console script's slow path)."""
     sys.exit(main())
 
 
