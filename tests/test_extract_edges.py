@@ -116,3 +116,14 @@ def test_template_username_within_the_gap(gap: int) -> None:
 
 def test_sandbox_subject_with_leading_space() -> None:
     assert is_sandbox_subject(" Sandbox: Your new Salesforce security token")
+
+
+@pytest.mark.parametrize("letter", ["\u0131", "\u0130"])
+def test_token_is_ascii_even_under_case_insensitive_labels(letter: str) -> None:
+    """Case-insensitive label patterns must not widen the token's ASCII class: the dotless i
+    (U+0131) and I with dot (U+0130) survive NFKC and once came out inside an "English" token
+    (the long s and the Kelvin sign become ASCII letters by NFKC, as full-width forms do)."""
+    value = ("abc" + letter) * 6
+    body = f"Username: {DANA}\nSecurity token: {value}\n"
+    assert _token(body, EN_SUBJECT) is None
+    assert _token(f"Username: {DANA}\nSecurity token: {TOKEN}\n", EN_SUBJECT) == TOKEN

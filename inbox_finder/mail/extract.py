@@ -32,7 +32,9 @@ from inbox_finder.mail.templates import (
     Template,
 )
 
-TOKEN = r"(?P<token>[A-Za-z0-9]{20,30})"  # noqa: S105 - a pattern, not a secret
+# ASCII letters and digits only, also inside the labels' case-insensitive patterns: there
+# [a-z] would match the dotless i (U+0131) and other letters that fold to ASCII.
+TOKEN = r"(?P<token>(?-i:[A-Za-z0-9]){20,30})"  # noqa: S105 - a pattern, not a secret
 # A sentence may end right after the token; NFKC has already made a full-width stop ASCII.
 TAIL = r"[.。]?"
 USERNAME = r"(?P<user>[^\s@:<>]+@[^\s@:<>]+\.[^\s@:<>]+)"
