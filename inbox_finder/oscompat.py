@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # subprocess and signal load with the first --exec, not with every lookup
+    import subprocess
 
 POSIX = os.name == "posix"
 
@@ -41,11 +42,16 @@ def own_group_kwargs() -> dict[str, Any]:
     """``subprocess.Popen`` arguments that start the child in a process group of its own."""
     if POSIX:
         return {"start_new_session": True}
+    import subprocess
+
     return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
 
 
 def stop_group(proc: subprocess.Popen[str], grace: float) -> None:
     """Stop ``proc`` and everything it started: politely, then for good after ``grace`` s."""
+    import signal
+    import subprocess
+
     if POSIX:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
