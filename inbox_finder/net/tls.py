@@ -11,6 +11,14 @@ login (urllib). Each gets the context from ``client_context``; its sockets carry
 deadlines (``inbox_finder.net.deadline.DeadlineSSLSocket``). Where no system store is found
 (some minimal containers), certifi's bundle is used if it is installed, as requests would.
 
+Loading the system store: OpenSSL's default (``load_default_certs``) parses the whole CA bundle
+file, ~140 certificates and ~30 ms, in every process. Where the system's CA directory holds a
+hashed link for at least as many certificates as the bundle (Debian, Ubuntu and Alpine write
+both from one source with ``update-ca-certificates``), the directory alone is registered and
+OpenSSL reads only the certificates a handshake needs: the same trust anchors, found lazily.
+Otherwise — fewer links (a CA added to the bundle only), no directory, or ``SSL_CERT_FILE`` /
+``SSL_CERT_DIR`` naming other places than OpenSSL's own — the default loading is used.
+
 ``client_context(ca_file, shared=True)`` (IMAP) returns one context per process for each CA
 file as it is on disk (path, size, mtime, inode; the system store's file likewise): loading
 the system store costs about 40 ms of CPU, more than the rest of an idle scan of one mailbox,
@@ -22,6 +30,7 @@ they are given (ALPN, extra CA files), which must not leak into other connection
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import threading
 from collections.abc import Mapping
@@ -88,7 +97,8 @@ def client_context(ca_file: str | None, *, shared: bool = False) -> ssl.SSLConte
     """
     if not shared:
         return _build_context(ca_file)
-    signature = (_on_disk(ca_file), _on_disk(ssl.get_default_verify_paths().cafile))
+    paths = ssl.get_default_verify_paths()
+    signature = (_on_disk(ca_file), _on_disk(paths.cafile), _on_disk(paths.capath))
     with _CONTEXTS_LOCK:  # held while building: concurrent sources build it once
         cached = _CONTEXTS.get(ca_file)
         if cached is None or cached[0] != signature:
@@ -97,7 +107,9 @@ def client_context(ca_file: str | None, *, shared: bool = False) -> ssl.SSLConte
 
 
 def _build_context(ca_file: str | None) -> ssl.SSLContext:
-    context = ssl.create_default_context()  # hostname check, CERT_REQUIRED, TLS >= 1.2
+    # Hostname check and CERT_REQUIRED either way; the system store as the module doc says.
+    directory = system_store_directory(ssl.get_default_verify_paths())
+    context = ssl.create_default_context(capath=directory)
     context.minimum_version = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
     if not _has_system_store():
         _load_certifi(context)
@@ -123,6 +135,28 @@ def describe(error: ssl.SSLError, where: str, doing: str | None = None) -> str:
     if doing:
         return f"TLS with {where} failed while {doing}: {reason}"
     return f"TLS with {where} failed ({reason})"
+
+
+_HASHED_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")  # OpenSSL's subject-hash links
+
+
+def system_store_directory(paths: ssl.DefaultVerifyPaths) -> str | None:
+    """The system CA directory, when it alone holds the whole system store; else None."""
+    if not paths.capath or not _same_file(paths.capath, paths.openssl_capath):
+        return None  # SSL_CERT_DIR names another directory: load it the way OpenSSL does
+    if paths.cafile and not _same_file(paths.cafile, paths.openssl_cafile):
+        return None  # SSL_CERT_FILE names another bundle
+    try:
+        links = sum(1 for name in os.listdir(paths.capath) if _HASHED_NAME.fullmatch(name))
+        bundle = paths.cafile and Path(paths.cafile).is_file()
+        certificates = Path(paths.cafile).read_bytes().count(b"-----BEGIN ") if bundle else 0
+    except OSError:
+        return None
+    return paths.capath if links and links >= certificates else None
+
+
+def _same_file(path: str, other: str) -> bool:
+    return os.path.realpath(path) == os.path.realpath(other)
 
 
 def _has_system_store() -> bool:
