@@ -30,7 +30,11 @@ def _run(argv: list[str], columns: str | None, **extra: str) -> subprocess.Compl
 def test_console_script_prints_what_click_prints(columns: str | None, arg: str) -> None:
     fast = _run([CONSOLE_SCRIPT, arg], columns)
     slow = _run([sys.executable, "-c", CLICK_ONLY, arg], columns)
-    assert (fast.returncode, fast.stdout, fast.stderr) == (slow.returncode, slow.stdout, slow.stderr)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (
+        slow.returncode,
+        slow.stdout,
+        slow.stderr,
+    )
     assert fast.returncode == 0
     assert fast.stdout.startswith(b"Usage: inbox-finder" if arg != "--version" else b"inbox-finder")
 
