@@ -13,10 +13,8 @@ refused (AuthError): it could never be sent intact and would split a protocol li
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
-import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -145,6 +143,8 @@ def run_secret_command(command: str, *, key: str = "password_cmd", timeout: floa
     Errors name the program and the exit status, never what the command printed: a failing
     password helper may well have printed half a secret.
     """
+    import shlex  # lazy, like getpass below: most lookups run no command and ask nothing
+
     try:
         argv = shlex.split(command)
     except ValueError as exc:
@@ -213,6 +213,8 @@ def from_prompt(prompt: str) -> SecretSource:
             interactive = False
         if not interactive:
             return None
+        import getpass
+
         try:
             return getpass.getpass(prompt) or None
         except EOFError:
