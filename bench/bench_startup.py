@@ -20,6 +20,10 @@ load from other processes hits them alike; the interpreter is the venv's (``sys.
   a closed loopback port, no retries (imports, TLS context, one refused connect; exit 4).
   Both ``find`` rows have the target <= 2.0x.
 
+With imap_tools installed, the IMAP path's imports beyond the imap_tools one-liner's are
+timed by group (click, imapclient, platformdirs, other stdlib, inbox_finder's own modules and
+the dataclass creation within them), each group after the ones before it in one child.
+
 Then ``python -X importtime`` for ``import inbox_finder.cli.main`` and for the whole ``find`` path
 lists the costliest imports, and both paths' ``sys.modules`` are checked for Google/Microsoft
 SDK modules (googleapiclient, google.*, google_auth_oauthlib, msal, requests, httplib2, ...).
@@ -155,6 +159,81 @@ def modules_loaded(code: str) -> list[str]:
     return list(json.loads(out.strip().splitlines()[-1]))
 
 
+# What the IMAP find path imports beyond the imap_tools one-liner, in this order, each group
+# timed in one child after the previous ones (so a module is charged to the first group
+# that needs it); everything of inbox_finder last, so that row is our own code alone.
+GAP_GROUPS = ("click", "imapclient", "email", "html", "platformdirs")
+GAP_PROBE = """
+import dataclasses, importlib, json, sys, time
+base, groups = json.loads(sys.argv[1])
+created = [0.0]
+make = dataclasses._process_class
+def timed(*args, **kwargs):
+    started = time.perf_counter()
+    try:
+        return make(*args, **kwargs)
+    finally:
+        created[0] += time.perf_counter() - started
+for name in base:
+    importlib.import_module(name)
+out = {}
+for label, names in groups:
+    if label == "inbox_finder":
+        dataclasses._process_class = timed
+    started = time.perf_counter()
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+    out[label] = time.perf_counter() - started
+out["dataclass creation in inbox_finder"] = created[0]
+print(json.dumps(out))
+"""
+
+
+def import_gap(path_code: str, runs: int) -> list[str]:
+    """Markdown: the IMAP path's imports beyond imap_tools', by group (median of ``runs``)."""
+    base = [m for m in modules_loaded(IMAP_TOOLS) if not m.startswith(("__", "encodings"))]
+    extra = [m for m in modules_loaded(path_code) if m not in set(base) and m != "__main__"]
+    groups: list[tuple[str, list[str]]] = []
+    for label in GAP_GROUPS:
+        names = [m for m in extra if m.split(".")[0] == label]
+        if names:  # e.g. email and html load only once a message is parsed
+            groups.append((label, names))
+    claimed = {m for _, names in groups for m in names}
+    own = [m for m in extra if m.split(".")[0] == "inbox_finder"]
+    groups.append(("other stdlib", [m for m in extra if m not in claimed and m not in own]))
+    groups.append(("inbox_finder", own))
+    samples: dict[str, list[float]] = {}
+    for _ in range(runs):
+        proc = subprocess.run(
+            [PY, "-c", GAP_PROBE, json.dumps([base, groups])],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=ENV,
+        )
+        for label, seconds in json.loads(proc.stdout).items():
+            samples.setdefault(label, []).append(seconds)
+    sizes = {label: len(names) for label, names in groups}
+    out = [
+        "",
+        f"Imports of the IMAP `find` path beyond the imap_tools one-liner's {len(base)} modules, "
+        f"each group timed after the ones above it in one child (median of {runs}):",
+        "",
+        "| group | modules | ms |",
+        "|---|---:|---:|",
+    ]
+    for label, values in samples.items():
+        count = sizes.get(label)
+        out.append(
+            f"| {label} | {'' if count is None else count} | "
+            f"{statistics.median(values) * 1000:.1f} |"
+        )
+    return out
+
+
 def forbidden(mods: list[str]) -> list[str]:
     return [m for m in mods if m.split(".")[0] in FORBIDDEN]
 
@@ -245,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
         for key, self_us in sorted(by_package.items(), key=lambda kv: -kv[1])[: args.top]:
             out.append(f"| `{key}` | {self_us / 1000:.1f} |")
         ok = ok and not bad
+    try:
+        import imap_tools  # noqa: F401 - only to know whether its module set can be measured
+    except ImportError:
+        pass
+    else:
+        out += import_gap(imap_code, args.runs)
     print("\n".join(out))
     args.json.write_text(json.dumps({"times": times, "imports": report}, indent=1))
     return 0 if ok else 1
