@@ -91,3 +91,19 @@ def test_stdout_that_is_not_utf8_is_left_to_click() -> None:
     fast = _run([CONSOLE_SCRIPT, "--help"], "80", PYTHONIOENCODING="ascii")
     slow = _run([sys.executable, "-c", CLICK_ONLY, "--help"], "80", PYTHONIOENCODING="ascii")
     assert (fast.returncode, fast.stdout) == (slow.returncode, slow.stdout)
+
+
+@pytest.mark.parametrize("arg", ["--help", "--version"])
+def test_closed_pipe_is_a_quiet_exit_like_clicks(arg: str) -> None:
+    def closed(argv: list[str]) -> tuple[int, bytes]:
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # `inbox-finder --help | true` where true has already gone
+        try:
+            proc = subprocess.run(argv, stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+        finally:
+            os.close(write_end)
+        return proc.returncode, proc.stderr
+
+    fast = closed([CONSOLE_SCRIPT, arg])
+    assert fast == closed([sys.executable, "-c", CLICK_ONLY, arg])
+    assert fast == (1, b"")

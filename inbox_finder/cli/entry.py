@@ -31,10 +31,23 @@ def run() -> None:
     text = fast_answer(sys.argv[1:])
     encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("_", "-")
     if text is not None and encoding in ("utf-8", "utf8"):
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `inbox-finder --help | head -0`: quiet exit 1, as click does
+            _silence_stdout()
+            sys.exit(1)
         sys.exit(0)
     _click()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's last flush cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _click() -> None:
