@@ -25,11 +25,13 @@ from inbox_finder.config import Config, load_config, profile_for
 from inbox_finder.engine import (
     RejectionCounts,
     Selection,
+    Unreadable,
     iter_findings,
     merge_copies,
     name_folders,
     newest_per_username,
     rejection_summary,
+    warn_unreadable,
 )
 from inbox_finder.errors import ConfigError, NotFoundError
 from inbox_finder.model import Finding, require_aware
@@ -136,6 +138,14 @@ class _Lookup:
     selection: Selection
     source: str
     rejected: RejectionCounts = field(default_factory=RejectionCounts)
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+    def warn_if_maybe_stale(self, everything: bool) -> None:
+        """Warn about trusted token mails with no readable token that may hold a newer token
+        than those found: newer than the oldest finding, or any for a whole listing."""
+        if self.findings and self.unreadable:
+            oldest = min(finding.received for finding in self.findings)
+            warn_unreadable(self.unreadable, None if everything else oldest)
 
     def not_found(self, waited: str = "") -> NotFoundError:
         """The one-line NotFoundError: for whom, since when, where, and what was rejected."""
@@ -193,14 +203,22 @@ def _collect(
     per_username: bool,
 ) -> _Lookup:
     result = _Lookup([], selection, provider.source)
+    rejected, unreadable = result.rejected, result.unreadable
     if per_username:  # folders are named for the findings kept only (a Graph call each)
-        unnamed = iter_findings(provider, selection, policy, rejected=result.rejected, named=False)
+        unnamed = iter_findings(
+            provider, selection, policy, rejected=rejected, named=False, unreadable=unreadable
+        )
         result.findings = name_folders(provider, newest_per_username(unnamed)[:limit])
-        return result
-    findings = iter_findings(provider, selection, policy, rejected=result.rejected)
-    # Copies of one mail in several folders are one finding (``also_in``); reading stops at
-    # the limit-th mail, so the provider is not asked for more.
-    result.findings = merge_copies(findings, limit)
+    else:
+        findings = iter_findings(
+            provider, selection, policy, rejected=rejected, unreadable=unreadable
+        )
+        # Copies of one mail in several folders are one finding (``also_in``); reading stops
+        # at the limit-th mail, so the provider is not asked for more.
+        result.findings = merge_copies(findings, limit)
+    # Newer than a finding shown, an unreadable mail may hold the newer token; a listing of
+    # every token mail misses each of them.
+    result.warn_if_maybe_stale(everything=limit is None and not per_username)
     return result
 
 

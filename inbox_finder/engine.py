@@ -7,7 +7,8 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 from inbox_finder.boundary.provider import Provider, Query
 from inbox_finder.errors import MessageVanishedError
@@ -44,6 +45,19 @@ class Rejection:
     #: What the "not found" summary counts this as; "" for mail that does not even claim to
     #: be a token mail (its subject names no security token), which is not counted.
     label: str = ""
+    #: The sender, set only when the mail passed every trust check and its body yielded no
+    #: token: a genuine token mail this version cannot read (see ``Unreadable``).
+    trusted_sender: str | None = None
+
+
+class Unreadable(NamedTuple):
+    """A token mail that passed every trust check but whose body yielded no token (a new
+    layout, a body format we do not read). Newer than the answer, it may hold the newest
+    token: the answer is then reported with a warning (``warn_unreadable``)."""
+
+    received: datetime
+    sender: str
+    why: str
 
 
 #: Counts of rejected candidate token mails by ``Rejection.label`` (see ``rejection_summary``).
@@ -101,7 +115,7 @@ def evaluate(
     found = extract(parsed)
     if found is None:
         why = why_no_token(parsed)
-        return Rejection(f"no unambiguous token in the body: {why}", why)
+        return Rejection(f"no unambiguous token in the body: {why}", why, screened.sender)
     return Finding(
         token=found.token,
         username=found.username,
@@ -169,6 +183,7 @@ def iter_findings(
     rejected: RejectionCounts | None = None,
     *,
     named: bool = True,
+    unreadable: list[Unreadable] | None = None,
 ) -> Iterator[Finding]:
     """Yield findings newest first; stop iterating it as soon as you have what you need.
 
@@ -176,7 +191,8 @@ def iter_findings(
     ``rejected``, if given, counts the candidate token mails turned down, by reason.
     ``named=False`` leaves folders as the provider's candidates carried them (ids on Graph
     and Gmail) for a caller that keeps only some findings and names those with
-    ``name_folders``.
+    ``name_folders``. ``unreadable``, if given, collects the trusted token mails whose body
+    yielded no token, in the order met (newest first).
     """
     selection = selection or Selection()
     policy = policy or TrustPolicy()
@@ -204,6 +220,10 @@ def iter_findings(
         result = evaluate(raw, candidate, provider.source, policy)
         if isinstance(result, Rejection):
             _rejected(candidate.ref, result, rejected, "")
+            if unreadable is not None and result.trusted_sender is not None:
+                unreadable.append(
+                    Unreadable(candidate.received, result.trusted_sender, result.label)
+                )
             continue
         if not _username_matches(result, selection.username):
             log.debug("skip %s: another username", candidate.ref)  # not a fault: just debug
@@ -221,6 +241,28 @@ def iter_findings(
             fetched,
         )
         yield result
+
+
+_WARNED: set[Unreadable] = set()  # once per process: `find --wait` and `watch` look again
+
+
+def warn_unreadable(unreadable: Iterable[Unreadable], newer_than: datetime | None) -> int:
+    """Warn (one log line each, never a token) about every unreadable token mail received
+    after ``newer_than`` (all of them for None), once per process; the number warned about."""
+    warned = 0
+    for mail in unreadable:
+        if (newer_than is not None and mail.received <= newer_than) or mail in _WARNED:
+            continue
+        _WARNED.add(mail)
+        log.warning(
+            "a security token email from %s received %s yielded no token (%s): a token "
+            "shown may not be the newest; rerun with --verbose and report the mail's layout",
+            mail.sender,
+            f"{mail.received.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+            mail.why,
+        )
+        warned += 1
+    return warned
 
 
 def name_folder(provider: Provider, finding: Finding) -> Finding:

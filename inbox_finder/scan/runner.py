@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inbox_finder.boundary.provider import Provider
-from inbox_finder.engine import Selection, iter_findings, name_folders, newest_per_username
+from inbox_finder.engine import (
+    Selection,
+    Unreadable,
+    iter_findings,
+    name_folders,
+    newest_per_username,
+    warn_unreadable,
+)
 from inbox_finder.errors import ActionError, ConfigError
 from inbox_finder.model import Finding
 from inbox_finder.scan.state import LOCK_TIMEOUT, load_state, locked
@@ -57,8 +64,14 @@ def scan(
             log.info("mailbox unchanged since the last scan")
             return ScanResult(unchanged=True)
         after = None if state.is_new else state.cursor
-        found = iter_findings(provider, Selection(), policy, after, named=False)
+        unreadable: list[Unreadable] = []
+        found = iter_findings(
+            provider, Selection(), policy, after, named=False, unreadable=unreadable
+        )
         findings = newest_per_username(found)
+        # An unreadable token mail newer than a username's newest token may be its new one.
+        oldest = min((f.received for f in findings), default=None)
+        warn_unreadable(unreadable, oldest)
         if wanted:
             findings = [f for f in findings if (f.username or "").casefold() in wanted]
         fresh = name_folders(provider, [f for f in findings if state.is_new_finding(f)])
