@@ -1,7 +1,8 @@
 #!/bin/sh
 # Cron health check: can inbox-finder still find the token email of one Salesforce username?
 # cron mails whatever a job prints, so this prints nothing when all is well and one line on
-# stderr otherwise; the token itself goes to /dev/null, never into mail.
+# stderr otherwise (also inbox-finder's warning when a newer token mail yielded no token);
+# the token itself goes to /dev/null, never into mail.
 #
 #   */30 * * * *  $HOME/bin/cron-find.sh work dana@example.com
 #

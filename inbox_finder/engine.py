@@ -45,8 +45,9 @@ class Rejection:
     #: What the "not found" summary counts this as; "" for mail that does not even claim to
     #: be a token mail (its subject names no security token), which is not counted.
     label: str = ""
-    #: The sender, set only when the mail passed every trust check and its body yielded no
-    #: token: a genuine token mail this version cannot read (see ``Unreadable``).
+    #: The sender, set only when the mail passed every trust check, its subject is a
+    #: security-token mail's and its body yielded no token: a genuine token mail this version
+    #: cannot read (see ``Unreadable``).
     trusted_sender: str | None = None
 
 
@@ -110,12 +111,16 @@ def evaluate(
         if not passed:
             return Rejection(f"--verify-dkim: {why}", "no valid DKIM signature (--verify-dkim)")
         trust = f"{trust}; {why}"
-    from inbox_finder.mail.extract import extract, why_no_token
+    from inbox_finder.mail.extract import extract, subject_language, why_no_token
 
     found = extract(parsed)
     if found is None:
         why = why_no_token(parsed)
-        return Rejection(f"no unambiguous token in the body: {why}", why, screened.sender)
+        # Unreadable only when the subject is a security-token mail's (in a table language);
+        # Salesforce's other mail about tokens (OAuth, refresh-token policy) never holds one.
+        genuine = subject_language(parsed.headers.subject) is not None
+        sender = screened.sender if genuine else None
+        return Rejection(f"no unambiguous token in the body: {why}", why, sender)
     return Finding(
         token=found.token,
         username=found.username,

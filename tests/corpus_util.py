@@ -6,6 +6,7 @@ import json
 import mailbox
 import os
 import shutil
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -116,11 +117,19 @@ def build_mbox(target: Path) -> Path:
     return target
 
 
-def build_maildir(target: Path) -> Path:
-    """A Maildir with delivery-time file names (``<epoch>.<n>.host``) in new/ and cur/."""
+# Corpus mails that look like Salesforce's own token mail but carry no token of their own:
+# newer than an answer, each is a warning that the answer may not be the newest.
+UNREADABLE = ("35_neg_token_only_in_attached_message.eml",)
+
+
+def build_maildir(target: Path, exclude: Container[str] = ()) -> Path:
+    """A Maildir with delivery-time file names (``<epoch>.<n>.host``) in new/ and cur/,
+    of every corpus mail but those named in ``exclude``."""
     for sub in ("cur", "new", "tmp"):
         (target / sub).mkdir(parents=True, exist_ok=True)
     for i, e in enumerate(load_expected()):
+        if e.file in exclude:
+            continue
         sub = "cur" if i % 2 else "new"
         suffix = ":2,S" if sub == "cur" else ""
         name = f"{int(e.received.timestamp())}.M{i}P1.testhost{suffix}"

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from corpus_util import build_maildir, positives
+from corpus_util import UNREADABLE, build_maildir, positives
 from dovecot import DovecotServer
 from mailgen import new_token, token_mail
 
@@ -97,7 +97,7 @@ def assert_no_token(*texts: str) -> None:
 
 
 def test_crontab_line_delivers_silently_from_a_maildir(home: Path, tmp_path: Path) -> None:
-    maildir = build_maildir(tmp_path / "Maildir")
+    maildir = build_maildir(tmp_path / "Maildir", exclude=UNREADABLE)
     configure(home, f"maildir:{maildir}")
     write_secrets(home, "not-needed-for-a-maildir")
     done = sh(home, "-c", crontab_command())
@@ -130,8 +130,21 @@ def test_crontab_line_and_cron_find_read_secrets_env_for_imap(
     assert password not in done.stdout + done.stderr
 
 
-def test_cron_find_is_silent_when_found_and_one_line_otherwise(home: Path, tmp_path: Path) -> None:
+def test_cron_find_mails_one_warning_when_a_newer_token_mail_is_unreadable(
+    home: Path, tmp_path: Path
+) -> None:
+    # The whole corpus: a Salesforce-looking token mail newer than dana's, with no token of its
+    # own. All is not well (the answer may be stale), so cron mails exactly that one line.
     configure(home, f"maildir:{build_maildir(tmp_path / 'Maildir')}")
+    done = sh(home, str(EXAMPLES / "cron-find.sh"), "work", "dana@example.com")
+    assert (done.returncode, done.stdout) == (0, "")
+    [line] = done.stderr.splitlines()
+    assert "yielded no token" in line and "may not be the newest" in line
+    assert_no_token(done.stderr)
+
+
+def test_cron_find_is_silent_when_found_and_one_line_otherwise(home: Path, tmp_path: Path) -> None:
+    configure(home, f"maildir:{build_maildir(tmp_path / 'Maildir', exclude=UNREADABLE)}")
     script = str(EXAMPLES / "cron-find.sh")
     done = sh(home, script, "work", "dana@example.com")
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")

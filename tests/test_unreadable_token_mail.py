@@ -98,10 +98,13 @@ def test_older_unreadable_mail_says_nothing(
     [
         lambda when: unreadable_mail(when, sender="support@salesforce.com.evil.example"),
         lambda when: unreadable_mail(when, subject=f"Re: {SUBJECT}"),
+        lambda when: unreadable_mail(
+            when, subject="Your OAuth token for Salesforce CLI was revoked"
+        ),
     ],
-    ids=["look-alike sender", "reply"],
+    ids=["look-alike sender", "reply", "another kind of token"],
 )
-def test_untrusted_or_reply_says_nothing(
+def test_untrusted_reply_or_other_token_mail_says_nothing(
     make_mbox: Callable[..., tuple[Path, str]],
     capsys: pytest.CaptureFixture[str],
     builder: Callable[[datetime], bytes],
