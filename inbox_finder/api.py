@@ -33,7 +33,7 @@ from inbox_finder.engine import (
     rejection_summary,
     warn_unreadable,
 )
-from inbox_finder.errors import ConfigError, NotFoundError
+from inbox_finder.errors import ConfigError, NotFoundError, PartialSearchError
 from inbox_finder.model import Finding, require_aware
 from inbox_finder.trust.policy import TrustPolicy
 
@@ -141,11 +141,8 @@ class _Lookup:
     unreadable: list[Unreadable] = field(default_factory=list)
 
     def warn_if_maybe_stale(self, everything: bool) -> None:
-        """Warn about trusted token mails with no readable token that may hold a newer token
-        than those found: newer than the oldest finding, or any for a whole listing."""
-        if self.findings and self.unreadable:
-            oldest = min(finding.received for finding in self.findings)
-            warn_unreadable(self.unreadable, None if everything else oldest)
+        """See ``_warn_if_maybe_stale``."""
+        _warn_if_maybe_stale(self.findings, self.unreadable, everything)
 
     def not_found(self, waited: str = "") -> NotFoundError:
         """The one-line NotFoundError: for whom, since when, where, and what was rejected."""
@@ -158,6 +155,17 @@ class _Lookup:
             f"no security token email found{who}{when} in {self.source}{waited}{why}",
             self.rejected,
         )
+
+
+def _warn_if_maybe_stale(
+    findings: Sequence[Finding], unreadable: Sequence[Unreadable], everything: bool
+) -> None:
+    """Warn about trusted token mails with no readable token that may hold a newer token than
+    the findings returned: newer than the oldest of them, or any for a listing of every token
+    mail (``everything``). With no finding the NotFoundError's summary counts them."""
+    if findings and unreadable:
+        oldest = min(finding.received for finding in findings)
+        warn_unreadable(unreadable, None if everything else oldest)
 
 
 def _lookup(
@@ -216,9 +224,6 @@ def _collect(
         # Copies of one mail in several folders are one finding (``also_in``); reading stops
         # at the limit-th mail, so the provider is not asked for more.
         result.findings = merge_copies(findings, limit)
-    # Newer than a finding shown, an unreadable mail may hold the newer token; a listing of
-    # every token mail misses each of them.
-    result.warn_if_maybe_stale(everything=limit is None and not per_username)
     return result
 
 
@@ -295,18 +300,33 @@ def find_tokens(
         "per_username": per_username,
     }
     cfg = _config(config, source)
+    everything = limit is None and not per_username
     if not isinstance(source, str | Provider) and len(source) != 1:
         from inbox_finder.many import find_many
 
+        unreadable: list[Unreadable] = []  # of every source: judged against the merged answer
+
         def lookup(one: str | Provider) -> tuple[list[Finding], RejectionCounts]:
             answer = _lookup(one, selection, cfg, **options)
+            unreadable.extend(answer.unreadable)
             return answer.findings, answer.rejected
 
-        return find_many(source, lookup, selection, cfg, jobs=jobs, required=required, **options)
+        try:
+            found = find_many(
+                source, lookup, selection, cfg, jobs=jobs, required=required, **options
+            )
+        except PartialSearchError as exc:
+            _warn_if_maybe_stale(exc.findings, unreadable, everything)
+            raise
+        _warn_if_maybe_stale(found, unreadable, everything)
+        return found
     source = source if isinstance(source, str | Provider) else source[0]
     result = _lookup(source, selection, cfg, **options)
     if required and not result.findings:
         raise result.not_found()
+    # Newer than a finding returned, an unreadable mail may hold the newer token; a listing
+    # of every token mail misses each of them.
+    result.warn_if_maybe_stale(everything)
     return result.findings
 
 
@@ -403,6 +423,7 @@ def wait_for_token(
             per_username=False,
         )
         if result.findings:
+            result.warn_if_maybe_stale(everything=False)
             return result.findings[0]
         left = deadline - clock()
         if left <= 0:

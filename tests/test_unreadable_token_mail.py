@@ -143,3 +143,31 @@ def test_scan_warns_when_the_newest_token_mail_is_unreadable(
     out, err = capsys.readouterr()
     assert code == 0 and token in out  # the readable one is still reported
     assert len(_warnings(err)) == 1 and token not in err
+
+
+@pytest.mark.parametrize(("days", "warned"), [(5, 0), (15, 1)])
+def test_several_sources_judge_against_the_merged_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], days: int, warned: int
+) -> None:
+    # Source b: a token at T0 and an unreadable mail `days` later; source a: the newest token
+    # at T0 + 10 days. The unreadable mail matters only when it is newer than that answer.
+    def write(name: str, mails: list[tuple[datetime, bytes]]) -> Path:
+        path = tmp_path / name
+        box = mailbox.mbox(str(path))
+        for when, raw in mails:
+            msg = mailbox.mboxMessage(raw)
+            msg.set_from("MAILER-DAEMON", when.utctimetuple())
+            box.add(msg)
+        box.flush()
+        box.close()
+        return path
+
+    newest, older = new_token(), new_token()
+    ten = T0 + timedelta(days=10)
+    a = write("a.mbox", [(ten, token_mail(newest, when=ten))])
+    later = T0 + timedelta(days=days)
+    b = write("b.mbox", [(T0, token_mail(older, when=T0)), (later, unreadable_mail(later))])
+    assert main(["find", f"mbox:{a}", f"mbox:{b}", "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{newest}\n"
+    assert len(_warnings(err)) == warned
