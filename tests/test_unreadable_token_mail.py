@@ -46,23 +46,25 @@ def _fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     warned.clear()
 
 
+def write_mbox(path: Path, mails: list[tuple[datetime, bytes]]) -> Path:
+    """An mbox of (delivery time, message) in the order given."""
+    box = mailbox.mbox(str(path))
+    for when, raw in mails:
+        msg = mailbox.mboxMessage(raw)
+        msg.set_from("MAILER-DAEMON", when.utctimetuple())
+        box.add(msg)
+    box.flush()
+    box.close()
+    return path
+
+
 @pytest.fixture
 def make_mbox(tmp_path: Path) -> Callable[..., tuple[Path, str]]:
     def make(*later: tuple[timedelta, Callable[[datetime], bytes]]) -> tuple[Path, str]:
         """An mbox with one readable token mail at T0 plus ``later`` mails (offset, builder)."""
         token = new_token()
-        path = tmp_path / "inbox.mbox"
-        box = mailbox.mbox(str(path))
-        for when, raw in [
-            (T0, token_mail(token, when=T0)),
-            *((T0 + d, b(T0 + d)) for d, b in later),
-        ]:
-            msg = mailbox.mboxMessage(raw)
-            msg.set_from("MAILER-DAEMON", when.utctimetuple())
-            box.add(msg)
-        box.flush()
-        box.close()
-        return path, token
+        mails = [(T0, token_mail(token, when=T0)), *((T0 + d, b(T0 + d)) for d, b in later)]
+        return write_mbox(tmp_path / "inbox.mbox", mails), token
 
     return make
 
@@ -151,22 +153,13 @@ def test_several_sources_judge_against_the_merged_answer(
 ) -> None:
     # Source b: a token at T0 and an unreadable mail `days` later; source a: the newest token
     # at T0 + 10 days. The unreadable mail matters only when it is newer than that answer.
-    def write(name: str, mails: list[tuple[datetime, bytes]]) -> Path:
-        path = tmp_path / name
-        box = mailbox.mbox(str(path))
-        for when, raw in mails:
-            msg = mailbox.mboxMessage(raw)
-            msg.set_from("MAILER-DAEMON", when.utctimetuple())
-            box.add(msg)
-        box.flush()
-        box.close()
-        return path
-
     newest, older = new_token(), new_token()
     ten = T0 + timedelta(days=10)
-    a = write("a.mbox", [(ten, token_mail(newest, when=ten))])
+    a = write_mbox(tmp_path / "a.mbox", [(ten, token_mail(newest, when=ten))])
     later = T0 + timedelta(days=days)
-    b = write("b.mbox", [(T0, token_mail(older, when=T0)), (later, unreadable_mail(later))])
+    b = write_mbox(
+        tmp_path / "b.mbox", [(T0, token_mail(older, when=T0)), (later, unreadable_mail(later))]
+    )
     assert main(["find", f"mbox:{a}", f"mbox:{b}", "-q"]) == 0
     out, err = capsys.readouterr()
     assert out == f"{newest}\n"
