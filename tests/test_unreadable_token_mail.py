@@ -164,3 +164,19 @@ def test_several_sources_judge_against_the_merged_answer(
     out, err = capsys.readouterr()
     assert out == f"{newest}\n"
     assert len(_warnings(err)) == warned
+
+
+@pytest.mark.parametrize(
+    ("later", "warned"), [((), 0), (((timedelta(days=-2), unreadable_mail),), 1)]
+)
+def test_report_warns_about_each_unreadable_token_mail(
+    make_mbox: Callable[..., tuple[Path, str]],
+    capsys: pytest.CaptureFixture[str],
+    later: tuple[tuple[timedelta, Callable[[datetime], bytes]], ...],
+    warned: int,
+) -> None:
+    path, token = make_mbox(*later)
+    assert main(["report", f"mbox:{path}"]) == 0
+    out, err = capsys.readouterr()
+    assert "dana@example.com" in out and token not in out + err  # tokens hidden
+    assert len(_warnings(err)) == warned

@@ -22,7 +22,7 @@ from inbox_finder.cli.options import (
 )
 from inbox_finder.config import Config, load_config
 from inbox_finder.dates import parse_since
-from inbox_finder.engine import Selection, iter_findings
+from inbox_finder.engine import Selection, Unreadable, iter_findings, warn_unreadable
 from inbox_finder.errors import NotFoundError
 from inbox_finder.many import Capacity, SearchResult, expand_sources, in_shard, search_sources
 from inbox_finder.model import Finding
@@ -140,6 +140,7 @@ def _search(
     """Every finding of every source (concurrently, failures isolated), and the profile
     each provider's source came from."""
     profiles: dict[str, Mapping[str, Any]] = {}
+    unreadable: list[Unreadable] = []
 
     def lookup(source: str | Provider) -> tuple[list[Finding], Counter[str]]:
         assert isinstance(source, str)  # report's sources are URLs and profile names
@@ -147,10 +148,13 @@ def _search(
         chosen = Selection(selection.username or opened.default_username, selection.since)
         with opened.provider as provider:
             profiles[provider.source] = opened.profile
-            return list(iter_findings(provider, chosen, opened.policy)), Counter()
+            found = iter_findings(provider, chosen, opened.policy, unreadable=unreadable)
+            return list(found), Counter()
 
     capacity = Capacity.of(jobs, config)
     result = search_sources(sources, lookup, selection, capacity, limit=None, per_username=False)
+    if result.findings:  # the inventory lists every token mail: each unreadable one is missing
+        warn_unreadable(unreadable, None)
     return result, profiles
 
 
