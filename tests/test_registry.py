@@ -140,3 +140,11 @@ def test_importing_the_package_or_its_mail_builders_does_not_import_pytest() -> 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("source", ["local:x", "LOCAL:/home/dana/Mail"])
+def test_local_with_a_path_says_local_takes_none(source: str) -> None:
+    # `local:` is every discovered store; given a path it is not an unknown scheme.
+    with pytest.raises(ConfigError, match=r"^local: takes no path: .*maildir:PATH") as caught:
+        find_token(source)
+    assert "unknown source scheme" not in str(caught.value)

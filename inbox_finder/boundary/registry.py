@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 
-from inbox_finder.boundary.provider import Provider, SourceOptions, split_scheme
+from inbox_finder.boundary.provider import LOCAL_SOURCE, Provider, SourceOptions, split_scheme
 from inbox_finder.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,11 @@ def provider_class(scheme: str) -> type[Provider]:
         schemes = available_schemes()
         target = schemes.get(scheme)
     if target is None:
+        if scheme == LOCAL_SOURCE.rstrip(":"):  # `local:x`: local: itself takes no path
+            raise ConfigError(
+                f"{LOCAL_SOURCE} takes no path: it is every store `inbox-finder sources` lists; "
+                "for one store give its URL (maildir:PATH, mbox:PATH, thunderbird:DIR, ...)"
+            )
         known = ", ".join(sorted(schemes))
         raise ConfigError(f"unknown source scheme {scheme!r}; known schemes: {known}")
     module_name, _, attr = target.partition(":")
