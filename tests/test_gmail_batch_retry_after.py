@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from emulators.gmail_emulator import GmailEmulator
 from inbox_finder.providers.gmail.provider import GmailProvider, RetryPolicy
+from loopback import FakeClock
 from mailboxes import fresh_gmail_creds
 
 from inbox_finder.boundary.provider import Query, SourceOptions
@@ -21,21 +22,6 @@ from inbox_finder.testing.mail import new_token, token_mail
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 PART = "/gmail/v1/users/me/messages/"
-
-
-class FakeClock:
-    """time.monotonic/time.sleep stand-ins: the pauses are recorded, never waited."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

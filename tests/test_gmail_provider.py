@@ -23,6 +23,7 @@ from corpus_util import GoldenCorpus, load_expected, positives
 from emulators.gmail_emulator import GmailEmulator, parse_query
 from inbox_finder.providers.gmail import auth as google_auth
 from inbox_finder.providers.gmail.provider import GmailProvider
+from loopback import FakeClock
 from mailboxes import GmailFixtures
 
 from inbox_finder.boundary.provider import Query, SourceOptions
@@ -42,21 +43,6 @@ def mail(sender: str, subject: str, n: int, body: str = "Security token: x") -> 
         f"Authentication-Results: mx.google.com; dmarc=pass header.from=salesforce.com\r\n"
         f"\r\n{body} {n}\r\n"
     ).encode()
-
-
-class FakeClock:
-    """Stands in for time.monotonic/time.sleep so backoff is checked without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
