@@ -221,6 +221,22 @@ def test_transport_exceptions(exc: BaseException, kind: Transport | None) -> Non
 # ---------------------------------------------------------------- every provider uses it
 
 
+def _app_provider(
+    idp: IdentityEmulator, graph: GraphEmulator, ca: LoopbackCA
+) -> tuple[Any, FakeClock]:
+    """An app-only Outlook provider on the emulators, and the fake clock for its retries."""
+    profile = {
+        "client_id": "11111111-2222-3333-4444-555555555555",
+        "tenant": idp.tenant_id,
+        "authority": idp.authority(),
+        "graph_endpoint": graph.endpoint,
+        "client_secret_env": "TEST_APP_SECRET",
+    }
+    options = SourceOptions(ca_file=str(ca.ca_file), timeout=5, profile=profile)
+    provider = outlook_module.OutlookProvider.from_url("outlook://dana@example.com", options)
+    return provider, FakeClock()
+
+
 def quick(clock: FakeClock, default: Any) -> Any:
     return dataclasses.replace(default, max_attempts=3, sleep=clock.sleep, clock=lambda: clock.now)
 
@@ -309,16 +325,7 @@ def test_graph_follows_the_classifier(
     reason: str | None,
 ) -> None:
     idp, graph = graph_rig
-    profile = {
-        "client_id": "11111111-2222-3333-4444-555555555555",
-        "tenant": idp.tenant_id,
-        "authority": idp.authority(),
-        "graph_endpoint": graph.endpoint,
-        "client_secret_env": "TEST_APP_SECRET",
-    }
-    options = SourceOptions(ca_file=str(ca.ca_file), timeout=5, profile=profile)
-    provider = outlook_module.OutlookProvider.from_url("outlook://dana@example.com", options)
-    clock = FakeClock()
+    provider, clock = _app_provider(idp, graph, ca)
     provider.retry = quick(clock, outlook_module.DEFAULT_RETRY)
     graph.inject(status, times=1000)
     with provider, pytest.raises(InboxFinderError) as info:
@@ -382,16 +389,7 @@ def test_entra_token_endpoint_follows_the_classifier(
         return answered(method, path, query, headers, body)
 
     monkeypatch.setattr(idp, "handle", flaky)
-    profile = {
-        "client_id": "11111111-2222-3333-4444-555555555555",
-        "tenant": idp.tenant_id,
-        "authority": idp.authority(),
-        "graph_endpoint": graph.endpoint,
-        "client_secret_env": "TEST_APP_SECRET",
-    }
-    options = SourceOptions(ca_file=str(ca.ca_file), timeout=5, profile=profile)
-    provider = outlook_module.OutlookProvider.from_url("outlook://dana@example.com", options)
-    clock = FakeClock()
+    provider, clock = _app_provider(idp, graph, ca)
     provider.retry = quick(clock, outlook_module.DEFAULT_RETRY)  # Graph's and the token's
     with provider:
         assert list(provider.search(Query())) == []
