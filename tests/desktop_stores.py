@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 import itertools
 import json
 import os
@@ -33,6 +34,17 @@ WRITER = Path(__file__).parent / "msgwriter"
 ACCOUNT = "6A1D3B52-0C4E-4F7B-9E61-2B8F0D5C7A19"
 MAILBOX_UUID = "0F3C9E1A-7B2D-4C58-A6E4-91D2B7F03C6E"
 _serial = itertools.count(1)
+
+
+def tree_state(root: Path) -> dict[str, tuple[str, int, int]]:
+    """Every entry's content hash (files), mtime and mode: what "unchanged" means for a store
+    a lookup only reads."""
+    state = {}
+    for path in sorted([root, *root.rglob("*")]):
+        st = path.lstat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        state[str(path.relative_to(root))] = (digest, st.st_mtime_ns, st.st_mode)
+    return state
 
 
 def set_time(path: Path, when: datetime) -> None:

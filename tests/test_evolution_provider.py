@@ -4,7 +4,6 @@ folders are named as Evolution shows them, discovery and ``find`` with no SOURCE
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from corpus_util import GoldenCorpus
-from desktop_stores import StoreFixtures, set_time
+from desktop_stores import StoreFixtures, set_time, tree_state
 from evolution_cache import (
     EWS_UID,
     IMAP_UID,
@@ -93,25 +92,15 @@ def test_partial_downloads_offline_appends_and_state_files_are_not_mail(tmp_path
     ]
 
 
-def _tree_state(root: Path) -> dict[str, tuple[str, int, int]]:
-    """Every entry's content hash (files), mtime and mode: what "unchanged" means here."""
-    state = {}
-    for path in sorted([root, *root.rglob("*")]):
-        st = path.lstat()
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
-        state[str(path.relative_to(root))] = (digest, st.st_mtime_ns, st.st_mode)
-    return state
-
-
 def test_search_changes_nothing_in_the_cache(tmp_path: Path) -> None:
     cache = evolution_cache(tmp_path)
-    before = _tree_state(cache)
+    before = tree_state(cache)
     assert find_token(f"evolution:{cache}").token == NEWER
     assert len(find_tokens(f"evolution:{cache / IMAP_UID}", folders=["INBOX/Salesforce"])) == 1
     with open_provider(f"evolution:{cache}") as provider:
         provider.sync_cursor()
     list(discover_evolution_cache(Places(home=tmp_path)))
-    assert _tree_state(cache) == before
+    assert tree_state(cache) == before
 
 
 def test_one_account_names_folders_as_evolution_shows_them(tmp_path: Path) -> None:

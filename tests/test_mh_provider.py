@@ -3,14 +3,13 @@ read-only (bytes and mtimes unchanged), deleted ``,N`` files, symlinks, FIFOs, d
 
 from __future__ import annotations
 
-import hashlib
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from corpus_util import GoldenCorpus
-from desktop_stores import MhMailbox, StoreFixtures, set_time
+from desktop_stores import MhMailbox, StoreFixtures, set_time, tree_state
 from inbox_finder.providers.mh.discover import discover_mh
 
 from inbox_finder import ConfigError, find_token, find_tokens
@@ -38,16 +37,6 @@ class TestMhScanContract(MhFixtures, ScanContract):
     pass
 
 
-def _tree_state(root: Path) -> dict[str, tuple[str, int, int]]:
-    """Every entry's content hash (files), mtime and mode: what "unchanged" means here."""
-    state = {}
-    for path in sorted([root, *root.rglob("*")]):
-        st = path.lstat()
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
-        state[str(path.relative_to(root))] = (digest, st.st_mtime_ns, st.st_mode)
-    return state
-
-
 def _nmh_tree(home: Path) -> Path:
     """An nmh tree: ``.mh_profile`` names ``Mail``; inbox holds sequences and a deleted file."""
     mail = home / "Mail"
@@ -70,12 +59,12 @@ def _nmh_tree(home: Path) -> Path:
 
 def test_search_changes_nothing_in_the_tree(tmp_path: Path) -> None:
     mail = _nmh_tree(tmp_path)
-    before = _tree_state(mail)
+    before = tree_state(mail)
     assert find_token(f"mh:{mail}").token == "NmhNewerT0kenBbbbbbbbbbb2"
     assert len(find_tokens(f"mh:{mail}", folders=["inbox"])) == 2
     with open_provider(f"mh:{mail}") as provider:
         provider.sync_cursor()
-    assert _tree_state(mail) == before
+    assert tree_state(mail) == before
     assert not (mail / "inbox" / ".mh_sequences.lock").exists()
 
 
