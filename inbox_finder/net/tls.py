@@ -111,7 +111,7 @@ def _build_context(ca_file: str | None) -> ssl.SSLContext:
     directory = system_store_directory(ssl.get_default_verify_paths())
     context = ssl.create_default_context(capath=directory)
     context.minimum_version = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
-    if not _has_system_store():
+    if directory is None and not _has_system_store():  # a chosen directory is a store
         _load_certifi(context)
     if ca_file:
         try:
