@@ -140,10 +140,6 @@ class _Lookup:
     rejected: RejectionCounts = field(default_factory=RejectionCounts)
     unreadable: list[Unreadable] = field(default_factory=list)
 
-    def warn_if_maybe_stale(self, everything: bool) -> None:
-        """See ``_warn_if_maybe_stale``."""
-        _warn_if_maybe_stale(self.findings, self.unreadable, everything)
-
     def not_found(self, waited: str = "") -> NotFoundError:
         """The one-line NotFoundError: for whom, since when, where, and what was rejected."""
         who = f" for {self.selection.username}" if self.selection.username else ""
@@ -158,14 +154,12 @@ class _Lookup:
 
 
 def _warn_if_maybe_stale(
-    findings: Sequence[Finding], unreadable: Sequence[Unreadable], everything: bool
+    findings: Sequence[Finding], unreadable: Sequence[Unreadable], everything: bool = False
 ) -> None:
-    """Warn about trusted token mails with no readable token that may hold a newer token than
-    the findings returned: newer than the oldest of them, or any for a listing of every token
-    mail (``everything``). With no finding the NotFoundError's summary counts them."""
-    if findings and unreadable:
-        oldest = min(finding.received for finding in findings)
-        warn_unreadable(unreadable, None if everything else oldest)
+    """``warn_unreadable`` for the findings returned; with none the NotFoundError's summary
+    counts the unreadable mails instead."""
+    if findings:
+        warn_unreadable(unreadable, findings, everything=everything)
 
 
 def _lookup(
@@ -326,7 +320,7 @@ def find_tokens(
         raise result.not_found()
     # Newer than a finding returned, an unreadable mail may hold the newer token; a listing
     # of every token mail misses each of them.
-    result.warn_if_maybe_stale(everything)
+    _warn_if_maybe_stale(result.findings, result.unreadable, everything)
     return result.findings
 
 
@@ -423,7 +417,7 @@ def wait_for_token(
             per_username=False,
         )
         if result.findings:
-            result.warn_if_maybe_stale(everything=False)
+            _warn_if_maybe_stale(result.findings, result.unreadable)
             return result.findings[0]
         left = deadline - clock()
         if left <= 0:

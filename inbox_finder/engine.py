@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -251,9 +251,14 @@ def iter_findings(
 _WARNED: set[Unreadable] = set()  # once per process: `find --wait` and `watch` look again
 
 
-def warn_unreadable(unreadable: Iterable[Unreadable], newer_than: datetime | None) -> int:
-    """Warn (one log line each, never a token) about every unreadable token mail received
-    after ``newer_than`` (all of them for None), once per process; the number warned about."""
+def warn_unreadable(
+    unreadable: Iterable[Unreadable], findings: Sequence[Finding], *, everything: bool = False
+) -> int:
+    """Warn (one log line each, never a token) about every unreadable token mail that may hold
+    a newer token than ``findings``: received after the oldest of them, or any at all with
+    ``everything`` (a listing of every token mail) or no finding. Once per process; the
+    number warned about."""
+    newer_than = None if everything or not findings else min(f.received for f in findings)
     warned = 0
     for mail in unreadable:
         if (newer_than is not None and mail.received <= newer_than) or mail in _WARNED:

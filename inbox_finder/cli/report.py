@@ -154,7 +154,7 @@ def _search(
     capacity = Capacity.of(jobs, config)
     result = search_sources(sources, lookup, selection, capacity, limit=None, per_username=False)
     if result.findings:  # the inventory lists every token mail: each unreadable one is missing
-        warn_unreadable(unreadable, None)
+        warn_unreadable(unreadable, result.findings, everything=True)
     return result, profiles
 
 

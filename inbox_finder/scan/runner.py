@@ -70,8 +70,7 @@ def scan(
         )
         findings = newest_per_username(found)
         # An unreadable token mail newer than a username's newest token may be its new one.
-        oldest = min((f.received for f in findings), default=None)
-        warn_unreadable(unreadable, oldest)
+        warn_unreadable(unreadable, findings)
         if wanted:
             findings = [f for f in findings if (f.username or "").casefold() in wanted]
         fresh = name_folders(provider, [f for f in findings if state.is_new_finding(f)])
