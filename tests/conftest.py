@@ -7,7 +7,6 @@ by skipping the real server. Every test that uses the ``dovecot`` fixture (direc
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -16,11 +15,12 @@ from emulators.ms_emulators import LoopbackCA, make_test_ca
 from hypothesis import settings
 
 from inbox_finder.testing.cases import ContractMail
+from inbox_finder.testing.ci import running_in_ci
 from inbox_finder.testing.dovecot import DovecotServer, require_dovecot
 
 # CI runs the same examples every time (a red build is reproducible); locally they vary.
 settings.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI", "").lower() == "true":
+if running_in_ci():
     settings.load_profile("ci")
 
 

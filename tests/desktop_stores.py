@@ -29,6 +29,7 @@ import pytest
 from inbox_finder.boundary.provider import Provider
 from inbox_finder.boundary.registry import open_provider
 from inbox_finder.testing import ContractMailbox, MailboxFactory, Message
+from inbox_finder.testing.ci import running_in_ci
 
 WRITER = Path(__file__).parent / "msgwriter"
 ACCOUNT = "6A1D3B52-0C4E-4F7B-9E61-2B8F0D5C7A19"
@@ -188,7 +189,7 @@ def msg_writer_ready() -> None:
     if node and module.is_dir():
         return
     why = "the .msg writer is missing: run `npm ci --prefix tests/msgwriter` (make test does)"
-    if os.environ.get("CI"):
+    if running_in_ci():
         pytest.fail(why, pytrace=False)
     pytest.skip(why)
 

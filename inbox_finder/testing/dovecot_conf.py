@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
@@ -11,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inbox_finder.testing.certs import HOST
+from inbox_finder.testing.ci import running_in_ci
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 INSTALL_HINT = "Dovecot is not installed (apt-get install dovecot-imapd)"
@@ -127,7 +127,7 @@ def appenduid(response: bytes) -> int | None:
 
 
 def require_dovecot() -> str:
-    """The installed Dovecot version; pytest.skip locally, pytest.fail under CI=true.
+    """The installed Dovecot version; pytest.skip locally, pytest.fail in CI (``CI`` set).
 
     CI must never pass by skipping the real server. Imports pytest (only this function does).
     """
@@ -138,7 +138,7 @@ def require_dovecot() -> str:
         hint = missing_package() or (
             "Dovecot is not installed or does not run (dovecot --version failed)"
         )
-        if os.environ.get("CI", "").strip().lower() == "true":
+        if running_in_ci():
             pytest.fail(f"{hint}; CI must run the IMAP tests", pytrace=False)
         pytest.skip(hint)
     return version
