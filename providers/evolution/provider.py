@@ -75,7 +75,7 @@ class EvolutionProvider(EmlDirProvider):
     kind = "Evolution mail cache"
     cursor_prefix = "evolution1:"
     directory_kind = "a directory"
-    legacy_cursor = "evolution0:"  # no earlier form exists; never produced
+    legacy_cursor = None  # no earlier cursor form exists
 
     @classmethod
     def from_url(cls, url: str, options: SourceOptions) -> Self:

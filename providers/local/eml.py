@@ -35,7 +35,7 @@ class EmlDirProvider(LocalProvider):
     kind = "eml folder"
     #: Scan cursors: this provider's prefix, and the earlier single-folder form it reads.
     cursor_prefix: ClassVar[str] = CURSOR_PREFIX
-    legacy_cursor: ClassVar[str] = "eml:"
+    legacy_cursor: ClassVar[str | None] = "eml:"  # a subclass without an earlier form: None
     #: What the source must be, for the error when it is not a directory.
     directory_kind: ClassVar[str] = "a folder of .eml files"
 

@@ -60,14 +60,17 @@ def parse_json_cursor(cursor: str | None, prefix: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def parse_cursor(cursor: str | None, prefix: str, legacy: str, top: str) -> dict[str, Any] | None:
-    """Folder -> mtimes from one of our cursors; the earlier ``legacy:A[:B]`` form is the entry
-    of folder ``top`` (``-`` meaning a missing directory). None for anything else."""
+def parse_cursor(
+    cursor: str | None, prefix: str, legacy: str | None, top: str
+) -> dict[str, Any] | None:
+    """Folder -> mtimes from one of our cursors; the earlier ``legacy:A[:B]`` form (None: the
+    provider never wrote one) is the entry of folder ``top`` (``-`` meaning a missing
+    directory). None for anything else."""
     if not cursor:
         return None
     if cursor.startswith(prefix):
         return parse_json_cursor(cursor, prefix)
-    if cursor.startswith(legacy):
+    if legacy is not None and cursor.startswith(legacy):
         parts = cursor[len(legacy) :].split(":")
         try:
             stamps = [MISSING if p == "-" else int(p) for p in parts]

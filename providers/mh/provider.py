@@ -27,7 +27,7 @@ class MhProvider(EmlDirProvider):
     kind = "MH folder"
     cursor_prefix = "mh1:"
     directory_kind = "an MH folder (a directory)"
-    legacy_cursor = "mh0:"  # no earlier form exists; never produced
+    legacy_cursor = None  # no earlier cursor form exists
 
     @staticmethod
     def is_message(name: str) -> bool:

@@ -86,7 +86,7 @@ class MsgDirProvider(EmlDirProvider):
     kind = "folder of .msg files"
     cursor_prefix = "msg1:"
     directory_kind = "a folder of .msg files"
-    legacy_cursor = "msg0:"  # no earlier form exists; never produced
+    legacy_cursor = None  # no earlier cursor form exists
 
     @classmethod
     def from_url(cls, url: str, options: SourceOptions) -> Self:
