@@ -239,7 +239,7 @@ def _expand_local(source: str | Provider | Sources) -> str | Provider | Sources:
     listed = [source] if isinstance(source, str | Provider) else list(source)
     if not any(is_local_source(s) for s in listed):
         return source
-    from inbox_finder.many import local_sources  # lazy: discovery only for local:
+    from inbox_finder.sources import local_sources  # lazy: discovery only for local:
 
     expanded: list[str | Provider] = []
     for one in listed:

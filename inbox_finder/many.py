@@ -1,4 +1,6 @@
-"""Many sources at once: groups, shards, and a concurrent search that isolates failures.
+"""Many sources at once: a concurrent search that isolates failures.
+
+Which sources a run searches (groups, ``local:``, shards) is ``inbox_finder.sources``.
 
 ``search_sources`` opens each source in a worker thread (at most ``jobs`` at a time, and at
 most ``per_host`` of them on one server: ``inbox_finder.hostcap``) and merges what they found
@@ -15,87 +17,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-from inbox_finder.boundary.provider import Provider, is_local_source
+from inbox_finder.boundary.provider import Provider
 from inbox_finder.config import Config, parse_jobs
 from inbox_finder.engine import Selection, newest_per_username, rejection_summary
 from inbox_finder.errors import ConfigError, InboxFinderError, NotFoundError, PartialSearchError
 from inbox_finder.hostcap import DEFAULT_PER_HOST, host_of, run_capped
 from inbox_finder.model import Finding
-
-if TYPE_CHECKING:
-    from inbox_finder.boundary.discovery import Places
+from inbox_finder.sources import source_label
 
 S = TypeVar("S", bound="str | Provider")  # a source: a URL, a profile name or a provider
 R = TypeVar("R")
 
 DEFAULT_JOBS = 4
-
-
-def local_sources(places: Places | None = None) -> list[str]:
-    """The URLs of every discovered local mail store; ConfigError when there is none."""
-    from inbox_finder.boundary.discovery import Places, discover  # lazy: only for local:
-
-    where = places or Places.current()
-    stores = discover(where)
-    if not stores:
-        raise ConfigError(f"no local mail store found under {where.home}; give a SOURCE")
-    return [store.url for store in stores]
-
-
-def expand_sources(
-    sources: Sequence[str], config: Config, *, all_profiles: bool = False
-) -> list[str]:
-    """URLs, profile names and ``[group.NAME]`` names -> sources, each once, in given order.
-
-    ``local:`` stands for every discovered local store (``local_sources``);
-    ``all_profiles`` appends every ``[mailbox.*]`` profile (sorted by name).
-    """
-    expanded: dict[str, None] = {}
-    for source in (*sources, *(sorted(config.profiles) if all_profiles else ())):
-        if is_local_source(source):
-            members: Sequence[str] | None = local_sources()
-        else:
-            members = config.groups.get(source) if ":" not in source else None
-        for member in members or (source,):
-            expanded.setdefault(member, None)
-    return list(expanded)
-
-
-def source_label(source: str | Provider) -> str:
-    """How messages name a source: the profile name, or the URL with any password masked."""
-    if isinstance(source, Provider):
-        return source.source
-    if ":" not in source:
-        return source
-    from inbox_finder.config_check import display_url
-
-    return display_url(source)
-
-
-def shard_of(source: str, count: int) -> int:
-    """The shard (0..count-1) a source belongs to: sha256 of its profile name or URL."""
-    import hashlib  # lazy: only --shard needs it (start-up of every find)
-
-    digest = hashlib.sha256(source.encode("utf-8")).digest()
-    return int.from_bytes(digest, "big") % count
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``K/N`` with 0 <= K < N -> (K, N); ConfigError otherwise."""
-    index, slash, count = text.strip().partition("/")
-    if not (slash and index.isdigit() and count.isdigit()) or not 0 <= int(index) < int(count):
-        raise ConfigError(f"--shard must be K/N with 0 <= K < N (e.g. 0/3), not {text!r}")
-    return int(index), int(count)
-
-
-def in_shard(sources: Sequence[str], shard: tuple[int, int] | None) -> list[str]:
-    """The sources of shard ``(K, N)``: N workers split a list with no overlap and no gap."""
-    if shard is None:
-        return list(sources)
-    index, count = shard
-    return [source for source in sources if shard_of(source, count) == index]
 
 
 def resolve_jobs(jobs: int | None, config: Config) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from inbox_finder.cli.main import main
 from inbox_finder.errors import ConfigError, ExitCode
-from inbox_finder.many import in_shard, parse_shard, shard_of
+from inbox_finder.sources import in_shard, parse_shard, shard_of
 from inbox_finder.testing.mail import new_token, token_mail
 
 

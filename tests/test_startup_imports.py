@@ -1,8 +1,8 @@
 """Start-up: what ``find`` imports, and the shortcuts that keep it small stay exact.
 
 ``imapclient.version`` is answered from imapclient's dist-info folder (providers/imap), and
-``--shard`` / several sources' modules load only when used (many.py). A shortcut must give
-what the slow way gives.
+``--shard`` and the concurrent search of several sources (``inbox_finder.many``) load only
+when used. A shortcut must give what the slow way gives.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from pathlib import Path
 from import_probe import cli_modules, run_python
 
 # Not needed to find a token in one local or IMAP source (bench/bench_startup.py measures why).
-DEFERRED = ("importlib.metadata", "concurrent.futures", "hashlib", "zipfile")
+DEFERRED = (
+    "importlib.metadata",
+    "concurrent.futures",
+    "hashlib",
+    "zipfile",
+    "inbox_finder.many",
+)
 
 
 def test_imapclient_version_without_importlib_metadata() -> None:

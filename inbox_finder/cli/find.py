@@ -24,8 +24,8 @@ from inbox_finder.cli.output import as_json, human, human_all
 from inbox_finder.config import Config, load_config
 from inbox_finder.dates import parse_duration, parse_interval, parse_since
 from inbox_finder.errors import NotFoundError, PartialSearchError
-from inbox_finder.many import expand_sources, in_shard
 from inbox_finder.model import Finding
+from inbox_finder.sources import expand_sources, in_shard
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -249,7 +249,7 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
     if value is None:
         return None
     from inbox_finder.errors import ConfigError
-    from inbox_finder.many import parse_shard
+    from inbox_finder.sources import parse_shard
 
     try:
         return parse_shard(value)

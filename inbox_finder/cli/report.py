@@ -24,7 +24,7 @@ from inbox_finder.config import Config, load_config
 from inbox_finder.dates import parse_since
 from inbox_finder.engine import Selection, Unreadable, iter_findings, warn_unreadable
 from inbox_finder.errors import NotFoundError
-from inbox_finder.many import Capacity, SearchResult, expand_sources, in_shard, search_sources
+from inbox_finder.many import Capacity, SearchResult, search_sources
 from inbox_finder.model import Finding
 from inbox_finder.report import (
     InventoryRow,
@@ -35,6 +35,7 @@ from inbox_finder.report import (
     with_verdicts,
 )
 from inbox_finder.salesforce.retirement import inventory_notices
+from inbox_finder.sources import expand_sources, in_shard
 
 
 @click.command("report")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from inbox_finder.config import Config
-from inbox_finder.many import Capacity, expand_sources, in_shard, source_label
+from inbox_finder.many import Capacity
 from inbox_finder.scan.many import (
     Outcome,
     PollLoop,
@@ -21,6 +21,7 @@ from inbox_finder.scan.many import (
     state_file_name,
 )
 from inbox_finder.scan.runner import Action, ScanResult
+from inbox_finder.sources import expand_sources, in_shard, source_label
 
 if TYPE_CHECKING:
     from inbox_finder.cli.scan import ScanOptions

@@ -29,11 +29,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from inbox_finder.errors import ExitCode, InboxFinderError
 from inbox_finder.fileutil import make_private_dirs
-from inbox_finder.many import Capacity, SourceFailure, source_label
+from inbox_finder.many import Capacity, SourceFailure
 from inbox_finder.model import Finding
 from inbox_finder.scan.runner import Action, ScanResult
 from inbox_finder.scan.state import canonical_source
 from inbox_finder.scan.watch import MAX_BACKOFF, Backoff, Sleep, event_sleep
+from inbox_finder.sources import source_label
 
 log = logging.getLogger("inbox_finder")
 SUFFIX = ".state"
