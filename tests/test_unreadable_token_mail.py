@@ -180,3 +180,33 @@ def test_report_warns_about_each_unreadable_token_mail(
     out, err = capsys.readouterr()
     assert "dana@example.com" in out and token not in out + err  # tokens hidden
     assert len(_warnings(err)) == warned
+
+
+def test_scan_warns_about_an_unreadable_token_mail_that_arrived_since_the_last_scan(
+    make_mbox: Callable[..., tuple[Path, str]],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    # Since the last scan a token mail we cannot read arrived, then a readable one for another
+    # username. The unreadable mail is older than everything this scan reports, but it may be
+    # the only new token of its (unknown) username: the scheduled scan must not stay silent.
+    path, _ = make_mbox()
+    state = str(tmp_path / "s.state")
+    assert main(["scan", f"mbox:{path}", "--state", state, "--json"]) == 0
+    capsys.readouterr()
+    other, one, two = new_token(), T0 + timedelta(days=1), T0 + timedelta(days=2)
+    arrived = [(one, unreadable_mail(one)), (two, token_mail(other, "ops@example.com", two))]
+    box = mailbox.mbox(str(path))
+    for when, raw in arrived:
+        msg = mailbox.mboxMessage(raw)
+        msg.set_from("MAILER-DAEMON", when.utctimetuple())
+        box.add(msg)
+    box.flush()
+    box.close()
+    engine._WARNED.clear()  # a new scan is a new process
+    assert main(["scan", f"mbox:{path}", "--state", state, "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert other in out and "ops@example.com" in out
+    [warning] = _warnings(err)
+    assert "received 2026-11-02 08:00:00 UTC yielded no token" in warning
+    assert other not in err

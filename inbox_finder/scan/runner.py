@@ -69,8 +69,10 @@ def scan(
             provider, Selection(), policy, after, named=False, unreadable=unreadable
         )
         findings = newest_per_username(found)
-        # An unreadable token mail newer than a username's newest token may be its new one.
-        warn_unreadable(unreadable, findings)
+        # An unreadable token mail newer than a username's newest token may be its new one;
+        # one that arrived since the last scan may be the only new token of its username
+        # (the body names the username, so it is unknown): each of those is warned about.
+        warn_unreadable(unreadable, findings, everything=after is not None)
         if wanted:
             findings = [f for f in findings if (f.username or "").casefold() in wanted]
         fresh = name_folders(provider, [f for f in findings if state.is_new_finding(f)])
