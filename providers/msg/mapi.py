@@ -9,7 +9,9 @@ property is the stream ``__substg1.0_IIIITTTT`` (id and type in hex). Read here:
 * ``PR_TRANSPORT_MESSAGE_HEADERS`` (0x007D): the header block as the receiving server
   delivered it — From, Date, Received, Authentication-Results;
 * ``PR_MESSAGE_DELIVERY_TIME`` (0x0E06, PT_SYSTIME: 100 ns ticks since 1601): receive time;
-* ``PR_BODY`` (0x1000) and ``PR_HTML`` (0x1013, bytes in ``PR_INTERNET_CPID``, 0x3FDE).
+* ``PR_BODY`` (0x1000) and ``PR_HTML`` (0x1013, bytes in ``PR_INTERNET_CPID``, 0x3FDE);
+* ``PR_RTF_COMPRESSED`` (0x1009) when the message has neither: the body kept as RTF alone,
+  read by rtf.py (encapsulated HTML as HTML, other RTF as text).
 
 Strings are PT_UNICODE (0x001F, UTF-16LE) or PT_STRING8 (0x001E, in the message's code page).
 """
@@ -25,7 +27,7 @@ from typing import IO, Any
 from inbox_finder.errors import ConfigError
 
 PT_LONG, PT_SYSTIME, PT_STRING8, PT_UNICODE, PT_BINARY = 0x0003, 0x0040, 0x001E, 0x001F, 0x0102
-TRANSPORT_HEADERS, BODY, HTML = 0x007D, 0x1000, 0x1013
+TRANSPORT_HEADERS, BODY, HTML, RTF_COMPRESSED = 0x007D, 0x1000, 0x1013, 0x1009
 DELIVERY_TIME, MESSAGE_CODEPAGE, INTERNET_CPID = 0x0E06, 0x3FFD, 0x3FDE
 PROPERTIES = "__properties_version1.0"
 TOP_HEADER = 32  # bytes before the first entry of the top-level message's property stream
@@ -98,12 +100,27 @@ def read_parts(fh: IO[bytes]) -> MsgParts:
         ticks = fixed.get((DELIVERY_TIME, PT_SYSTIME))
         delivered = _filetime(struct.unpack("<q", ticks)[0]) if ticks else None
         html = _string(ole, HTML, code_page) or _binary_text(ole, HTML, _long(fixed, INTERNET_CPID))
+        body = _string(ole, BODY, code_page)
+        if not (body and body.strip()) and not (html and html.strip()):
+            body, html = _rtf_body(ole)
         return MsgParts(
             headers=_string(ole, TRANSPORT_HEADERS, code_page) or None,
             delivered=delivered,
-            body=_string(ole, BODY, code_page),
+            body=body,
             html=html,
         )
+
+
+def _rtf_body(ole: Any) -> tuple[str | None, str | None]:
+    """(text, html) from PR_RTF_COMPRESSED; (None, None) when there is none to read."""
+    name = f"__substg1.0_{RTF_COMPRESSED:04X}{PT_BINARY:04X}"
+    if not ole.exists(name):
+        return None, None
+    from .rtf import MAX_COMPRESSED, rtf_bodies  # lazy: most messages have a text body
+
+    with ole.openstream(name) as stream:
+        data: bytes = stream.read(MAX_COMPRESSED + 16)
+    return rtf_bodies(data)
 
 
 def _long(fixed: dict[tuple[int, int], bytes], prop: int) -> int | None:

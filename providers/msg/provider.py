@@ -9,8 +9,9 @@ on the headers, bounded by the file's mtime).
 What the engine checks is an RFC 822 message made from the file: the transport headers as
 the receiving server wrote them (From, Date, Authentication-Results: the usual trust rules
 apply), with the MIME structure replaced by the bodies Outlook kept (PR_BODY as text/plain,
-PR_HTML as text/html, 8bit UTF-8). Outlook does not keep the original body bytes, so a DKIM
-signature cannot verify (``--verify-dkim`` rejects every ``.msg``).
+PR_HTML as text/html, 8bit UTF-8; with neither, what rtf.py recovers from PR_RTF_COMPRESSED).
+Outlook does not keep the original body bytes, so a DKIM signature cannot verify
+(``--verify-dkim`` rejects every ``.msg``).
 
 A ``.msg`` without transport headers — a draft, a mail saved before it was sent, or one
 composed by any program — proves nothing about its sender: it is never a candidate (an
