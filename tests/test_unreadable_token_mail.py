@@ -47,7 +47,8 @@ def _fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def write_mbox(path: Path, mails: list[tuple[datetime, bytes]]) -> Path:
-    """An mbox of (delivery time, message) in the order given."""
+    """The mbox at ``path`` (created if missing) with (delivery time, message) appended in
+    the order given."""
     box = mailbox.mbox(str(path))
     for when, raw in mails:
         msg = mailbox.mboxMessage(raw)
@@ -196,13 +197,7 @@ def test_scan_warns_about_an_unreadable_token_mail_that_arrived_since_the_last_s
     capsys.readouterr()
     other, one, two = new_token(), T0 + timedelta(days=1), T0 + timedelta(days=2)
     arrived = [(one, unreadable_mail(one)), (two, token_mail(other, "ops@example.com", two))]
-    box = mailbox.mbox(str(path))
-    for when, raw in arrived:
-        msg = mailbox.mboxMessage(raw)
-        msg.set_from("MAILER-DAEMON", when.utctimetuple())
-        box.add(msg)
-    box.flush()
-    box.close()
+    write_mbox(path, arrived)  # appended after the last scan's end
     engine._WARNED.clear()  # a new scan is a new process
     assert main(["scan", f"mbox:{path}", "--state", state, "--json"]) == 0
     out, err = capsys.readouterr()
