@@ -15,7 +15,7 @@ from pathlib import Path
 
 from inbox_finder.boundary.discovery import Places, Store, entries, walk_files
 
-from .provider import FOLDERS, HASH_DIRS, EvolutionProvider, cache_root
+from .provider import FOLDERS, HASH_DIRS, EvolutionProvider, cache_root, is_account
 
 CLIENT = "Evolution"
 
@@ -26,10 +26,9 @@ def discover_evolution_cache(places: Places) -> Iterator[Store]:
     for account in entries(root):
         if account.kind != "dir" or account.name.startswith("."):
             continue
-        folders = account.path / FOLDERS
-        if folders.is_symlink() or not folders.is_dir():
+        if not is_account(account.path):
             continue
-        count = cached_messages(folders)
+        count = cached_messages(account.path / FOLDERS)
         if count:
             yield Store(f"evolution:{account.path}", CLIENT, account.path, count, "messages")
 
