@@ -116,15 +116,16 @@ class _Reader:
 
     def emit(self, text: str) -> None:
         self.flush()
-        self.out.append(text)
-        self.size += len(text)
+        self._add(text)
 
     def flush(self) -> None:
         if self.pending:
-            text = bytes(self.pending).decode(self.pending_codec, "replace")
+            self._add(bytes(self.pending).decode(self.pending_codec, "replace"))
             self.pending.clear()
-            self.out.append(text)
-            self.size += len(text)
+
+    def _add(self, text: str) -> None:
+        self.out.append(text)
+        self.size += len(text)
 
     def codec(self, group: _Group) -> str:
         if group.tag or group.font is None:
@@ -169,14 +170,16 @@ class _Reader:
             if symbol == b"*":
                 star = first
                 continue
+            name = word.lower() if word is not None else None
             if first:
                 first = False
-                group = self._open(group, word, star)
-                if word is not None and group.skip:
+                group = self._open(group, name, star)
+                if name is not None and group.skip:
                     continue
-            if word is not None:
-                pos = self._word(word, param, group, rtf, pos)
-                group = self._state(word, param, group)
+            if name is not None:
+                value = int(param) if param is not None else None
+                pos = self._word(name, value, group, pos)
+                group = self._state(name, value, group)
             elif hexbyte is not None:
                 self._byte(int(hexbyte, 16), group)
             elif symbol is not None:
@@ -208,33 +211,31 @@ class _Reader:
             text = text[drop:]
         if group.fonts or not text or not self.visible(group):
             return  # font names, or text the body does not show
-        if self.pending and self.codec(group) == self.pending_codec:
+        codec = self.codec(group)
+        if self.pending and codec == self.pending_codec:
             self.pending += text  # a DBCS trail byte written as itself: decode together
         else:
-            self.emit(text.decode(self.codec(group), "replace"))
+            self.emit(text.decode(codec, "replace"))
 
-    def _open(self, parent: _Group, word: bytes | None, star: bool) -> _Group:
-        """The state of a group from its first token (its destination, if any)."""
+    def _open(self, parent: _Group, name: bytes | None, star: bool) -> _Group:
+        """The state of a group from its first token (``name``: its control word, lower case)."""
         if parent.skip:
             return parent
-        if star and self.html and word is not None and word.lower() == b"htmltag":
+        if star and self.html and name == b"htmltag":
             return replace(parent, tag=True)
-        if (star and not parent.tag) or (word is not None and word.lower() in _SKIPPED):
+        if (star and not parent.tag) or name in _SKIPPED:
             return replace(parent, skip=True)
-        if word is not None and word.lower() == b"fonttbl":
+        if name == b"fonttbl":
             return replace(parent, fonts=True)
         return parent
 
-    def _word(self, word: bytes, param: bytes | None, group: _Group, rtf: bytes, pos: int) -> int:
+    def _word(self, name: bytes, value: int | None, group: _Group, pos: int) -> int:
         """Act on a control word; the position to read on from (``\\bin`` skips data)."""
-        name = word.lower()
-        value = int(param) if param is not None else None
         if name == b"bin":
             return pos + max(value or 0, 0)
         if group.skip:
             return pos
         if name == b"u" and value is not None:
-            self.fallback = 0
             if self.visible(group):
                 self.emit(chr((value + 0x10000 if value < 0 else value) & 0xFFFF or 0xFFFD))
             self.fallback = group.uc
@@ -255,15 +256,14 @@ class _Reader:
         return pos
 
     @staticmethod
-    def _state(word: bytes, param: bytes | None, group: _Group) -> _Group:
+    def _state(name: bytes, value: int | None, group: _Group) -> _Group:
         """The group's state after a control word that changes it."""
-        name = word.lower()
         if name == b"htmlrtf":
-            return replace(group, htmlrtf=param != b"0")
-        if name == b"f" and param is not None and not group.fonts:
-            return replace(group, font=int(param))
-        if name == b"uc" and param is not None:
-            return replace(group, uc=max(int(param), 0))
+            return replace(group, htmlrtf=value != 0)
+        if name == b"f" and value is not None and not group.fonts:
+            return replace(group, font=value)
+        if name == b"uc" and value is not None:
+            return replace(group, uc=max(value, 0))
         return group
 
 
